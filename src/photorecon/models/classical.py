@@ -1,0 +1,59 @@
+"""Classical fills needing no training: per-image mean colour, and OpenCV's Telea and NS inpainting."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from photorecon.models.registry import register_model
+
+
+class MeanFill(nn.Module):
+    """Fill holes with each image's mean colour over its known pixels."""
+
+    def forward(self, masked: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        known = 1.0 - mask
+        total = (masked * known).sum(dim=(2, 3), keepdim=True)
+        count = known.sum(dim=(2, 3), keepdim=True).clamp_min(1.0)
+        mean = total / count
+        return masked * known + mean * mask
+
+
+class OpenCVInpaint(nn.Module):
+    """OpenCV's `cv2.inpaint` (Telea's fast marching or Navier-Stokes) applied per image."""
+
+    def __init__(self, *, method: str = "telea", radius: float = 5.0) -> None:
+        super().__init__()
+        flags = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
+        if method not in flags:
+            raise ValueError(f"method must be one of {sorted(flags)}, got {method!r}")
+        self.method = method
+        self.radius = float(radius)
+        self._flag = flags[method]
+
+    def forward(self, masked: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        images = masked.detach().permute(0, 2, 3, 1).cpu().numpy()
+        holes = mask.detach()[:, 0].cpu().numpy() > 0.5
+        out = np.empty_like(images)
+        for i, (image, hole) in enumerate(zip(images, holes, strict=True)):
+            u8 = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+            filled = cv2.inpaint(u8, hole.astype(np.uint8), self.radius, self._flag)
+            out[i] = filled.astype(np.float32) / 255.0
+        return torch.from_numpy(out).permute(0, 3, 1, 2).to(masked.device, masked.dtype)
+
+
+@register_model("mean", trainable=False, summary="each image's mean known colour")
+def mean_fill() -> nn.Module:
+    return MeanFill()
+
+
+@register_model("telea", trainable=False, summary="OpenCV Telea fast-marching inpainting")
+def telea(*, radius: float = 5.0) -> nn.Module:
+    return OpenCVInpaint(method="telea", radius=radius)
+
+
+@register_model("ns", trainable=False, summary="OpenCV Navier-Stokes inpainting")
+def navier_stokes(*, radius: float = 5.0) -> nn.Module:
+    return OpenCVInpaint(method="ns", radius=radius)
