@@ -240,7 +240,7 @@ def _raise_on_duplicates(ids: pl.Series, where: str) -> None:
 def score_frames(
     submission: pl.DataFrame, truth: pl.DataFrame, where: str = "submission", clip: bool = False
 ) -> Score:
-    """RMSE/PSNR of a submission frame against a truth frame; every truth id must be present once."""
+    """RMSE/PSNR of a submission against the truth; every truth id must be present once."""
     values = submission[VALUE_COLUMN]
     finite = values.is_finite()
     if not finite.all():

@@ -33,7 +33,7 @@ def fill_batch(
     masks: Sequence[np.ndarray],
     device: torch.device | str = "cpu",
 ) -> np.ndarray:
-    """Fill a batch of same-size images; returns float32 (B, H, W, 3) in [0, 1], known pixels kept."""
+    """Fill same-size images; float32 (B, H, W, 3) in [0, 1] with known pixels kept exactly."""
     masked, mask = to_batch(images, masks, device)
     pred = model(masked, mask).float().clamp(0.0, 1.0)
     out = composite(pred, masked, mask)

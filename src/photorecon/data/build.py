@@ -58,11 +58,7 @@ def random_crop(image: np.ndarray, rng: np.random.Generator, size: int) -> np.nd
     """A square crop at a random scale (side log-uniform in [size, short side]) resized to size."""
     height, width = image.shape[:2]
     short = min(height, width)
-    side = (
-        int(round(math.exp(rng.uniform(math.log(size), math.log(short)))))
-        if short > size
-        else short
-    )
+    side = round(math.exp(rng.uniform(math.log(size), math.log(short)))) if short > size else short
     side = min(max(side, min(size, short)), short)
     top = int(rng.integers(0, height - side + 1))
     left = int(rng.integers(0, width - side + 1))

@@ -386,7 +386,8 @@ def fetch_photos(
                 + (f"  (rejected: {why})" if why else "")
             )
     log(
-        f"photo pack: {len(records)} photos in {dest} ({dropped} duplicates or smaller copies dropped)"
+        f"photo pack: {len(records)} photos in {dest} "
+        f"({dropped} duplicates or smaller copies dropped)"
     )
     return records
 

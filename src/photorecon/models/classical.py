@@ -1,4 +1,4 @@
-"""Classical fills needing no training: per-image mean colour, and OpenCV's Telea and NS inpainting."""
+"""Classical fills needing no training: mean colour, OpenCV's Telea and Navier-Stokes."""
 
 from __future__ import annotations
 
