@@ -1,0 +1,44 @@
+# Two commands for a fresh machine: `make demo` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.photorecon-installed
+# The CPU build of torch unless an NVIDIA GPU is present (a plain `torch` pulls a CUDA build).
+TORCH_CPU ?= torch==2.13.0
+TORCH_GPU ?= torch
+DEMO   := data/demo
+OUT    := out/demo
+
+.PHONY: setup demo test clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	@if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
+		echo "NVIDIA GPU found: installing $(TORCH_GPU)"; $(BIN)/pip install -q "$(TORCH_GPU)"; \
+	else \
+		echo "no NVIDIA GPU: installing the CPU build $(TORCH_CPU)"; $(BIN)/pip install -q "$(TORCH_CPU)"; \
+	fi
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+data/photos/manifest.json: | $(STAMP)
+	$(BIN)/photorecon data fetch --dest data/photos
+
+$(DEMO)/test/truth.csv: data/photos/manifest.json
+	$(BIN)/photorecon data build data/photos $(DEMO) --seed 0 --force
+
+demo: $(STAMP) $(DEMO)/test/truth.csv
+	$(BIN)/photorecon models
+	$(BIN)/photorecon evaluate $(DEMO)/test --models all --csv $(OUT)/scores.csv
+	$(BIN)/photorecon show $(DEMO)/test --models mean,telea,ns --count 6 --out $(OUT)/grid.png
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) out

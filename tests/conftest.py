@@ -1,0 +1,66 @@
+"""Tiny data made on the spot: synthetic photos, a photo pack and a built data set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from photorecon.data.build import BuildConfig, build_dataset
+
+
+def synthetic_photo(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A photo-like RGB uint8 image: smooth colour gradients, blobs and sensor noise."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    image = np.zeros((height, width, 3), np.float32)
+    for c in range(3):
+        fy, fx, phase = [*rng.uniform(0.005, 0.03, 2).tolist(), rng.uniform(0, 6.28)]
+        image[..., c] = 120 + 80 * np.sin(fy * yy + fx * xx + phase)
+    for _ in range(6):
+        cy, cx, r = rng.uniform(0, height), rng.uniform(0, width), rng.uniform(15, 60)
+        blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r**2))
+        image += blob[..., None] * rng.uniform(-80, 80, 3)
+    image += rng.normal(0, 6, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def make_pack(folder: Path, count: int = 10, seed: int = 0) -> Path:
+    """A photo pack folder with `count` synthetic photos and its manifest.json."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for i in range(count):
+        h, w = int(rng.integers(260, 420)), int(rng.integers(260, 420))
+        rel = f"photos/synthetic/photo_{i:02d}.png"
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(synthetic_photo(rng, h, w)).save(folder / rel)
+        records.append(
+            dict(
+                source="synthetic",
+                version="0",
+                licence="CC0",
+                origin=rel,
+                path=rel,
+                width=w,
+                height=h,
+                sha256="-",
+            )
+        )
+    (folder / "manifest.json").write_text(json.dumps(records))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_pack(tmp_path_factory.mktemp("pack"))
+
+
+@pytest.fixture(scope="session")
+def dataset(pack: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A built data set: 10 photos, 2 crops each; val and test get 2 photos each."""
+    out = tmp_path_factory.mktemp("ds") / "ds"
+    cfg = BuildConfig(seed=1, val_frac=0.2, test_frac=0.2, crops_per_photo=2)
+    build_dataset(pack, out, cfg, workers=1, progress=False)
+    return out
