@@ -11,7 +11,8 @@ from PIL import Image
 
 from conftest import make_pack, synthetic_photo
 from photorecon.challenge import read_masked_info, read_submission
-from photorecon.data.build import BuildConfig, build_dataset, split_photos
+from photorecon.data.build import BuildConfig, build_dataset
+from photorecon.data.crops import split_photos
 from photorecon.data.photos import PhotoSource, dedupe, fetch_photos, inspect, photo_problem
 from photorecon.errors import PhotoreconError
 from photorecon.imageio import read_image

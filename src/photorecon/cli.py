@@ -7,6 +7,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 from photorecon import __version__
 from photorecon.errors import PhotoreconError
@@ -138,6 +139,20 @@ def _build_cmd(args: argparse.Namespace) -> None:
     print("built " + ", ".join(f"{k} {v}" for k, v in counts.items()) + f" images in {args.out}")
 
 
+def _train_cmd(args: argparse.Namespace) -> None:
+    from photorecon.config import load_config
+    from photorecon.train.config import TrainConfig
+    from photorecon.train.loop import train
+
+    cfg = load_config(TrainConfig, args.config, args.set or [])
+    out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    result = train(cfg, out, progress=not args.quiet)
+    print(
+        f"best val RMSE {result.best_rmse:.4f} at step {result.best_step}; "
+        f"{result.images_per_s:.1f} images/s; checkpoint {out / 'best' / 'model.safetensors'}"
+    )
+
+
 def _split_models(text: str) -> list[str]:
     specs = [s.strip() for s in text.split(",") if s.strip()]
     if not specs:
@@ -166,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("predict", _predict_cmd, "fill a challenge folder and write a submission CSV")
     p.add_argument("masked_dir", help="folder with masked photos and masked_info.csv (or a split)")
-    p.add_argument("--model", required=True, help="registered model name")
+    p.add_argument("--model", required=True, help="registered model name or checkpoint path")
     p.add_argument("--out", required=True, help="submission CSV to write")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
@@ -191,6 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", help="write the table as CSV")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", default="auto")
+
+    p = add("train", _train_cmd, "train a model on random holes in the photo pack")
+    p.add_argument("--config", help="YAML config (see configs/)")
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override, e.g. optim.lr=3e-4"
+    )
+    p.add_argument("--out", help="run folder (default runs/<time>)")
 
     data = sub.add_parser("data", help="photo pack and data sets")
     data_sub = data.add_subparsers(dest="data_command", required=True)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from photorecon.challenge import BOX_SIZE, MaskedEntry, write_masked_info, write_submission
+from photorecon.data.crops import random_crop, split_photos
 from photorecon.data.photos import read_manifest
 from photorecon.errors import PhotoreconError
 from photorecon.imageio import read_image, write_image
@@ -33,40 +32,6 @@ class BuildConfig:
     size: int = 256
     box_size: int = BOX_SIZE
     boxes: int = 2
-
-
-def split_photos(
-    paths: list[str], seed: int, val_frac: float, test_frac: float
-) -> dict[str, list[str]]:
-    """Assign whole photos to train/val/test (each photo to exactly one split)."""
-    if not 0 <= val_frac < 1 or not 0 <= test_frac < 1 or val_frac + test_frac >= 1:
-        raise PhotoreconError(f"bad split fractions: val {val_frac}, test {test_frac}")
-    order = np.random.default_rng(seed).permutation(len(paths))
-    shuffled = [paths[i] for i in order]
-    n_test = math.ceil(test_frac * len(paths)) if test_frac > 0 else 0
-    n_val = math.ceil(val_frac * len(paths)) if val_frac > 0 else 0
-    if n_test + n_val >= len(paths):
-        raise PhotoreconError(f"{len(paths)} photos are too few for val and test splits")
-    return {
-        "test": sorted(shuffled[:n_test]),
-        "val": sorted(shuffled[n_test : n_test + n_val]),
-        "train": sorted(shuffled[n_test + n_val :]),
-    }
-
-
-def random_crop(image: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
-    """A square crop at a random scale (side log-uniform in [size, short side]) resized to size."""
-    height, width = image.shape[:2]
-    short = min(height, width)
-    side = round(math.exp(rng.uniform(math.log(size), math.log(short)))) if short > size else short
-    side = min(max(side, min(size, short)), short)
-    top = int(rng.integers(0, height - side + 1))
-    left = int(rng.integers(0, width - side + 1))
-    crop = image[top : top + side, left : left + side]
-    if side == size:
-        return crop.copy()
-    interp = cv2.INTER_AREA if side > size else cv2.INTER_CUBIC
-    return cv2.resize(crop, (size, size), interpolation=interp)
 
 
 def _photo_job(

@@ -1,14 +1,50 @@
-"""Turn a model spec given by a user (a registered name) into a ready model."""
+"""Turn a model spec (a registered name or a checkpoint path) into a ready model."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from photorecon.models.registry import create_model, get_model_info
+from photorecon.errors import PhotoreconError
+from photorecon.models.registry import create_model, get_model_info, list_models
+
+
+def shipped_weights(name: str) -> Path | None:
+    """Weights shipped for a trainable model: $PHOTORECON_WEIGHTS or the checkout's weights/."""
+    roots = [os.environ.get("PHOTORECON_WEIGHTS"), Path(__file__).resolve().parents[3] / "weights"]
+    for root in roots:
+        if root and (Path(root) / f"{name}.safetensors").is_file():
+            return Path(root) / f"{name}.safetensors"
+    return None
 
 
 def load_model(spec: str, device: torch.device | str = "cpu") -> nn.Module:
-    """A registered model by name, in eval mode on `device`; unknown names list the known ones."""
-    get_model_info(spec)  # raises with the known names
+    """A model in eval mode on `device` from a registered name or a checkpoint path.
+
+    A trainable model's name loads its shipped weights; an untrained one is refused, since its
+    random weights would only produce noise.
+    """
+    from photorecon.checkpoint import load_checkpoint
+
+    looks_like_path = os.sep in spec or spec.endswith(".safetensors") or Path(spec).exists()
+    if looks_like_path:
+        return load_checkpoint(spec, device)
+    try:
+        info = get_model_info(spec)
+    except PhotoreconError:
+        raise PhotoreconError(
+            f"unknown model {spec!r}: not a registered name ({', '.join(list_models())}) "
+            "nor a checkpoint path"
+        ) from None
+    if info.trainable:
+        weights = shipped_weights(spec)
+        if weights is None:
+            raise PhotoreconError(
+                f"model {spec!r} needs trained weights: train it with 'photorecon train' and "
+                "pass the run folder or checkpoint"
+            )
+        return load_checkpoint(weights, device)
     return create_model(spec).to(device).eval()

@@ -11,7 +11,7 @@ from torch import nn
 from photorecon.errors import PhotoreconError
 
 # Modules whose import registers models; imported on first use, never at package import.
-_MODEL_MODULES = ("photorecon.models.classical",)
+_MODEL_MODULES = ("photorecon.models.classical", "photorecon.models.ffc")
 
 
 @dataclass(frozen=True)

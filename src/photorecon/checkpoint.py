@@ -1,0 +1,112 @@
+"""Checkpoints: weights in safetensors with the model's name and constructor arguments inside."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+from torch import nn
+
+from photorecon.errors import PhotoreconError
+from photorecon.fsutil import atomic_path
+
+WEIGHTS_NAME = "model.safetensors"
+META_KEY = "photorecon"
+
+
+@dataclass(frozen=True)
+class CheckpointMeta:
+    """What is needed to rebuild a model from its weights, plus provenance."""
+
+    model: str
+    kwargs: dict[str, Any]
+    step: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def save_weights(
+    path: str | Path, model: nn.Module, meta: CheckpointMeta, dtype: torch.dtype | None = None
+) -> None:
+    """Write a model's state dict (optionally cast, e.g. fp16 to ship) atomically."""
+    state = {}
+    for k, v in model.state_dict().items():
+        v = v.detach().cpu()
+        if dtype is not None and v.is_floating_point():
+            v = v.to(dtype)
+        state[k] = v.contiguous()
+    text = json.dumps(
+        {
+            "model": meta.model,
+            "kwargs": meta.kwargs,
+            "step": meta.step,
+            "metrics": meta.metrics,
+            "config": meta.config,
+        }
+    )
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={META_KEY: text})
+
+
+def weights_file(path: str | Path) -> Path:
+    """A checkpoint's safetensors file: the path itself, or DIR/[best/]model.safetensors."""
+    path = Path(path)
+    if path.is_dir():
+        for candidate in (path / "best" / WEIGHTS_NAME, path / WEIGHTS_NAME):
+            if candidate.is_file():
+                return candidate
+        raise PhotoreconError(f"{path}: no {WEIGHTS_NAME} in this folder or its best/")
+    if not path.is_file():
+        raise PhotoreconError(f"{path}: no such checkpoint")
+    return path
+
+
+def read_meta(path: str | Path) -> CheckpointMeta:
+    """The metadata stored in a checkpoint; a clear error for a truncated or foreign file."""
+    file = weights_file(path)
+    try:
+        with safe_open(str(file), framework="pt") as fh:
+            raw = (fh.metadata() or {}).get(META_KEY)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise PhotoreconError(f"{file}: not a readable safetensors checkpoint ({exc})") from None
+    if raw is None:
+        raise PhotoreconError(f"{file}: no photorecon metadata (not a photorecon checkpoint)")
+    try:
+        data = json.loads(raw)
+        return CheckpointMeta(
+            model=data["model"],
+            kwargs=data.get("kwargs", {}),
+            step=data.get("step", 0),
+            metrics=data.get("metrics", {}),
+            config=data.get("config", {}),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PhotoreconError(f"{file}: malformed checkpoint metadata ({exc})") from None
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> nn.Module:
+    """Rebuild the model a checkpoint describes and load its weights (strictly)."""
+    from photorecon.models.registry import create_model
+
+    file = weights_file(path)
+    meta = read_meta(file)
+    model = create_model(meta.model, **meta.kwargs)
+    try:
+        state = load_file(str(file))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise PhotoreconError(f"{file}: cannot read weights ({exc})") from None
+    reference = model.state_dict()
+    state = {k: v.to(reference[k].dtype) if k in reference else v for k, v in state.items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise PhotoreconError(
+            f"{file}: weights do not fit model {meta.model!r} ({first})"
+        ) from None
+    return model.to(device).eval()

@@ -1,0 +1,67 @@
+"""`ffc`: a LaMa-style inpainting generator built on Fast Fourier Convolutions.
+
+A 7x7 stem, strided downsampling, FFC residual blocks at 1/2**downs resolution (global receptive
+field from the first block), and nearest-upsample decoding with optional encoder skips, which
+keep the fill continuous with the known pixels around the hole.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from photorecon.models.blocks import FFCResBlock, UpBlock, conv_norm_act
+from photorecon.models.registry import register_model
+
+
+class FFCInpainter(nn.Module):
+    """Generator: (masked (B,3,H,W), mask (B,1,H,W)) -> image (B,3,H,W) in [0, 1]."""
+
+    def __init__(
+        self,
+        *,
+        width: int = 16,
+        downs: int = 4,
+        blocks: int = 9,
+        ratio: float = 0.75,
+        max_width: int = 256,
+        skips: bool = True,
+    ) -> None:
+        super().__init__()
+        self.downs = downs
+        self.skips = skips
+        widths = [min(width * 2**i, max_width) for i in range(downs + 1)]
+        self.stem = conv_norm_act(4, widths[0], 7)
+        self.down = nn.ModuleList(
+            conv_norm_act(widths[i], widths[i + 1], 3, stride=2) for i in range(downs)
+        )
+        self.body = nn.Sequential(*(FFCResBlock(widths[-1], ratio) for _ in range(blocks)))
+        self.up = nn.ModuleList(
+            UpBlock(widths[i + 1], widths[i], skip=widths[i] if skips else 0)
+            for i in reversed(range(downs))
+        )
+        self.head = nn.Conv2d(widths[0], 3, 7, padding=3, padding_mode="reflect")
+
+    def forward(self, masked: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h, w = masked.shape[-2:]
+        factor = 2**self.downs
+        pad_h, pad_w = (-h) % factor, (-w) % factor
+        x = torch.cat([masked * (1 - mask), mask], dim=1)
+        if pad_h or pad_w:
+            # any size works: reflect-pad to a multiple of the total stride, crop at the end
+            x = nn.functional.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
+        x = self.stem(x)
+        feats = []
+        for down in self.down:
+            feats.append(x)
+            x = down(x)
+        x = self.body(x)
+        for up, skip in zip(self.up, reversed(feats), strict=True):
+            x = up(x, skip if self.skips else None)
+        out = torch.sigmoid(self.head(x))
+        return out[..., :h, :w]
+
+
+@register_model("ffc", trainable=True, summary="LaMa-style Fast Fourier Convolution generator")
+def ffc(**kwargs) -> nn.Module:
+    return FFCInpainter(**kwargs)

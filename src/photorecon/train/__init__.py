@@ -1,0 +1,1 @@
+"""Training: configs, data streams and the supervised loop."""

@@ -1,0 +1,68 @@
+"""The training config: data, model, loss, optimiser and schedule, saved with every run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class DataConfig:
+    """Where samples come from; seed and fractions must match `data build` to hold out the same
+    val/test photos."""
+
+    photos: str = "data/photos"
+    seed: int = 0
+    val_frac: float = 0.1
+    test_frac: float = 0.15
+    size: int = 256
+    box_size: int = 75
+    boxes: int = 2
+    random_rect_prob: float = 0.25  # share of samples with 1-4 random rectangles instead
+    max_side: int = 1024  # photos are kept in memory with at most this long side
+    val_crops_per_photo: int = 4
+    flips: bool = True
+    rot90: bool = True
+    workers: int = 2
+
+
+@dataclass
+class ModelConfig:
+    name: str = "ffc"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LossConfig:
+    """Pixel losses: L1 and L2 inside the holes, a weaker L1 on the known region."""
+
+    hole_l1: float = 1.0
+    hole_l2: float = 1.0
+    known_l1: float = 0.1
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    beta1: float = 0.9
+    beta2: float = 0.99
+    grad_clip: float = 1.0
+    warmup_steps: int = 200
+    min_lr_frac: float = 0.02
+
+
+@dataclass
+class TrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    batch_size: int = 8
+    steps: int = 2000
+    max_minutes: float = 0.0  # > 0: stop (and finish the LR schedule) by this wall time
+    eval_every: int = 250
+    ema: float = 0.999
+    amp: str = "auto"  # auto = bf16 on CUDA, off on CPU; or "bf16", "fp16", "off"
+    seed: int = 0
+    device: str = "auto"

@@ -1,0 +1,57 @@
+"""Training samples drawn afresh every step from whole photos, and a fixed validation set."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from photorecon.data.crops import augment, challenge_sample, downscale, random_crop, random_rects
+from photorecon.imageio import read_image
+from photorecon.masks import boxes_to_mask, random_boxes
+from photorecon.train.config import DataConfig
+
+
+def load_photos(paths: list[str], max_side: int) -> list[np.ndarray]:
+    """Decode photos once, shrunk to `max_side`, so workers share them copy-on-write."""
+    return [downscale(read_image(p), max_side) for p in paths]
+
+
+class RandomHoles(Dataset):
+    """Item i: a random crop of a random photo with random holes; deterministic in (seed, i)."""
+
+    def __init__(self, photos: list[np.ndarray], cfg: DataConfig, seed: int, length: int) -> None:
+        self.photos = photos
+        self.cfg = cfg
+        self.seed = seed
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.cfg
+        rng = np.random.default_rng([self.seed, index])
+        photo = self.photos[int(rng.integers(len(self.photos)))]
+        crop = augment(random_crop(photo, rng, cfg.size), rng, cfg.flips, cfg.rot90)
+        if rng.random() < cfg.random_rect_prob:
+            boxes = random_rects(rng, cfg.size, cfg.size)
+        else:
+            boxes = random_boxes(rng, cfg.size, cfg.size, cfg.boxes, cfg.box_size)
+        mask = boxes_to_mask(cfg.size, cfg.size, boxes)
+        return torch.from_numpy(crop).permute(2, 0, 1), torch.from_numpy(mask)[None]
+
+
+def fixed_set(
+    photos: list[np.ndarray], cfg: DataConfig, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, list]:
+    """Challenge-style samples fixed by the seed: images uint8 (N,3,H,W), masks (N,1,H,W), boxes."""
+    images, masks, all_boxes = [], [], []
+    for i, photo in enumerate(photos):
+        rng = np.random.default_rng([seed, 1_000_003, i])
+        for _ in range(cfg.val_crops_per_photo):
+            crop, boxes = challenge_sample(photo, rng, cfg.size, cfg.box_size, cfg.boxes)
+            images.append(torch.from_numpy(crop).permute(2, 0, 1))
+            masks.append(torch.from_numpy(boxes_to_mask(cfg.size, cfg.size, boxes))[None])
+            all_boxes.append(boxes)
+    return torch.stack(images), torch.stack(masks), all_boxes
