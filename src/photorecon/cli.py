@@ -40,7 +40,7 @@ def _predict_cmd(args: argparse.Namespace) -> None:
     from photorecon.models.loading import load_model
     from photorecon.predict import predict_to_csv
 
-    split = open_split(args.masked_dir)
+    split = open_split(args.masked_dir, args.box_size, _image_size(args))
     device = resolve_device(args.device)
     model = load_model(args.model, device)
     start = time.perf_counter()
@@ -62,7 +62,7 @@ def _show_cmd(args: argparse.Namespace) -> None:
     from photorecon.device import resolve_device
     from photorecon.viz import compare_models
 
-    split = open_split(args.masked_dir)
+    split = open_split(args.masked_dir, args.box_size, _image_size(args))
     specs = _split_models(args.models)
     compare_models(
         split,
@@ -83,7 +83,7 @@ def _evaluate_cmd(args: argparse.Namespace) -> None:
     from photorecon.device import resolve_device
     from photorecon.evaluate import evaluate_models, rows_to_frame
 
-    split = open_split(args.split_dir)
+    split = open_split(args.split_dir, args.box_size, _image_size(args))
     specs = _split_models(args.models)
     rows = evaluate_models(
         split,
@@ -94,7 +94,7 @@ def _evaluate_cmd(args: argparse.Namespace) -> None:
         progress=not args.quiet,
     )
     frame = rows_to_frame(rows)
-    n = len(open_split(args.split_dir).info_path.read_text().splitlines()) - 1
+    n = len(split.info_path.read_text().splitlines()) - 1
     table = Table(title=f"{split.masked_dir.parent} ({n} photos)")
     for col, justify in (
         ("model", "left"),
@@ -153,14 +153,26 @@ def _train_cmd(args: argparse.Namespace) -> None:
     )
 
 
+def _image_size(args: argparse.Namespace) -> int | None:
+    return None if args.image_size == 0 else args.image_size
+
+
+def _add_challenge_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--box-size", type=int, default=75, help="side of the square holes (75)")
+    p.add_argument(
+        "--image-size", type=int, default=256, help="required photo size (256; 0 = any size)"
+    )
+
+
 def _split_models(text: str) -> list[str]:
     specs = [s.strip() for s in text.split(",") if s.strip()]
     if not specs:
         raise PhotoreconError("--models needs at least one model name")
     if "all" in specs:
-        from photorecon.models.registry import list_models
 
-        specs = list_models(trainable=False)
+        from photorecon.models.loading import ready_models
+
+        specs = ready_models()
     return specs
 
 
@@ -185,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="submission CSV to write")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    _add_challenge_options(p)
 
     p = add("score", _score_cmd, "RMSE and PSNR of a submission against a truth CSV")
     p.add_argument("submission")
@@ -198,14 +211,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="PNG to write")
     p.add_argument("--count", type=int, default=6, help="number of photos (rows)")
     p.add_argument("--device", default="auto")
+    _add_challenge_options(p)
 
     p = add("evaluate", _evaluate_cmd, "fill a split with several models and print a score table")
     p.add_argument("split_dir", help="split folder with masked/ and truth.csv")
-    p.add_argument("--models", default="all", help="comma-separated names, or 'all' untrained")
+    p.add_argument(
+        "--models",
+        default="all",
+        help="comma-separated names or checkpoints; 'all' = every "
+        "model usable without training (classical fills and shipped weights)",
+    )
     p.add_argument("--submissions", help="also write each model's submission CSV here")
     p.add_argument("--csv", help="write the table as CSV")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", default="auto")
+    _add_challenge_options(p)
 
     p = add("train", _train_cmd, "train a model on random holes in the photo pack")
     p.add_argument("--config", help="YAML config (see configs/)")

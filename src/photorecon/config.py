@@ -45,6 +45,12 @@ def _check_value(tp: Any, value: Any, key: str) -> Any:
         return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str):
+        # YAML 1.1 reads `3e-4` (no dot) as a string; accept any text Python reads as a float.
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if tp is bool and not isinstance(value, bool):
         raise PhotoreconError(f"config key {key!r}: expected true/false, got {value!r}")
     if tp is int and isinstance(value, bool):

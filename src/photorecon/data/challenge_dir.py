@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from photorecon.challenge import MaskedEntry, check_boxes, read_masked_info
+from photorecon.challenge import BOX_SIZE, MaskedEntry, check_boxes, read_masked_info
 from photorecon.errors import PhotoreconError
 from photorecon.imageio import read_image
 from photorecon.masks import boxes_to_mask
@@ -31,9 +31,13 @@ class ChallengeSplit:
     info_path: Path
     original_dir: Path | None
     truth: Path | None
+    box_size: int = BOX_SIZE
+    image_size: int | None = CHALLENGE_SIZE  # None: any size
 
 
-def open_split(path: str | Path) -> ChallengeSplit:
+def open_split(
+    path: str | Path, box_size: int = BOX_SIZE, image_size: int | None = CHALLENGE_SIZE
+) -> ChallengeSplit:
     """Locate the parts of a split folder or a bare masked folder."""
     path = Path(path)
     if not path.is_dir():
@@ -49,19 +53,18 @@ def open_split(path: str | Path) -> ChallengeSplit:
         raise PhotoreconError(f"{info}: masked_info.csv not found")
     original = root / "original" if (root / "original").is_dir() and root != masked else None
     truth = root / "truth.csv" if (root / "truth.csv").is_file() and root != masked else None
-    return ChallengeSplit(masked, info, original, truth)
+    return ChallengeSplit(masked, info, original, truth, box_size, image_size)
 
 
-def read_entries(split: ChallengeSplit, box_size: int = 75) -> list[MaskedEntry]:
-    """The split's masked_info.csv entries."""
-    return read_masked_info(split.info_path, box_size=box_size)
+def read_entries(split: ChallengeSplit) -> list[MaskedEntry]:
+    """The split's masked_info.csv entries, with the split's square size."""
+    return read_masked_info(split.info_path, box_size=split.box_size)
 
 
-def load_masked(
-    split: ChallengeSplit, entry: MaskedEntry, size: int | None = CHALLENGE_SIZE
-) -> tuple[np.ndarray, np.ndarray]:
+def load_masked(split: ChallengeSplit, entry: MaskedEntry) -> tuple[np.ndarray, np.ndarray]:
     """One masked photo (uint8 H,W,3) and its mask (H,W), checked against size and boxes."""
     path = split.masked_dir / entry.filename
+    size = split.image_size
     image = read_image(path)
     height, width = image.shape[:2]
     if size is not None and (height, width) != (size, size):
@@ -78,9 +81,9 @@ def load_original(split: ChallengeSplit, entry: MaskedEntry) -> np.ndarray:
 
 
 def iter_masked(
-    split: ChallengeSplit, entries: list[MaskedEntry], size: int | None = CHALLENGE_SIZE
+    split: ChallengeSplit, entries: list[MaskedEntry]
 ) -> Iterator[tuple[MaskedEntry, np.ndarray, np.ndarray]]:
     """Entries with their masked photos and masks, in order."""
     for entry in entries:
-        image, mask = load_masked(split, entry, size)
+        image, mask = load_masked(split, entry)
         yield entry, image, mask

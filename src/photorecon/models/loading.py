@@ -21,6 +21,12 @@ def shipped_weights(name: str) -> Path | None:
     return None
 
 
+def ready_models() -> list[str]:
+    """Models usable by name right now: trained ones with shipped weights first, then classical."""
+    trained = [n for n in list_models(trainable=True) if shipped_weights(n) is not None]
+    return trained + list_models(trainable=False)
+
+
 def load_model(spec: str, device: torch.device | str = "cpu") -> nn.Module:
     """A model in eval mode on `device` from a registered name or a checkpoint path.
 
