@@ -169,7 +169,6 @@ def _split_models(text: str) -> list[str]:
     if not specs:
         raise PhotoreconError("--models needs at least one model name")
     if "all" in specs:
-
         from photorecon.models.loading import ready_models
 
         specs = ready_models()

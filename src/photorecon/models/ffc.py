@@ -28,6 +28,10 @@ class FFCInpainter(nn.Module):
         skips: bool = True,
     ) -> None:
         super().__init__()
+        # recorded in checkpoints so weights always rebuild the same network, whatever defaults
+        self.config = dict(
+            width=width, downs=downs, blocks=blocks, ratio=ratio, max_width=max_width, skips=skips
+        )
         self.downs = downs
         self.skips = skips
         widths = [min(width * 2**i, max_width) for i in range(downs + 1)]

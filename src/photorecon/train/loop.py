@@ -39,6 +39,11 @@ def pixel_loss(
     return loss + cfg.known_l1 * (diff.abs() * (1 - mask)).sum() / known
 
 
+def model_kwargs(model: nn.Module, given: dict) -> dict:
+    """Every constructor argument of the model (its `config` when it records one)."""
+    return dict(getattr(model, "config", None) or given)
+
+
 def lr_factor(progress: float, step: int, warmup: int, min_frac: float) -> float:
     """Linear warmup, then cosine decay to `min_frac` as progress goes 0 -> 1."""
     if step < warmup:
@@ -162,8 +167,8 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> RunResult
         ):
             pred = model(masked, masks)
         loss = pixel_loss(pred.float(), images, masks, cfg.loss)
-        if not torch.isfinite(loss):
-            raise PhotoreconError(f"loss became {float(loss)} at step {step}")
+        if not torch.isfinite(loss.detach()):
+            raise PhotoreconError(f"loss became {loss.detach().item()} at step {step}")
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(opt)
@@ -172,7 +177,8 @@ def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> RunResult
         scaler.update()
         ema_update(ema, model, cfg.ema if step > cfg.optim.warmup_steps else 0.0)
         seen += images.shape[0]
-        running = 0.98 * running + 0.02 * float(loss) if step > 1 else float(loss)
+        value = loss.detach().item()
+        running = 0.98 * running + 0.02 * value if step > 1 else value
         bar.update(1)
         bar.set_postfix(loss=f"{running:.4f}", ips=f"{seen / (time.perf_counter() - start):.0f}")
         timed_out = cfg.max_minutes > 0 and elapsed > 60 * cfg.max_minutes

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from photorecon.checkpoint import CheckpointMeta, load_checkpoint, read_meta, save_weights
+from photorecon.errors import PhotoreconError
+from photorecon.models.loading import load_model
+from photorecon.models.registry import create_model
+
+TINY = {"width": 4, "downs": 2, "blocks": 1, "max_width": 8}
+
+
+def tiny_checkpoint(path: Path) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = create_model("ffc", **TINY).eval()
+    save_weights(
+        path, model, CheckpointMeta("ffc", model.config, step=3, metrics={"val_rmse": 0.5})
+    )
+    return model
+
+
+def test_save_load_gives_identical_outputs(tmp_path: Path) -> None:
+    path = tmp_path / "m.safetensors"
+    model = tiny_checkpoint(path)
+    loaded = load_checkpoint(path)
+    x, m = torch.rand(1, 3, 40, 36), torch.zeros(1, 1, 40, 36)
+    m[..., 5:20, 5:20] = 1
+    with torch.no_grad():
+        assert torch.equal(model(x, m), loaded(x, m))
+    meta = read_meta(path)
+    assert meta.step == 3 and meta.metrics["val_rmse"] == 0.5 and meta.kwargs["width"] == 4
+    # a run folder works too (best/model.safetensors)
+    (tmp_path / "run" / "best").mkdir(parents=True)
+    path.rename(tmp_path / "run" / "best" / "model.safetensors")
+    assert isinstance(load_model(str(tmp_path / "run")), torch.nn.Module)
+
+
+def test_truncated_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "m.safetensors"
+    tiny_checkpoint(path)
+    path.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(PhotoreconError, match="m.safetensors"):
+        load_checkpoint(path)
+
+
+def test_foreign_and_mismatched_checkpoints(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, str(foreign))
+    with pytest.raises(PhotoreconError, match="not a photorecon checkpoint"):
+        load_checkpoint(foreign)
+    other = tmp_path / "other.safetensors"
+    model = create_model("ffc", **TINY)
+    save_weights(other, model, CheckpointMeta("ffc", {**TINY, "width": 8}))
+    with pytest.raises(PhotoreconError, match="do not fit model 'ffc'"):
+        load_checkpoint(other)
+    with pytest.raises(PhotoreconError, match="no such checkpoint"):
+        load_model(str(tmp_path / "missing.safetensors"))

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from photorecon.config import load_config
+from photorecon.train.config import LossConfig, TrainConfig
+from photorecon.train.loop import lr_factor, pixel_loss, train
+
+
+def test_pixel_loss_weights_holes_and_known_region() -> None:
+    target = torch.zeros(1, 3, 4, 4)
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., :2, :] = 1
+    pred = target.clone()
+    pred[..., :2, :] = 0.5  # error only in the hole
+    only_hole = pixel_loss(pred, target, mask, LossConfig(hole_l1=1, hole_l2=0, known_l1=0))
+    assert float(only_hole) == pytest.approx(0.5)
+    pred2 = target.clone()
+    pred2[..., 2:, :] = 0.5  # error only outside
+    assert float(pixel_loss(pred2, target, mask, LossConfig(1, 1, 0.1))) == pytest.approx(0.05)
+
+
+def test_lr_schedule() -> None:
+    assert lr_factor(0.0, 0, 10, 0.1) == pytest.approx(0.1)
+    assert lr_factor(0.0, 10, 10, 0.1) == pytest.approx(1.0)
+    assert lr_factor(1.0, 100, 10, 0.1) == pytest.approx(0.1)
+    assert 0.1 < lr_factor(0.5, 50, 10, 0.1) < 1.0
+
+
+def test_tiny_training_run_improves_and_checkpoints(pack: Path, tmp_path: Path) -> None:
+    cfg = load_config(
+        TrainConfig,
+        None,
+        [
+            f"data.photos={pack}",
+            "data.workers=0",
+            "data.val_crops_per_photo=2",
+            "data.val_frac=0.2",
+            "data.test_frac=0.2",
+            "data.size=64",
+            "data.box_size=20",
+            "steps=30",
+            "eval_every=15",
+            "batch_size=4",
+            "optim.warmup_steps=2",
+            "ema=0.5",
+            "optim.lr=3e-3",
+            "model.kwargs={width: 8, downs: 2, blocks: 1, max_width: 16}",
+        ],
+    )
+    result = train(cfg, tmp_path / "run", progress=False)
+    assert result.steps == 30 and np.isfinite(result.best_rmse)
+    rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 3
+    first, last = (float(r.split(",")[3]) for r in (rows[1], rows[2]))
+    assert min(first, last) == pytest.approx(result.best_rmse, abs=1e-5)
+    assert (tmp_path / "run" / "best" / "model.safetensors").is_file()
+    assert "batch_size: 4" in (tmp_path / "run" / "config.yaml").read_text()
+    from photorecon.models.loading import load_model
+
+    model = load_model(str(tmp_path / "run"))
+    assert sum(p.numel() for p in model.parameters()) > 0
