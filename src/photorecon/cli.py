@@ -139,6 +139,32 @@ def _build_cmd(args: argparse.Namespace) -> None:
     print("built " + ", ".join(f"{k} {v}" for k, v in counts.items()) + f" images in {args.out}")
 
 
+def _fill_cmd(args: argparse.Namespace) -> None:
+    from photorecon.api import default_model
+    from photorecon.device import resolve_device
+    from photorecon.fillcli import parse_box, plan_jobs, run_fill
+    from photorecon.models.loading import load_model
+
+    boxes = [parse_box(b) for b in args.box or []]
+    if sum([bool(boxes), args.mask is not None, args.white]) != 1:
+        raise PhotoreconError("give exactly one of --box (repeatable), --mask or --white")
+    jobs = plan_jobs(args.images, args.out, args.in_place)
+    device = resolve_device(args.device)
+    spec = args.model or default_model()
+    model = load_model(spec, device)
+    run_fill(
+        jobs,
+        model,
+        boxes=boxes,
+        mask_path=args.mask,
+        white=args.white,
+        device=device,
+        progress=not args.quiet,
+    )
+    for job in jobs:
+        print(f"{job.source} -> {job.target}  ({spec})")
+
+
 def _train_cmd(args: argparse.Namespace) -> None:
     from photorecon.config import load_config
     from photorecon.train.config import TrainConfig
@@ -225,6 +251,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", default="auto")
     _add_challenge_options(p)
+
+    p = add("fill", _fill_cmd, "fill holes in photos of any size")
+    p.add_argument("images", nargs="+", help="image files or folders")
+    p.add_argument("--box", action="append", metavar="ROW,COL,HEIGHT,WIDTH", help="a hole")
+    p.add_argument("--mask", help="mask image, same size as the photo (non-zero = missing)")
+    p.add_argument("--white", action="store_true", help="fill pure-white rectangles")
+    p.add_argument("--model", help="model name or checkpoint (default: best shipped model)")
+    p.add_argument("-o", "--out", help="output file (one input) or folder")
+    p.add_argument("--in-place", action="store_true", help="overwrite the inputs")
+    p.add_argument("--device", default="auto")
 
     p = add("train", _train_cmd, "train a model on random holes in the photo pack")
     p.add_argument("--config", help="YAML config (see configs/)")

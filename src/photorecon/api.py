@@ -1,0 +1,98 @@
+"""The Python API: `fill(image, mask_or_boxes, model="ffc") -> image`."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+import numpy as np
+from PIL import Image
+from torch import nn
+
+from photorecon.anysize import fill_any_size, find_white_boxes, mask_from_boxes
+from photorecon.errors import PhotoreconError
+from photorecon.imageio import to_rgb
+from photorecon.masks import Box
+
+BoxLike = Box | Sequence[int]
+MaskOrBoxes = np.ndarray | Image.Image | Sequence[BoxLike] | str
+
+
+def default_model() -> str:
+    """The best model usable without training: shipped learned weights first, else Telea."""
+    from photorecon.models.loading import ready_models
+
+    ready = ready_models()
+    return ready[0] if ready else "telea"
+
+
+@functools.lru_cache(maxsize=4)
+def cached_model(spec: str, device: str = "cpu") -> nn.Module:
+    """Load a model once per (spec, device) for repeated API calls."""
+    from photorecon.models.loading import load_model
+
+    return load_model(spec, device)
+
+
+def as_boxes(items: Sequence[BoxLike]) -> list[Box]:
+    """Boxes from Box objects or (row, col, height, width) sequences."""
+    boxes = []
+    for item in items:
+        if isinstance(item, Box):
+            boxes.append(item)
+            continue
+        values = list(item)
+        if len(values) != 4 or not all(isinstance(v, int | np.integer) for v in values):
+            raise PhotoreconError(f"a box is (row, col, height, width) integers, got {item!r}")
+        boxes.append(Box(*(int(v) for v in values)))
+    return boxes
+
+
+def resolve_mask(image: np.ndarray, mask_or_boxes: MaskOrBoxes) -> np.ndarray:
+    """A (H, W) float mask from a mask array/image, boxes, or "white" (detect white boxes)."""
+    height, width = image.shape[:2]
+    if isinstance(mask_or_boxes, str):
+        if mask_or_boxes != "white":
+            raise PhotoreconError(f"unknown mask keyword {mask_or_boxes!r} (use 'white')")
+        boxes = find_white_boxes(image)
+        if not boxes:
+            raise PhotoreconError("no pure-white rectangles found in the image")
+        return mask_from_boxes(height, width, boxes)
+    if isinstance(mask_or_boxes, Image.Image):
+        mask_or_boxes = np.asarray(mask_or_boxes)
+    if isinstance(mask_or_boxes, np.ndarray):
+        mask = mask_or_boxes
+        if mask.ndim == 3:
+            mask = mask.any(axis=2)
+        if mask.shape != (height, width):
+            raise PhotoreconError(
+                f"mask is {mask.shape[1]}x{mask.shape[0]} but the image is {width}x{height}"
+            )
+        return (mask != 0).astype(np.float32)
+    return mask_from_boxes(height, width, as_boxes(mask_or_boxes))
+
+
+def fill(
+    image: np.ndarray | Image.Image,
+    mask_or_boxes: MaskOrBoxes,
+    model: str | None = None,
+    *,
+    device: str = "cpu",
+) -> np.ndarray | Image.Image:
+    """Fill holes in a photo of any size and return the same kind (PIL image or H×W×3 uint8).
+
+    `mask_or_boxes`: a mask (array or PIL image, non-zero = missing), a list of
+    (row, col, height, width) boxes, or "white" to fill pure-white rectangles. `model`: a
+    registered name or a checkpoint path; default the best shipped model. Pixels outside the
+    holes are returned unchanged.
+    """
+    is_pil = isinstance(image, Image.Image)
+    if is_pil:
+        array = np.asarray(to_rgb(image), dtype=np.uint8)
+    else:
+        array = np.asarray(image)
+        if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+            raise PhotoreconError(f"expected an H×W×3 uint8 array, got {array.dtype} {array.shape}")
+    mask = resolve_mask(array, mask_or_boxes)
+    net = cached_model(model or default_model(), device)
+    out = fill_any_size(array, mask, net, device=device)
+    return Image.fromarray(out) if is_pil else out
