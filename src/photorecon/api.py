@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+
 import numpy as np
 from PIL import Image
 from torch import nn
