@@ -33,7 +33,7 @@ $(DEMO)/test/truth.csv: data/photos/manifest.json
 demo: $(STAMP) $(DEMO)/test/truth.csv
 	$(BIN)/photorecon models
 	$(BIN)/photorecon evaluate $(DEMO)/test --models all --csv $(OUT)/scores.csv
-	$(BIN)/photorecon show $(DEMO)/test --models mean,telea,ns --count 6 --out $(OUT)/grid.png
+	$(BIN)/photorecon show $(DEMO)/test --models all --count 6 --out $(OUT)/grid.png
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench

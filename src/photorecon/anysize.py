@@ -88,10 +88,24 @@ def fill_any_size(
         rescale = any(p.requires_grad for p in model.parameters())
     height, width = holes.shape
     labels, boxes = labelled_holes(holes)
+    done = np.zeros(len(boxes) + 1, dtype=bool)
     for label, hole in enumerate(boxes, start=1):
+        if done[label]:
+            continue
         win = context_window(hole, height, width, work_size, rescale)
         rows = slice(win.top, win.top + win.height)
         cols = slice(win.left, win.left + win.width)
+        # every hole lying wholly inside this window is filled by this one model call
+        inside = [
+            k
+            for k, b in enumerate(boxes, start=1)
+            if not done[k]
+            and b.row >= win.top
+            and b.col >= win.left
+            and b.row + b.height <= win.top + win.height
+            and b.col + b.width <= win.left + win.width
+        ]
+        done[inside] = True
         crop, crop_mask = image[rows, cols], holes[rows, cols].astype(np.float32)
         if win.scale < 1.0:
             size = (max(1, round(win.width * win.scale)), max(1, round(win.height * win.scale)))
@@ -104,7 +118,7 @@ def fill_any_size(
         else:
             pred = fill_batch(model, [crop], [crop_mask], device)[0]
         filled = np.clip(np.rint(pred * 255.0), 0, 255).astype(np.uint8)
-        target = labels[rows, cols] == label
+        target = np.isin(labels[rows, cols], inside)
         out[rows, cols][target] = filled[target]
     return out
 

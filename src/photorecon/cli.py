@@ -165,6 +165,21 @@ def _fill_cmd(args: argparse.Namespace) -> None:
         print(f"{job.source} -> {job.target}  ({spec})")
 
 
+def _serve_cmd(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from photorecon.device import resolve_device
+    from photorecon.serve.app import create_app
+
+    app = create_app(
+        max_upload_mb=args.max_upload_mb,
+        device=str(resolve_device(args.device)),
+        default_model=args.model,
+    )
+    print(f"photorecon: serving on http://{args.host}:{args.port} (API docs at /docs)")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
 def _train_cmd(args: argparse.Namespace) -> None:
     from photorecon.config import load_config
     from photorecon.train.config import TrainConfig
@@ -260,6 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model name or checkpoint (default: best shipped model)")
     p.add_argument("-o", "--out", help="output file (one input) or folder")
     p.add_argument("--in-place", action="store_true", help="overwrite the inputs")
+    p.add_argument("--device", default="auto")
+
+    p = add("serve", _serve_cmd, "serve the web page and the JSON/multipart API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--model", help="default model (default: best shipped model)")
+    p.add_argument("--max-upload-mb", type=float, default=20.0)
     p.add_argument("--device", default="auto")
 
     p = add("train", _train_cmd, "train a model on random holes in the photo pack")

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import synthetic_photo
+from photorecon import fill
+from photorecon.anysize import context_window, fill_any_size, find_white_boxes
+from photorecon.cli import main
+from photorecon.errors import PhotoreconError
+from photorecon.masks import Box
+from photorecon.models.registry import create_model
+
+
+def outside_unchanged(out: np.ndarray, image: np.ndarray, mask: np.ndarray) -> bool:
+    return bool((out[mask == 0] == image[mask == 0]).all())
+
+
+@pytest.mark.parametrize(("height", "width"), [(256, 256), (300, 700), (900, 500)])
+def test_any_size_fills_only_holes(height: int, width: int) -> None:
+    image = synthetic_photo(np.random.default_rng(height), height, width)
+    mask = np.zeros((height, width), np.float32)
+    mask[10:60, 20:90] = 1
+    mask[height - 40 :, width - 30 :] = 1  # touches the corner
+    torch_model = create_model("ffc", width=4, downs=2, blocks=1, max_width=8).eval()
+    for model in (create_model("telea"), torch_model):
+        out = fill_any_size(image, mask, model)
+        assert out.shape == image.shape and out.dtype == np.uint8
+        assert outside_unchanged(out, image, mask)
+
+
+def test_context_window_scales_large_holes_to_work_size() -> None:
+    win = context_window(Box(1000, 1000, 400, 300), 3000, 4000, 256, rescale=True)
+    assert win.height == win.width and win.height >= 400 / 0.35
+    assert win.top <= 1000 and win.top + win.height >= 1400
+    assert win.scale == pytest.approx(256 / win.height)
+    small = context_window(Box(0, 0, 20, 20), 100, 3000, 256, rescale=True)
+    assert (small.height, small.width, small.scale) == (100, 256, 1.0)
+    native = context_window(Box(1000, 1000, 400, 300), 3000, 4000, 256, rescale=False)
+    assert native.scale == 1.0
+
+
+def test_find_white_boxes() -> None:
+    image = synthetic_photo(np.random.default_rng(0), 200, 200)
+    image[10:85, 20:95] = 255
+    image[150:160, 150:190] = 255
+    image[100, 100] = 255  # a lone white pixel is not a box
+    assert find_white_boxes(image) == [Box(10, 20, 75, 75), Box(150, 150, 10, 40)]
+
+
+def test_api_returns_same_kind() -> None:
+    image = synthetic_photo(np.random.default_rng(1), 120, 150)
+    out = fill(image, [(10, 10, 30, 30)], model="telea")
+    assert isinstance(out, np.ndarray) and out.shape == image.shape
+    pil = fill(Image.fromarray(image), [(10, 10, 30, 30)], model="telea")
+    assert isinstance(pil, Image.Image) and np.array_equal(np.asarray(pil), out)
+    mask = np.zeros((120, 150), bool)
+    mask[10:40, 10:40] = True
+    assert np.array_equal(fill(image, mask, model="telea"), out)
+    white = image.copy()
+    white[10:40, 10:40] = 255
+    assert (fill(white, "white", model="telea")[10:40, 10:40] != 255).any()
+    with pytest.raises(PhotoreconError, match="outside"):
+        fill(image, [(100, 100, 50, 50)], model="telea")
+    with pytest.raises(PhotoreconError, match="mask is"):
+        fill(image, np.zeros((10, 10)), model="telea")
+    with pytest.raises(PhotoreconError, match="row, col, height, width"):
+        fill(image, [(1, 2, 3)], model="telea")
+
+
+def test_fill_cli_files_folders_and_safety(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    rng = np.random.default_rng(2)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(synthetic_photo(rng, 200, 260)).save(folder / f"p{i}.png")
+    src = folder / "p0.png"
+    original = src.read_bytes()
+    assert main(["fill", str(src), "--box", "10,10,40,40", "--model", "telea", "-q"]) == 0
+    assert (folder / "p0_filled.png").is_file()
+    assert (
+        main(
+            [
+                "fill",
+                str(folder / "p0.png"),
+                str(folder / "p1.png"),
+                "--box",
+                "5,5,20,20",
+                "--model",
+                "mean",
+                "-o",
+                str(tmp_path / "out"),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p0.png", "p1.png"]
+    capsys.readouterr()
+    # refusing to overwrite an input, out-of-bounds boxes, bad masks, no hole spec
+    assert main(["fill", str(src), "--box", "1,1,5,5", "--model", "mean", "-o", str(src)]) == 2
+    assert "would overwrite an input" in capsys.readouterr().err
+    assert main(["fill", str(src), "--box", "190,0,20,20", "--model", "mean"]) == 2
+    assert "outside the 260x200 image" in capsys.readouterr().err
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "m.png")
+    assert main(["fill", str(src), "--mask", str(tmp_path / "m.png"), "--model", "mean"]) == 2
+    assert "mask is 10x10" in capsys.readouterr().err
+    assert main(["fill", str(src), "--model", "mean"]) == 2
+    assert "exactly one of" in capsys.readouterr().err
+    assert src.read_bytes() == original
+    # --in-place does overwrite, and only the box changes
+    before = np.asarray(Image.open(src))
+    assert main(["fill", str(src), "--box", "10,20,30,40", "--model", "mean", "--in-place"]) == 0
+    after = np.asarray(Image.open(src))
+    changed = (after != before).any(axis=2)
+    assert changed[10:40, 20:60].any() and not changed[:10].any() and not changed[40:].any()
+
+
+def test_mask_image_fill(tmp_path: Path) -> None:
+    image = synthetic_photo(np.random.default_rng(3), 100, 140)
+    Image.fromarray(image).save(tmp_path / "a.png")
+    mask = np.zeros((100, 140), np.uint8)
+    mask[30:50, 60:90] = 200
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    out_path = tmp_path / "o.png"
+    assert (
+        main(
+            [
+                "fill",
+                str(tmp_path / "a.png"),
+                "--mask",
+                str(tmp_path / "mask.png"),
+                "--model",
+                "telea",
+                "-o",
+                str(out_path),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    out = np.asarray(Image.open(out_path))
+    assert outside_unchanged(out, image, mask)

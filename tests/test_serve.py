@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from conftest import synthetic_photo
+from photorecon.serve.app import create_app
+
+
+@pytest.fixture(scope="module")
+def client() -> TestClient:
+    return TestClient(create_app(max_upload_mb=1, default_model="telea"))
+
+
+def png(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+PHOTO = synthetic_photo(np.random.default_rng(5), 120, 160)
+
+
+def test_page_models_and_docs(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "<canvas" in page.text
+    models = client.get("/api/models").json()
+    assert models["default"] == "telea"
+    assert {"telea", "ns", "mean"} <= {m["name"] for m in models["models"]}
+    assert client.get("/openapi.json").json()["paths"]["/api/fill"]["post"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_fill_changes_only_the_box(client: TestClient) -> None:
+    resp = client.post(
+        "/api/fill",
+        files={"image": ("p.png", png(PHOTO), "image/png")},
+        data={"boxes": json.dumps([[20, 30, 25, 40]]), "model": "mean"},
+    )
+    assert resp.status_code == 200 and resp.headers["content-type"] == "image/png"
+    out = np.asarray(Image.open(io.BytesIO(resp.content)))
+    changed = (out != PHOTO).any(axis=2)
+    assert changed[20:45, 30:70].mean() > 0.9
+    changed[20:45, 30:70] = False
+    assert not changed.any()
+
+
+def test_fill_with_mask_and_white(client: TestClient) -> None:
+    mask = np.zeros((120, 160), np.uint8)
+    mask[50:60, 50:60] = 255
+    resp = client.post(
+        "/api/fill",
+        files={
+            "image": ("p.png", png(PHOTO), "image/png"),
+            "mask": ("m.png", png(np.dstack([mask] * 3)), "image/png"),
+        },
+    )
+    assert resp.status_code == 200
+    white = PHOTO.copy()
+    white[10:40, 100:140] = 255
+    resp = client.post("/api/detect", files={"image": ("w.png", png(white), "image/png")})
+    assert resp.json() == {"boxes": [[10, 100, 30, 40]]}
+    resp = client.post(
+        "/api/fill", files={"image": ("w.png", png(white), "image/png")}, data={"white": "true"}
+    )
+    out = np.asarray(Image.open(io.BytesIO(resp.content)))
+    assert (out[10:40, 100:140] != 255).any()
+
+
+@pytest.mark.parametrize(
+    ("files", "data", "status", "detail"),
+    [
+        (
+            {"image": ("x.txt", b"hello", "text/plain")},
+            {"boxes": "[[0,0,5,5]]"},
+            415,
+            "not a readable image",
+        ),
+        (
+            {"image": ("big.png", b"\x89PNG" + b"0" * (2**20 + 10), "image/png")},
+            {"boxes": "[[0,0,5,5]]"},
+            413,
+            "larger than",
+        ),
+        ({"image": ("p.png", png(PHOTO), "image/png")}, {"boxes": "[[0,0,500,5]]"}, 400, "outside"),
+        (
+            {"image": ("p.png", png(PHOTO), "image/png")},
+            {"boxes": "nope"},
+            400,
+            "boxes must be JSON",
+        ),
+        ({"image": ("p.png", png(PHOTO), "image/png")}, {}, 400, "exactly one of"),
+        (
+            {"image": ("p.png", png(PHOTO), "image/png")},
+            {"boxes": "[[0,0,5,5]]", "model": "zzz"},
+            400,
+            "unknown model",
+        ),
+        (
+            {"image": ("p.png", png(PHOTO), "image/png")},
+            {"boxes": "[[0,0,5,5]]", "model": "/etc/passwd"},
+            400,
+            "unknown model",
+        ),
+        (
+            {
+                "image": ("p.png", png(PHOTO), "image/png"),
+                "mask": ("m.png", png(PHOTO[:50]), "image/png"),
+            },
+            {},
+            400,
+            "mask is",
+        ),
+    ],
+)
+def test_bad_requests_get_clear_4xx(client: TestClient, files, data, status, detail) -> None:
+    resp = client.post("/api/fill", files=files, data=data)
+    assert resp.status_code == status
+    assert detail in resp.json()["detail"]
