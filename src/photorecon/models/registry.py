@@ -11,7 +11,14 @@ from torch import nn
 from photorecon.errors import PhotoreconError
 
 # Modules whose import registers models; imported on first use, never at package import.
-_MODEL_MODULES = ("photorecon.models.classical", "photorecon.models.ffc")
+_MODEL_MODULES = (
+    "photorecon.models.classical",
+    "photorecon.models.ffc",
+    "photorecon.models.context_encoder",
+    "photorecon.models.bilstm",
+    "photorecon.models.unet",
+    "photorecon.models.cyclegan",
+)
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,7 @@ class ModelInfo:
     factory: Callable[..., nn.Module]
     trainable: bool
     summary: str
+    trainer: str = "supervised"  # which training loop: supervised, gan or cyclegan
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -29,14 +37,14 @@ _loaded = False
 
 
 def register_model(
-    name: str, *, trainable: bool, summary: str
+    name: str, *, trainable: bool, summary: str, trainer: str = "supervised"
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator registering a model factory under `name`."""
 
     def wrap(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY and _REGISTRY[name].factory is not factory:
             raise ValueError(f"model {name!r} is registered twice")
-        _REGISTRY[name] = ModelInfo(name, factory, trainable, summary)
+        _REGISTRY[name] = ModelInfo(name, factory, trainable, summary, trainer)
         return factory
 
     return wrap

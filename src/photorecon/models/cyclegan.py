@@ -1,0 +1,98 @@
+"""`cyclegan` (seed 002): ResNet generators trained unpaired, masked photos <-> clean photos."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from photorecon.models.discriminators import PatchGAN
+from photorecon.models.registry import register_model
+
+
+class ResBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3, bias=False),
+            nn.InstanceNorm2d(channels),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3, bias=False),
+            nn.InstanceNorm2d(channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
+class ResnetGenerator(nn.Module):
+    """CycleGAN's generator: 7x7 stem, two stride-2 downs, residual blocks, two ups, 7x7 head."""
+
+    def __init__(self, *, width: int = 64, blocks: int = 9) -> None:
+        super().__init__()
+        self.config = dict(width=width, blocks=blocks)
+        w = width
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(3, w, 7, bias=False),
+            nn.InstanceNorm2d(w),
+            nn.ReLU(True),
+            nn.Conv2d(w, 2 * w, 3, 2, 1, bias=False),
+            nn.InstanceNorm2d(2 * w),
+            nn.ReLU(True),
+            nn.Conv2d(2 * w, 4 * w, 3, 2, 1, bias=False),
+            nn.InstanceNorm2d(4 * w),
+            nn.ReLU(True),
+        ]
+        layers += [ResBlock(4 * w) for _ in range(blocks)]
+        layers += [
+            nn.ConvTranspose2d(4 * w, 2 * w, 3, 2, 1, output_padding=1, bias=False),
+            nn.InstanceNorm2d(2 * w),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(2 * w, w, 3, 2, 1, output_padding=1, bias=False),
+            nn.InstanceNorm2d(w),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(w, 3, 7),
+            nn.Tanh(),
+        ]
+        self.net = nn.Sequential(*layers)
+
+    def translate(self, x: torch.Tensor) -> torch.Tensor:
+        """Image in [0, 1] -> image in [0, 1] (any size; padded to a multiple of 4)."""
+        h, w = x.shape[-2:]
+        pad_h, pad_w = (-h) % 4, (-w) % 4
+        if pad_h or pad_w:
+            x = nn.functional.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        return ((self.net(x * 2 - 1) + 1) / 2)[..., :h, :w]
+
+
+class CycleGAN(nn.Module):
+    """Both generators; the inpainting contract uses masked -> clean (`g_ab`)."""
+
+    def __init__(self, *, width: int = 64, blocks: int = 9) -> None:
+        super().__init__()
+        self.config = dict(width=width, blocks=blocks)
+        self.g_ab = ResnetGenerator(width=width, blocks=blocks)  # masked -> clean
+        self.g_ba = ResnetGenerator(width=width, blocks=blocks)  # clean -> masked-looking
+
+    def forward(self, masked: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # Domain A is how users bring damaged photos: holes painted white.
+        return self.g_ab.translate(masked * (1 - mask) + mask)
+
+
+@register_model(
+    "cyclegan",
+    trainable=True,
+    summary="seed 002 CycleGAN, two ResNet generators, unpaired",
+    trainer="cyclegan",
+)
+def cyclegan(**kwargs) -> nn.Module:
+    return CycleGAN(**kwargs)
+
+
+def image_discriminator(**kwargs) -> nn.Module:
+    """70x70 PatchGAN over one image (3 channels)."""
+    kwargs.setdefault("in_channels", 3)
+    return PatchGAN(**kwargs)
