@@ -185,9 +185,20 @@ def _train_cmd(args: argparse.Namespace) -> None:
     from photorecon.train.config import TrainConfig
     from photorecon.train.loop import train
 
-    cfg = load_config(TrainConfig, args.config, args.set or [])
-    out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    result = train(cfg, out, progress=not args.quiet)
+    if args.resume:
+        run = Path(args.resume)
+        if args.config or args.out:
+            raise PhotoreconError("--resume continues a run folder: drop --config and --out")
+        if not (run / "config.yaml").is_file():
+            raise PhotoreconError(f"{run}: not a run folder (no config.yaml)")
+        cfg = load_config(TrainConfig, run / "config.yaml", args.set or [])
+        out = run
+    else:
+        cfg = load_config(TrainConfig, args.config, args.set or [])
+        out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    result = train(cfg, out, progress=not args.quiet, resume=bool(args.resume))
+    if not result.main:
+        return
     print(
         f"best val RMSE {result.best_rmse:.4f} at step {result.best_step}; "
         f"{result.images_per_s:.1f} images/s; checkpoint {out / 'best' / 'model.safetensors'}"
@@ -290,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", action="append", metavar="KEY=VALUE", help="override, e.g. optim.lr=3e-4"
     )
     p.add_argument("--out", help="run folder (default runs/<time>)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
 
     data = sub.add_parser("data", help="photo pack and data sets")
     data_sub = data.add_subparsers(dest="data_command", required=True)

@@ -11,7 +11,12 @@ class DataConfig:
     """Where samples come from; seed and fractions must match `data build` to hold out the same
     val/test photos."""
 
+    source: str = "photos"  # "photos": random crops of the pack; "split": a split folder's pairs
     photos: str = "data/photos"
+    train_split: str = ""  # source=split: folder with masked/ (+ masked_info.csv) and original/
+    val_split: str = ""  # if set, validate on this split folder with the challenge scorer
+    fresh_boxes: bool = True  # source=split: draw new holes each time instead of the listed ones
+    resize_crop: int = 0  # source=split: resize to this size, then random-crop back (seed 002: 286)
     seed: int = 0
     val_frac: float = 0.1
     test_frac: float = 0.15
@@ -34,11 +39,28 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    """Pixel losses: L1 and L2 inside the holes, a weaker L1 on the known region."""
+    """Pixel losses: L1 and L2 inside the holes, a weaker L1 on the known region, and the
+    whole-image MSE seed 000 trained its BiLSTM with."""
 
     hole_l1: float = 1.0
     hole_l2: float = 1.0
     known_l1: float = 0.1
+    image_l2: float = 0.0
+
+
+@dataclass
+class GANConfig:
+    """Adversarial training (trainer gan or cyclegan); weights as in the seed reports."""
+
+    adv_loss: str = "bce"  # "bce" (pix2pix) or "lsgan" (context encoder, CycleGAN)
+    adv_weight: float = 1.0
+    rec_weight: float = 100.0  # L1 reconstruction weight (pix2pix's lambda)
+    rec_region: str = "image"  # "image" as the seeds did, or "hole"
+    d_lr: float = 2e-4
+    d_beta1: float = 0.5
+    d_width: int = 64
+    cycle_weight: float = 10.0
+    identity_weight: float = 5.0
 
 
 @dataclass
@@ -57,12 +79,14 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    gan: GANConfig = field(default_factory=GANConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     batch_size: int = 8
     steps: int = 2000
     max_minutes: float = 0.0  # > 0: stop (and finish the LR schedule) by this wall time
     eval_every: int = 250
-    ema: float = 0.999
+    checkpoint_every: int = 0  # 0: at every evaluation
+    ema: float = 0.999  # 0 disables the EMA copy of the generator
     amp: str = "auto"  # auto = bf16 on CUDA, off on CPU; or "bf16", "fp16", "off"
     seed: int = 0
     device: str = "auto"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from photorecon.challenge import MaskedEntry
 from photorecon.data.crops import augment, challenge_sample, downscale, random_crop, random_rects
 from photorecon.imageio import read_image
 from photorecon.masks import boxes_to_mask, random_boxes
@@ -55,3 +57,60 @@ def fixed_set(
             masks.append(torch.from_numpy(boxes_to_mask(cfg.size, cfg.size, boxes))[None])
             all_boxes.append(boxes)
     return torch.stack(images), torch.stack(masks), all_boxes
+
+
+class SplitPairs(Dataset):
+    """Masked/original pairs of a split folder, epoch after epoch in a seeded order.
+
+    Item g is sample `perm_epoch[g % n]` of epoch `g // n`; augmentation (seed 002's resize and
+    random crop, flips, rotations) moves the holes with the pixels. Holes are the listed boxes or,
+    with `fresh_boxes`, drawn anew for every item.
+    """
+
+    def __init__(
+        self,
+        originals: list[np.ndarray],
+        entries: list[MaskedEntry],
+        cfg: DataConfig,
+        seed: int,
+        length: int,
+    ) -> None:
+        self.originals = originals
+        self.entries = entries
+        self.cfg = cfg
+        self.seed = seed
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.cfg
+        n = len(self.originals)
+        epoch, pos = divmod(index, n)
+        sample = int(np.random.default_rng([self.seed, 7, epoch]).permutation(n)[pos])
+        rng = np.random.default_rng([self.seed, index])
+        image = self.originals[sample]
+        height, width = image.shape[:2]
+        if cfg.fresh_boxes:
+            if rng.random() < cfg.random_rect_prob:
+                boxes = random_rects(rng, height, width)
+            else:
+                boxes = random_boxes(rng, height, width, cfg.boxes, cfg.box_size)
+        else:
+            boxes = list(self.entries[sample].boxes)
+        mask = boxes_to_mask(height, width, boxes)
+        both = np.dstack([image, (mask * 255).astype(np.uint8)])
+        if cfg.resize_crop:
+            both = cv2.resize(
+                both, (cfg.resize_crop, cfg.resize_crop), interpolation=cv2.INTER_LINEAR
+            )
+        if both.shape[:2] != (cfg.size, cfg.size):
+            top = int(rng.integers(0, both.shape[0] - cfg.size + 1))
+            left = int(rng.integers(0, both.shape[1] - cfg.size + 1))
+            both = both[top : top + cfg.size, left : left + cfg.size]
+        both = augment(both, rng, cfg.flips, cfg.rot90)
+        image, mask = both[..., :3], (both[..., 3] > 127).astype(np.float32)
+        return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1), torch.from_numpy(
+            mask
+        )[None]

@@ -1,17 +1,27 @@
-"""The supervised loop: AMP, gradient clipping, warmup + cosine LR, EMA, best checkpoint."""
+"""The training engine: data, schedule, EMA, evaluation, checkpoints, resume and torchrun/DDP.
+
+One engine drives every trainer kind (supervised, GAN, CycleGAN; see `steps.py`). Samples are
+indexed by a global counter, so a run is reproducible for a seed, resumes exactly where it
+stopped, and shards across DDP ranks without a sampler of its own.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import math
+import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
+from safetensors.torch import load_file, save_file
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from photorecon.checkpoint import CheckpointMeta, save_weights
@@ -22,26 +32,12 @@ from photorecon.device import resolve_device
 from photorecon.errors import PhotoreconError
 from photorecon.fsutil import atomic_open
 from photorecon.inpaint import composite
-from photorecon.models.registry import count_parameters, create_model
-from photorecon.train.config import LossConfig, TrainConfig
-from photorecon.train.data import RandomHoles, fixed_set, load_photos
+from photorecon.models.registry import count_parameters, create_model, get_model_info
+from photorecon.train.config import TrainConfig
+from photorecon.train.data import RandomHoles, SplitPairs, fixed_set, load_photos
+from photorecon.train.steps import CycleGANStep, GANStep, Step, SupervisedStep, pixel_loss
 
-
-def pixel_loss(
-    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, cfg: LossConfig
-) -> torch.Tensor:
-    """Weighted L1/L2 inside the holes (normalised by hole area) plus L1 on known pixels."""
-    diff = pred - target
-    hole = mask.sum().clamp_min(1.0) * 3
-    known = (1 - mask).sum().clamp_min(1.0) * 3
-    loss = cfg.hole_l1 * (diff.abs() * mask).sum() / hole
-    loss = loss + cfg.hole_l2 * (diff.square() * mask).sum() / hole
-    return loss + cfg.known_l1 * (diff.abs() * (1 - mask)).sum() / known
-
-
-def model_kwargs(model: nn.Module, given: dict) -> dict:
-    """Every constructor argument of the model (its `config` when it records one)."""
-    return dict(getattr(model, "config", None) or given)
+__all__ = ["RunResult", "lr_factor", "pixel_loss", "train"]
 
 
 def lr_factor(progress: float, step: int, warmup: int, min_frac: float) -> float:
@@ -62,14 +58,8 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 
 @torch.no_grad()
-def validate(
-    model: nn.Module,
-    images: torch.Tensor,
-    masks: torch.Tensor,
-    device: torch.device,
-    batch_size: int = 32,
-) -> float:
-    """Challenge RMSE over the holes (each box's pixels counted, as the challenge does)."""
+def validate(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, device, batch_size=32):
+    """Challenge RMSE over the holes of in-memory samples (uint8 images, 0/1 masks)."""
     model.eval()
     total, count = 0.0, 0
     for start in range(0, len(images), batch_size):
@@ -77,11 +67,23 @@ def validate(
         mask = masks[start : start + batch_size].to(device)
         masked = img * (1 - mask)
         pred = composite(model(masked, mask).float().clamp(0, 1), masked, mask)
-        # quantise as a saved PNG would not: the submission takes floats
-        sq = (pred - img).square() * mask
-        total += float(sq.sum())
+        total += float(((pred - img).square() * mask).sum())
         count += int(mask.sum()) * 3
     return math.sqrt(total / max(count, 1))
+
+
+def validate_split(model: nn.Module, split_dir: str, device) -> float:
+    """Challenge RMSE on a split folder, through the same code as `photorecon score`."""
+    from photorecon.challenge import read_submission, score_frames, submission_frame
+    from photorecon.data.challenge_dir import open_split
+    from photorecon.predict import predict_split
+
+    split = open_split(split_dir)
+    if split.truth is None:
+        raise PhotoreconError(f"{split_dir}: data.val_split needs a truth.csv")
+    filled = list(predict_split(model, split, device=device, progress=False))
+    truth = read_submission(split.truth, "truth")
+    return score_frames(submission_frame(filled), truth, where=f"validation on {split_dir}").rmse
 
 
 @dataclass
@@ -90,134 +92,352 @@ class RunResult:
     best_step: int
     steps: int
     images_per_s: float
+    main: bool = True  # False on the other ranks of a torchrun job
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device_name: str) -> tuple[DistInfo, torch.device]:
+    """Join the torchrun process group when WORLD_SIZE > 1 (NCCL on GPUs, gloo on CPUs)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo(), resolve_device(device_name)
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() and device_name in ("auto", "cuda")
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    if use_cuda:
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    else:
+        device = torch.device("cpu")
+    return DistInfo(rank, world, local), device
+
+
+class StepBatches:
+    """Batch sampler: global sample indices for steps start+1..steps, this rank's share."""
+
+    def __init__(self, start: int, steps: int, batch: int, info: DistInfo) -> None:
+        self.start, self.steps, self.batch, self.info = start, steps, batch, info
+
+    def __len__(self) -> int:
+        return max(self.steps - self.start, 0)
+
+    def __iter__(self):
+        per_step = self.batch * self.info.world
+        for step in range(self.start, self.steps):
+            first = step * per_step + self.info.rank * self.batch
+            yield list(range(first, first + self.batch))
+
+
+def build_data(cfg: TrainConfig) -> tuple[Dataset, dict]:
+    """The training dataset and the validation source (a split folder or in-memory samples)."""
+    d = cfg.data
+    length = 2**62  # indices come from StepBatches; the dataset is an endless stream
+    if d.source == "photos":
+        records = read_manifest(d.photos)
+        paths = [str(Path(d.photos) / r.path) for r in records]
+        splits = split_photos(paths, d.seed, d.val_frac, d.test_frac)
+        dataset: Dataset = RandomHoles(
+            load_photos(splits["train"], d.max_side), d, cfg.seed, length
+        )
+        if d.val_split:
+            return dataset, {"split": d.val_split}
+        if not splits["val"]:
+            raise PhotoreconError("training needs val photos: set data.val_frac > 0")
+        images, masks, _ = fixed_set(load_photos(splits["val"], d.max_side), d, d.seed)
+        return dataset, {"images": images, "masks": masks}
+    if d.source == "split":
+        from photorecon.data.challenge_dir import load_original, open_split, read_entries
+
+        if not d.train_split or not d.val_split:
+            raise PhotoreconError("data.source=split needs data.train_split and data.val_split")
+        split = open_split(d.train_split, d.box_size)
+        if split.original_dir is None:
+            raise PhotoreconError(f"{d.train_split}: training needs an original/ folder")
+        entries = read_entries(split)
+        originals = [load_original(split, e) for e in entries]
+        return SplitPairs(originals, entries, d, cfg.seed, length), {"split": d.val_split}
+    raise PhotoreconError(f"unknown data.source {d.source!r} (photos or split)")
+
+
+def build_step(cfg: TrainConfig, generator: nn.Module, info: DistInfo, device) -> Step:
+    """The trainer kind registered for the model, its networks wrapped in DDP when distributed."""
+    kind = get_model_info(cfg.model.name).trainer
+
+    def wrap(module: nn.Module) -> nn.Module:
+        if info.world <= 1:
+            return module
+        ids = [device.index] if device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(module, device_ids=ids)
+
+    if kind == "supervised":
+        return SupervisedStep(generator, wrap(generator), cfg)
+    if kind == "gan":
+        from photorecon.models.context_encoder import context_encoder_discriminator
+        from photorecon.models.unet import conditional_discriminator
+
+        if cfg.model.name == "context_encoder":
+            disc, conditional = context_encoder_discriminator(width=cfg.gan.d_width), False
+        else:
+            disc, conditional = conditional_discriminator(width=cfg.gan.d_width), True
+        disc = disc.to(device)
+        return GANStep(generator, wrap(generator), disc, wrap(disc), conditional, cfg)
+    if kind == "cyclegan":
+        from photorecon.models.cyclegan import image_discriminator
+
+        if info.world > 1:
+            raise PhotoreconError("cyclegan trains on one process; run it without torchrun")
+        d_a = image_discriminator(width=cfg.gan.d_width).to(device)
+        d_b = image_discriminator(width=cfg.gan.d_width).to(device)
+        return CycleGANStep(generator, generator, d_a, d_b, d_a, d_b, cfg)
+    raise PhotoreconError(f"model {cfg.model.name!r} has unknown trainer {kind!r}")
+
+
+@torch.no_grad()
+def check_ranks_agree(model: nn.Module, device) -> None:
+    """Raise unless every DDP rank holds the same weights (max and min of a checksum agree)."""
+    total = torch.zeros(1, dtype=torch.float64, device=device)
+    for p in model.parameters():
+        total += p.detach().double().sum()
+    low, high = total.clone(), total.clone()
+    dist.all_reduce(low, op=dist.ReduceOp.MIN)
+    dist.all_reduce(high, op=dist.ReduceOp.MAX)
+    if float(high - low) != 0.0:
+        raise PhotoreconError(f"ranks disagree on the weights ({float(low)} vs {float(high)})")
+    if dist.get_rank() == 0:
+        print(
+            f"all {dist.get_world_size()} ranks agree on the weights (checksum {float(total):.6f})"
+        )
 
 
 def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     if amp == "auto":
         return torch.bfloat16 if device.type == "cuda" else None
+    if amp not in ("bf16", "fp16", "off"):
+        raise PhotoreconError(f"amp must be auto, bf16, fp16 or off, got {amp!r}")
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}[amp]
 
 
-def train(cfg: TrainConfig, out: str | Path, progress: bool = True) -> RunResult:
-    """Train `cfg.model` on random holes in the pack's train photos; keep the best EMA weights."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(dump_config(cfg))
-    device = resolve_device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    records = read_manifest(cfg.data.photos)
-    paths = [str(Path(cfg.data.photos) / r.path) for r in records]
-    splits = split_photos(paths, cfg.data.seed, cfg.data.val_frac, cfg.data.test_frac)
-    if not splits["val"]:
-        raise PhotoreconError("training needs val photos: set data.val_frac > 0")
-    train_photos = load_photos(splits["train"], cfg.data.max_side)
-    val_images, val_masks, _ = fixed_set(
-        load_photos(splits["val"], cfg.data.max_side), cfg.data, cfg.data.seed
+def model_kwargs(model: nn.Module, given: dict) -> dict:
+    """Every constructor argument of the model (its `config` when it records one)."""
+    return dict(getattr(model, "config", None) or given)
+
+
+def save_state(folder: Path, step: Step, ema: nn.Module | None, extra: dict) -> None:
+    """Everything `--resume` needs, written to a temporary folder and swapped in whole."""
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name, module in step.modules.items():
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()},
+            str(tmp / f"{name}.safetensors"),
+        )
+    if ema is not None:
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in ema.state_dict().items()},
+            str(tmp / "ema.safetensors"),
+        )
+    torch.save(
+        {
+            "optimizers": {k: o.state_dict() for k, o in step.optimizers.items()},
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            **extra,
+        },
+        tmp / "trainer.pt",
     )
-    dataset = RandomHoles(train_photos, cfg.data, cfg.seed, cfg.steps * cfg.batch_size)
+    old = folder.with_name(folder.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_state(folder: Path, step: Step, ema: nn.Module | None) -> dict:
+    """Restore networks, optimisers and RNG from `save_state`; returns the extra fields."""
+    if not (folder / "trainer.pt").is_file():
+        raise PhotoreconError(f"{folder}: no trainer state to resume from")
+    try:
+        for name, module in step.modules.items():
+            module.load_state_dict(load_file(str(folder / f"{name}.safetensors")))
+        if ema is not None and (folder / "ema.safetensors").is_file():
+            ema.load_state_dict(load_file(str(folder / "ema.safetensors")))
+        state = torch.load(folder / "trainer.pt", map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PhotoreconError(f"{folder}: cannot resume ({first})") from None
+    for name, opt in step.optimizers.items():
+        opt.load_state_dict(state["optimizers"][name])
+    torch.set_rng_state(state["rng"])
+    if state["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    return state
+
+
+def plot_metrics(csv_path: Path, out: Path) -> None:
+    """Loss and validation RMSE against step, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(csv_path) as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return
+    steps = [int(r["step"]) for r in rows]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
+    ax1.plot(steps, [float(r["loss"]) for r in rows])
+    ax1.set(xlabel="step", ylabel="training loss", yscale="log")
+    ax2.plot(steps, [float(r["val_rmse"]) for r in rows], marker="o")
+    ax2.set(xlabel="step", ylabel="validation RMSE")
+    fig.tight_layout()
+    with contextlib.suppress(OSError):
+        fig.savefig(out)
+    plt.close(fig)
+
+
+def train(
+    cfg: TrainConfig, out: str | Path, progress: bool = True, resume: bool = False
+) -> RunResult:
+    """Train `cfg.model`; keep the best (EMA) weights by validation RMSE in out/best/."""
+    out = Path(out)
+    info, device = init_distributed(cfg.device)
+    model_info = get_model_info(cfg.model.name)
+    if not model_info.trainable:
+        raise PhotoreconError(f"model {cfg.model.name!r} has nothing to train")
+    if info.main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(dump_config(cfg))
+    torch.manual_seed(cfg.seed)
+    dataset, val = build_data(cfg)
+    generator = create_model(cfg.model.name, **cfg.model.kwargs).to(device)
+    step_fn = build_step(cfg, generator, info, device)
+    ema = copy.deepcopy(generator).eval() if cfg.ema > 0 else None
+    if ema is not None:
+        ema.requires_grad_(False)
+    start, best_rmse, best_step = 0, math.inf, -1
+    log_path = out / "metrics.csv"
+    if resume:
+        state = load_state(out / "last" / "state", step_fn, ema)
+        start, best_rmse, best_step = state["step"], state["best_rmse"], state["best_step"]
+    elif info.main:
+        with open(log_path, "w", newline="") as fh:
+            csv.writer(fh).writerow(["step", "loss", "lr", "val_rmse", "images_per_s", "minutes"])
     loader = DataLoader(
         dataset,
-        batch_size=cfg.batch_size,
-        shuffle=False,
+        batch_sampler=StepBatches(start, cfg.steps, cfg.batch_size, info),
         num_workers=cfg.data.workers,
         pin_memory=device.type == "cuda",
-        drop_last=True,
         persistent_workers=cfg.data.workers > 0,
     )
-    model = create_model(cfg.model.name, **cfg.model.kwargs).to(device)
-    ema = copy.deepcopy(model).eval()
-    for p in ema.parameters():
-        p.requires_grad_(False)
-    opt = torch.optim.AdamW(
-        model.parameters(),
-        lr=cfg.optim.lr,
-        weight_decay=cfg.optim.weight_decay,
-        betas=(cfg.optim.beta1, cfg.optim.beta2),
-    )
     amp_dtype = _amp_dtype(cfg.amp, device)
-    scaler = torch.amp.GradScaler(enabled=amp_dtype == torch.float16)
+
+    def autocast():
+        if amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=amp_dtype)
+
     meta_config = to_dict(cfg)
-    print(
-        f"training {cfg.model.name} ({count_parameters(model):,} parameters) on {device}: "
-        f"{len(train_photos)} train photos, {len(val_images)} val samples"
+    kwargs = model_kwargs(generator, cfg.model.kwargs)
+    if info.main:
+        print(
+            f"training {cfg.model.name} ({count_parameters(generator):,} parameters, "
+            f"{model_info.trainer}) on {device} x{info.world}, steps {start + 1}-{cfg.steps}"
+        )
+    began = time.perf_counter()
+    seen, running, step = 0, math.nan, start
+    every = cfg.checkpoint_every or cfg.eval_every
+    bar = tqdm(
+        total=cfg.steps,
+        initial=start,
+        desc="train",
+        unit="step",
+        disable=not progress or not info.main,
     )
-    log_path = out / "metrics.csv"
-    with open(log_path, "w", newline="") as fh:
-        csv.writer(fh).writerow(["step", "loss", "lr", "val_rmse", "images_per_s", "minutes"])
-    best_rmse, best_step = math.inf, -1
-    start = time.perf_counter()
-    seen, running = 0, 0.0
-    bar = tqdm(total=cfg.steps, desc="train", unit="step", disable=not progress)
-    step = 0
-    for step, (images, masks) in enumerate(loader, start=1):
-        model.train()
+    for step, (images, masks) in enumerate(loader, start=start + 1):
+        for module in step_fn.modules.values():
+            module.train()
         images = images.to(device, non_blocking=True).float() / 255
         masks = masks.to(device, non_blocking=True)
-        masked = images * (1 - masks)
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - began
         progress_frac = step / cfg.steps
         if cfg.max_minutes > 0:
             progress_frac = max(progress_frac, elapsed / (60 * cfg.max_minutes))
-        for group in opt.param_groups:
-            group["lr"] = cfg.optim.lr * lr_factor(
-                progress_frac, step, cfg.optim.warmup_steps, cfg.optim.min_lr_frac
-            )
-        with torch.autocast(
-            device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None
-        ):
-            pred = model(masked, masks)
-        loss = pixel_loss(pred.float(), images, masks, cfg.loss)
-        if not torch.isfinite(loss.detach()):
-            raise PhotoreconError(f"loss became {loss.detach().item()} at step {step}")
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(opt)
-        nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-        scaler.step(opt)
-        scaler.update()
-        ema_update(ema, model, cfg.ema if step > cfg.optim.warmup_steps else 0.0)
-        seen += images.shape[0]
-        value = loss.detach().item()
-        running = 0.98 * running + 0.02 * value if step > 1 else value
+        factor = lr_factor(progress_frac, step, cfg.optim.warmup_steps, cfg.optim.min_lr_frac)
+        step_fn.set_lr(factor)
+        losses = step_fn(images, masks, autocast)
+        if ema is not None:
+            ema_update(ema, generator, cfg.ema if step > cfg.optim.warmup_steps else 0.0)
+        seen += images.shape[0] * info.world
+        running = losses["loss"] if math.isnan(running) else 0.98 * running + 0.02 * losses["loss"]
         bar.update(1)
-        bar.set_postfix(loss=f"{running:.4f}", ips=f"{seen / (time.perf_counter() - start):.0f}")
-        timed_out = cfg.max_minutes > 0 and elapsed > 60 * cfg.max_minutes
-        if step % cfg.eval_every == 0 or step == cfg.steps or timed_out:
-            rmse = validate(ema, val_images, val_masks, device)
-            ips = seen / (time.perf_counter() - start)
-            minutes = (time.perf_counter() - start) / 60
+        bar.set_postfix(loss=f"{running:.4f}", ips=f"{seen / max(elapsed, 1e-9):.1f}")
+        stop = cfg.max_minutes > 0 and elapsed > 60 * cfg.max_minutes
+        if info.world > 1:  # every rank must stop at the same step
+            flag = torch.tensor([float(stop)], device=device)
+            dist.all_reduce(flag)
+            stop = bool(flag.item() > 0)
+        last = stop or step >= cfg.steps
+        if info.main and (step % cfg.eval_every == 0 or last):
+            eval_model = ema if ema is not None else generator
+            if "split" in val:
+                rmse = validate_split(eval_model, val["split"], device)
+            else:
+                rmse = validate(eval_model, val["images"], val["masks"], device)
+            ips = seen / max(time.perf_counter() - began, 1e-9)
             with open(log_path, "a", newline="") as fh:
                 csv.writer(fh).writerow(
                     [
                         step,
                         f"{running:.5f}",
-                        f"{opt.param_groups[0]['lr']:.3g}",
+                        f"{cfg.optim.lr * factor:.3g}",
                         f"{rmse:.5f}",
                         f"{ips:.1f}",
-                        f"{minutes:.2f}",
+                        f"{(time.perf_counter() - began) / 60:.2f}",
                     ]
                 )
-            meta = CheckpointMeta(
-                model=cfg.model.name,
-                kwargs=cfg.model.kwargs,
-                step=step,
-                metrics={"val_rmse": rmse},
-                config=meta_config,
-            )
-            save_weights(out / "last" / "model.safetensors", ema, meta)
+            plot_metrics(log_path, out / "metrics.png")
+            meta = CheckpointMeta(cfg.model.name, kwargs, step, {"val_rmse": rmse}, meta_config)
             if rmse < best_rmse:
                 best_rmse, best_step = rmse, step
-                save_weights(out / "best" / "model.safetensors", ema, meta)
-            tqdm.write(f"step {step}: val RMSE {rmse:.4f} (best {best_rmse:.4f}) {ips:.0f} img/s")
-        if timed_out or step >= cfg.steps:
+                save_weights(out / "best" / "model.safetensors", eval_model, meta)
+            tqdm.write(f"step {step}: val RMSE {rmse:.4f} (best {best_rmse:.4f}) {ips:.1f} img/s")
+        if info.main and (step % every == 0 or last):
+            eval_model = ema if ema is not None else generator
+            meta = CheckpointMeta(cfg.model.name, kwargs, step, {}, meta_config)
+            save_weights(out / "last" / "model.safetensors", eval_model, meta)
+            save_state(
+                out / "last" / "state",
+                step_fn,
+                ema,
+                {"step": step, "best_rmse": best_rmse, "best_step": best_step},
+            )
+        if last:
             break
     bar.close()
-    ips = seen / max(time.perf_counter() - start, 1e-9)
-    summary = RunResult(best_rmse, best_step, step, ips)
-    with atomic_open(out / "result.yaml", "w") as fh:
-        fh.write(
-            f"best_val_rmse: {best_rmse}\nbest_step: {best_step}\nsteps: {step}\n"
-            f"images_per_s: {ips:.2f}\nparameters: {count_parameters(model)}\n"
-            f"device: {device}\n"
-        )
-    return summary
+    ips = seen / max(time.perf_counter() - began, 1e-9)
+    if info.main:
+        with atomic_open(out / "result.yaml", "w") as fh:
+            fh.write(
+                f"best_val_rmse: {best_rmse}\nbest_step: {best_step}\nsteps: {step}\n"
+                f"images_per_s: {ips:.2f}\nparameters: {count_parameters(generator)}\n"
+                f"device: {device}\nprocesses: {info.world}\n"
+            )
+    if info.world > 1:
+        check_ranks_agree(generator, device)
+        dist.barrier()
+        dist.destroy_process_group()
+    return RunResult(best_rmse, best_step, step, ips, info.main)

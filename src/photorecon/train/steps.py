@@ -1,0 +1,234 @@
+"""One optimisation step per trainer kind: supervised, GAN (context encoder, pix2pix) and CycleGAN.
+
+Each step owns its networks, optimisers and losses; the engine owns data, schedule, EMA,
+evaluation, checkpoints and distribution, and talks to a step only through this small surface.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from photorecon.errors import PhotoreconError
+from photorecon.train.config import GANConfig, TrainConfig
+
+
+def pixel_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, cfg) -> torch.Tensor:
+    """Weighted L1/L2 inside the holes (normalised by hole area) plus L1 on known pixels."""
+    diff = pred - target
+    hole = mask.sum().clamp_min(1.0) * 3
+    known = (1 - mask).sum().clamp_min(1.0) * 3
+    loss = cfg.hole_l1 * (diff.abs() * mask).sum() / hole
+    loss = loss + cfg.hole_l2 * (diff.square() * mask).sum() / hole
+    loss = loss + cfg.image_l2 * diff.square().mean()
+    return loss + cfg.known_l1 * (diff.abs() * (1 - mask)).sum() / known
+
+
+def adversarial(logits: torch.Tensor, real: bool, kind: str) -> torch.Tensor:
+    """GAN loss against an all-real or all-fake target: BCE on logits, or least squares."""
+    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+    if kind == "bce":
+        return F.binary_cross_entropy_with_logits(logits, target)
+    if kind == "lsgan":
+        return F.mse_loss(logits, target)
+    raise PhotoreconError(f"unknown gan.adv_loss {kind!r} (bce or lsgan)")
+
+
+def _adam(params, lr: float, beta1: float, beta2: float, weight_decay: float = 0.0):
+    return torch.optim.AdamW(params, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
+
+
+class Step:
+    """Base: `generator` is the inpainting model; `modules`/`optimizers` are checkpointed."""
+
+    generator: nn.Module
+    modules: dict[str, nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+
+    def __call__(
+        self, images: torch.Tensor, masks: torch.Tensor, autocast: Callable
+    ) -> dict[str, float]:
+        raise NotImplementedError
+
+    def set_lr(self, factor: float) -> None:
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] = group["initial_lr"] * factor
+
+    @staticmethod
+    def _finite(loss: torch.Tensor, name: str) -> None:
+        if not math.isfinite(loss.detach().item()):
+            raise PhotoreconError(f"{name} loss became {loss.detach().item()}")
+
+
+class SupervisedStep(Step):
+    """Pixel losses on the generator's output (ffc, bilstm)."""
+
+    def __init__(self, generator: nn.Module, train_model: nn.Module, cfg: TrainConfig) -> None:
+        self.generator = generator
+        self.train_model = train_model  # the DDP wrapper when distributed
+        self.cfg = cfg
+        o = cfg.optim
+        opt = _adam(generator.parameters(), o.lr, o.beta1, o.beta2, o.weight_decay)
+        for group in opt.param_groups:
+            group["initial_lr"] = o.lr
+        self.modules = {"generator": generator}
+        self.optimizers = {"generator": opt}
+
+    def __call__(self, images, masks, autocast) -> dict[str, float]:
+        masked = images * (1 - masks)
+        with autocast():
+            pred = self.train_model(masked, masks)
+        loss = pixel_loss(pred.float(), images, masks, self.cfg.loss)
+        self._finite(loss, "generator")
+        opt = self.optimizers["generator"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.generator.parameters(), self.cfg.optim.grad_clip)
+        opt.step()
+        return {"loss": loss.detach().item()}
+
+
+class GANStep(Step):
+    """Generator + discriminator (context encoder: D(image); pix2pix/unet_gan: D(input, image))."""
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        train_model: nn.Module,
+        discriminator: nn.Module,
+        train_disc: nn.Module,
+        conditional: bool,
+        cfg: TrainConfig,
+    ) -> None:
+        self.generator, self.train_model = generator, train_model
+        self.discriminator, self.train_disc = discriminator, train_disc
+        self.conditional = conditional
+        self.cfg = cfg
+        o, g = cfg.optim, cfg.gan
+        opt_g = _adam(generator.parameters(), o.lr, o.beta1, o.beta2, o.weight_decay)
+        opt_d = _adam(discriminator.parameters(), g.d_lr, g.d_beta1, o.beta2)
+        for opt, lr in ((opt_g, o.lr), (opt_d, g.d_lr)):
+            for group in opt.param_groups:
+                group["initial_lr"] = lr
+        self.modules = {"generator": generator, "discriminator": discriminator}
+        self.optimizers = {"generator": opt_g, "discriminator": opt_d}
+
+    def _d_input(self, masked: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        return torch.cat([masked, image], dim=1) if self.conditional else image
+
+    def _reconstruction(self, pred, images, masks, g: GANConfig) -> torch.Tensor:
+        if g.rec_region == "hole":
+            return ((pred - images).abs() * masks).sum() / (masks.sum().clamp_min(1) * 3)
+        return (pred - images).abs().mean()
+
+    def __call__(self, images, masks, autocast) -> dict[str, float]:
+        g = self.cfg.gan
+        masked = images * (1 - masks)
+        with autocast():
+            pred = self.train_model(masked, masks)
+        pred = pred.float()
+        # discriminator step on real and (detached) fake
+        opt_d = self.optimizers["discriminator"]
+        with autocast():
+            real_logits = self.train_disc(self._d_input(masked, images)).float()
+            fake_logits = self.train_disc(self._d_input(masked, pred.detach())).float()
+        d_loss = 0.5 * (
+            adversarial(real_logits, True, g.adv_loss) + adversarial(fake_logits, False, g.adv_loss)
+        )
+        self._finite(d_loss, "discriminator")
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        nn.utils.clip_grad_norm_(self.discriminator.parameters(), self.cfg.optim.grad_clip)
+        opt_d.step()
+        # generator step: fool the discriminator and stay close to the image
+        with autocast():
+            fooled = self.train_disc(self._d_input(masked, pred)).float()
+        adv = adversarial(fooled, True, g.adv_loss)
+        rec = self._reconstruction(pred, images, masks, g)
+        g_loss = g.adv_weight * adv + g.rec_weight * rec
+        self._finite(g_loss, "generator")
+        opt_g = self.optimizers["generator"]
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        nn.utils.clip_grad_norm_(self.generator.parameters(), self.cfg.optim.grad_clip)
+        opt_g.step()
+        return {
+            "loss": g_loss.detach().item(),
+            "d_loss": d_loss.detach().item(),
+            "adv": adv.detach().item(),
+            "rec": rec.detach().item(),
+        }
+
+
+class CycleGANStep(Step):
+    """Unpaired: domain A = photos with white holes, domain B = clean photos (other samples)."""
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        train_model: nn.Module,
+        d_a: nn.Module,
+        d_b: nn.Module,
+        train_d_a: nn.Module,
+        train_d_b: nn.Module,
+        cfg: TrainConfig,
+    ) -> None:
+        self.generator, self.train_model = generator, train_model
+        self.d_a, self.d_b, self.train_d_a, self.train_d_b = d_a, d_b, train_d_a, train_d_b
+        self.cfg = cfg
+        o, g = cfg.optim, cfg.gan
+        opt_g = _adam(generator.parameters(), o.lr, o.beta1, o.beta2, o.weight_decay)
+        opt_d = _adam([*d_a.parameters(), *d_b.parameters()], g.d_lr, g.d_beta1, o.beta2)
+        for opt, lr in ((opt_g, o.lr), (opt_d, g.d_lr)):
+            for group in opt.param_groups:
+                group["initial_lr"] = lr
+        self.modules = {"generator": generator, "d_a": d_a, "d_b": d_b}
+        self.optimizers = {"generator": opt_g, "discriminators": opt_d}
+
+    def __call__(self, images, masks, autocast) -> dict[str, float]:
+        g = self.cfg.gan
+        net = self.train_model.module if hasattr(self.train_model, "module") else self.train_model
+        real_a = images * (1 - masks) + masks  # holes painted white, as users bring them
+        # unpaired: domain B is the batch's clean photos in another order
+        real_b = torch.roll(images, shifts=1, dims=0) if images.shape[0] > 1 else images.flip(-1)
+        with autocast():
+            fake_b = net.g_ab.translate(real_a)
+            fake_a = net.g_ba.translate(real_b)
+            rec_a = net.g_ba.translate(fake_b)
+            rec_b = net.g_ab.translate(fake_a)
+            idt_b = net.g_ab.translate(real_b)
+            idt_a = net.g_ba.translate(real_a)
+            adv = adversarial(self.train_d_b(fake_b).float(), True, "lsgan") + adversarial(
+                self.train_d_a(fake_a).float(), True, "lsgan"
+            )
+        cycle = (rec_a.float() - real_a).abs().mean() + (rec_b.float() - real_b).abs().mean()
+        idt = (idt_b.float() - real_b).abs().mean() + (idt_a.float() - real_a).abs().mean()
+        g_loss = g.adv_weight * adv + g.cycle_weight * cycle + g.identity_weight * idt
+        self._finite(g_loss, "generator")
+        opt_g = self.optimizers["generator"]
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        nn.utils.clip_grad_norm_(self.generator.parameters(), self.cfg.optim.grad_clip)
+        opt_g.step()
+        with autocast():
+            d_loss = 0.5 * (
+                adversarial(self.train_d_b(real_b).float(), True, "lsgan")
+                + adversarial(self.train_d_b(fake_b.detach()).float(), False, "lsgan")
+                + adversarial(self.train_d_a(real_a).float(), True, "lsgan")
+                + adversarial(self.train_d_a(fake_a.detach()).float(), False, "lsgan")
+            )
+        self._finite(d_loss, "discriminator")
+        opt_d = self.optimizers["discriminators"]
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        return {
+            "loss": g_loss.detach().item(),
+            "d_loss": d_loss.detach().item(),
+            "cycle": cycle.detach().item(),
+        }
