@@ -344,6 +344,9 @@ def train(
         persistent_workers=cfg.data.workers > 0,
     )
     amp_dtype = _amp_dtype(cfg.amp, device)
+    step_fn.scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    if resume and "scaler" in state:
+        step_fn.scaler.load_state_dict(state["scaler"])
 
     def autocast():
         if amp_dtype is None:
@@ -423,7 +426,12 @@ def train(
                 out / "last" / "state",
                 step_fn,
                 ema,
-                {"step": step, "best_rmse": best_rmse, "best_step": best_step},
+                {
+                    "step": step,
+                    "best_rmse": best_rmse,
+                    "best_step": best_step,
+                    "scaler": step_fn.scaler.state_dict(),
+                },
             )
         if last:
             break

@@ -48,6 +48,17 @@ class Step:
     generator: nn.Module
     modules: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
+    # loss scaling for fp16 autocast (a no-op otherwise); the engine enables and checkpoints it
+    scaler: torch.amp.GradScaler = torch.amp.GradScaler("cpu", enabled=False)
+
+    def _update(self, loss: torch.Tensor, opt: torch.optim.Optimizer, params, clip: float) -> None:
+        """Backward, (unscale,) clip and step one optimiser."""
+        opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(opt)
+        if clip > 0:
+            nn.utils.clip_grad_norm_(params, clip)
+        self.scaler.step(opt)
 
     def __call__(
         self, images: torch.Tensor, masks: torch.Tensor, autocast: Callable
@@ -85,11 +96,13 @@ class SupervisedStep(Step):
             pred = self.train_model(masked, masks)
         loss = pixel_loss(pred.float(), images, masks, self.cfg.loss)
         self._finite(loss, "generator")
-        opt = self.optimizers["generator"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(self.generator.parameters(), self.cfg.optim.grad_clip)
-        opt.step()
+        self._update(
+            loss,
+            self.optimizers["generator"],
+            self.generator.parameters(),
+            self.cfg.optim.grad_clip,
+        )
+        self.scaler.update()
         return {"loss": loss.detach().item()}
 
 
@@ -141,10 +154,7 @@ class GANStep(Step):
             adversarial(real_logits, True, g.adv_loss) + adversarial(fake_logits, False, g.adv_loss)
         )
         self._finite(d_loss, "discriminator")
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        nn.utils.clip_grad_norm_(self.discriminator.parameters(), self.cfg.optim.grad_clip)
-        opt_d.step()
+        self._update(d_loss, opt_d, self.discriminator.parameters(), self.cfg.optim.grad_clip)
         # generator step: fool the discriminator and stay close to the image
         with autocast():
             fooled = self.train_disc(self._d_input(masked, pred)).float()
@@ -152,11 +162,13 @@ class GANStep(Step):
         rec = self._reconstruction(pred, images, masks, g)
         g_loss = g.adv_weight * adv + g.rec_weight * rec
         self._finite(g_loss, "generator")
-        opt_g = self.optimizers["generator"]
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        nn.utils.clip_grad_norm_(self.generator.parameters(), self.cfg.optim.grad_clip)
-        opt_g.step()
+        self._update(
+            g_loss,
+            self.optimizers["generator"],
+            self.generator.parameters(),
+            self.cfg.optim.grad_clip,
+        )
+        self.scaler.update()
         return {
             "loss": g_loss.detach().item(),
             "d_loss": d_loss.detach().item(),
@@ -210,11 +222,12 @@ class CycleGANStep(Step):
         idt = (idt_b.float() - real_b).abs().mean() + (idt_a.float() - real_a).abs().mean()
         g_loss = g.adv_weight * adv + g.cycle_weight * cycle + g.identity_weight * idt
         self._finite(g_loss, "generator")
-        opt_g = self.optimizers["generator"]
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        nn.utils.clip_grad_norm_(self.generator.parameters(), self.cfg.optim.grad_clip)
-        opt_g.step()
+        self._update(
+            g_loss,
+            self.optimizers["generator"],
+            self.generator.parameters(),
+            self.cfg.optim.grad_clip,
+        )
         with autocast():
             d_loss = 0.5 * (
                 adversarial(self.train_d_b(real_b).float(), True, "lsgan")
@@ -224,9 +237,13 @@ class CycleGANStep(Step):
             )
         self._finite(d_loss, "discriminator")
         opt_d = self.optimizers["discriminators"]
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
+        self._update(
+            d_loss,
+            opt_d,
+            [p for group in opt_d.param_groups for p in group["params"]],
+            self.cfg.optim.grad_clip,
+        )
+        self.scaler.update()
         return {
             "loss": g_loss.detach().item(),
             "d_loss": d_loss.detach().item(),
