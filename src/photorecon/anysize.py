@@ -85,7 +85,9 @@ def fill_any_size(
     if not holes.any():
         return out
     if rescale is None:
-        rescale = any(p.requires_grad for p in model.parameters())
+        rescale = getattr(model, "learned", False) or any(
+            p.requires_grad for p in model.parameters()
+        )
     height, width = holes.shape
     labels, boxes = labelled_holes(holes)
     done = np.zeros(len(boxes) + 1, dtype=bool)

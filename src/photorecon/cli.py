@@ -42,7 +42,7 @@ def _predict_cmd(args: argparse.Namespace) -> None:
 
     split = open_split(args.masked_dir, args.box_size, _image_size(args))
     device = resolve_device(args.device)
-    model = load_model(args.model, device)
+    model = load_model(args.model, device, tta=args.tta)
     start = time.perf_counter()
     rows = predict_to_csv(
         model, split, args.out, batch_size=args.batch_size, device=device, progress=not args.quiet
@@ -71,6 +71,7 @@ def _show_cmd(args: argparse.Namespace) -> None:
         count=args.count,
         original_dir=args.original,
         device=resolve_device(args.device),
+        tta=args.tta,
     )
     print(f"wrote {args.out}")
 
@@ -92,6 +93,7 @@ def _evaluate_cmd(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         submissions_dir=args.submissions,
         progress=not args.quiet,
+        tta=args.tta,
     )
     frame = rows_to_frame(rows)
     n = len(split.info_path.read_text().splitlines()) - 1
@@ -151,7 +153,7 @@ def _fill_cmd(args: argparse.Namespace) -> None:
     jobs = plan_jobs(args.images, args.out, args.in_place)
     device = resolve_device(args.device)
     spec = args.model or default_model()
-    model = load_model(spec, device)
+    model = load_model(spec, device, tta=args.tta)
     run_fill(
         jobs,
         model,
@@ -205,8 +207,21 @@ def _train_cmd(args: argparse.Namespace) -> None:
     )
 
 
+def _export_cmd(args: argparse.Namespace) -> None:
+    from photorecon.export import export_onnx
+    from photorecon.models.loading import load_model
+
+    model = load_model(args.model, "cpu")
+    path = export_onnx(model, args.out, size=args.size)
+    print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB, inputs {args.size}x{args.size})")
+
+
 def _image_size(args: argparse.Namespace) -> int | None:
     return None if args.image_size == 0 else args.image_size
+
+
+def _add_tta(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tta", action="store_true", help="average the fills of the 4 flips")
 
 
 def _add_challenge_options(p: argparse.ArgumentParser) -> None:
@@ -249,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     _add_challenge_options(p)
+    _add_tta(p)
 
     p = add("score", _score_cmd, "RMSE and PSNR of a submission against a truth CSV")
     p.add_argument("submission")
@@ -263,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=6, help="number of photos (rows)")
     p.add_argument("--device", default="auto")
     _add_challenge_options(p)
+    _add_tta(p)
 
     p = add("evaluate", _evaluate_cmd, "fill a split with several models and print a score table")
     p.add_argument("split_dir", help="split folder with masked/ and truth.csv")
@@ -277,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", default="auto")
     _add_challenge_options(p)
+    _add_tta(p)
 
     p = add("fill", _fill_cmd, "fill holes in photos of any size")
     p.add_argument("images", nargs="+", help="image files or folders")
@@ -287,6 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", help="output file (one input) or folder")
     p.add_argument("--in-place", action="store_true", help="overwrite the inputs")
     p.add_argument("--device", default="auto")
+    _add_tta(p)
+
+    p = add("export-onnx", _export_cmd, "export a model to ONNX (Fourier units as DFT matmuls)")
+    p.add_argument("--model", default="ffc", help="model name or checkpoint (default ffc)")
+    p.add_argument("--out", required=True, help="ONNX file to write")
+    p.add_argument("--size", type=int, default=256, help="input height and width (256)")
 
     p = add("serve", _serve_cmd, "serve the web page and the JSON/multipart API")
     p.add_argument("--host", default="127.0.0.1")

@@ -43,6 +43,7 @@ def evaluate_models(
     batch_size: int = 16,
     submissions_dir: str | Path | None = None,
     progress: bool = True,
+    tta: bool = False,
 ) -> list[EvalRow]:
     """Score each model on the split's truth.csv, same code path as `photorecon score`."""
     if split.truth is None:
@@ -51,7 +52,7 @@ def evaluate_models(
     entries = read_entries(split)
     rows = []
     for spec in specs:
-        model = load_model(spec, device)
+        model = load_model(spec, device, tta=tta)
         start = time.perf_counter()
         filled: list[tuple[MaskedEntry, np.ndarray]] = list(
             predict_split(
@@ -68,7 +69,8 @@ def evaluate_models(
         score = score_frames(frame, truth, where=f"{spec} on {split.masked_dir}")
         if submissions_dir is not None:
             write_submission(Path(submissions_dir) / f"{spec}.csv", filled)
-        rows.append(EvalRow(spec, count_parameters(model), score, len(filled) / elapsed))
+        label = f"{spec} +tta" if tta else spec
+        rows.append(EvalRow(label, count_parameters(model), score, len(filled) / elapsed))
     return rows
 
 

@@ -48,6 +48,7 @@ def compare_models(
     original_dir: str | Path | None = None,
     device="cpu",
     progress: bool = False,
+    tta: bool = False,
 ) -> None:
     """Grid of the split's first `count` photos: masked | each model | original (if known)."""
     from photorecon.data.challenge_dir import iter_masked, read_entries
@@ -64,7 +65,11 @@ def compare_models(
         spec: [
             p
             for _, p in predict_split(
-                load_model(spec, device), split, device=device, progress=progress, entries=entries
+                load_model(spec, device, tta=tta),
+                split,
+                device=device,
+                progress=progress,
+                entries=entries,
             )
         ]
         for spec in specs

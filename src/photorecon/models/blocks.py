@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -20,6 +22,42 @@ def conv_norm_act(
     return nn.Sequential(*layers)
 
 
+def _dft_mats(n: int, bins: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of 2*pi*i*k/n for i < n, k < bins, as (n, bins) matrices."""
+    i = torch.arange(n, device=like.device, dtype=torch.float32)[:, None]
+    k = torch.arange(bins, device=like.device, dtype=torch.float32)[None, :]
+    angle = (2 * math.pi / n) * (i * k)
+    return torch.cos(angle), torch.sin(angle)
+
+
+def rfft2_matmul(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`torch.fft.rfft2(x, norm="ortho")` as real matrix products (real, imag); ONNX-friendly."""
+    h, w = x.shape[-2:]
+    cw, sw = _dft_mats(w, w // 2 + 1, x)
+    ch, sh = _dft_mats(h, h, x)
+    a, b = x @ cw, -(x @ sw)  # along W: real input, half spectrum
+    real = ch @ a + sh @ b  # along H: multiply by (cos - i sin)
+    imag = ch @ b - sh @ a
+    scale = 1.0 / math.sqrt(h * w)
+    return real * scale, imag * scale
+
+
+def irfft2_matmul(real: torch.Tensor, imag: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """`torch.fft.irfft2(real + i imag, s=(h, w), norm="ortho")` as real matrix products."""
+    bins = w // 2 + 1
+    ch, sh = _dft_mats(h, h, real)
+    cw, sw = _dft_mats(w, bins, real)
+    yr = ch @ real - sh @ imag  # inverse along H: multiply by (cos + i sin)
+    yi = ch @ imag + sh @ real
+    # Hermitian completion along W: every bin but DC (and Nyquist for even w) counts twice
+    weight = torch.full((bins,), 2.0, device=real.device)
+    weight[0] = 1.0
+    if w % 2 == 0:
+        weight[-1] = 1.0
+    x = yr @ (cw * weight).transpose(0, 1) - yi @ (sw * weight).transpose(0, 1)
+    return x / math.sqrt(h * w)
+
+
 class FourierUnit(nn.Module):
     """Pointwise conv in the 2-D frequency domain: a global receptive field in one layer."""
 
@@ -28,17 +66,25 @@ class FourierUnit(nn.Module):
         self.conv = nn.Conv2d(2 * channels, 2 * channels, 1, bias=False)
         self.norm = nn.BatchNorm2d(2 * channels)
         self.act = nn.ReLU(inplace=True)
+        # ONNX export switches to the matrix-product DFT (exporters lack rfft2/irfft2)
+        self.dft_matmul = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         dtype = x.dtype
         # cuFFT has no bf16 path and half precision only for powers of two: run the FFT in fp32.
         with torch.autocast(device_type=x.device.type, enabled=False):
-            freq = torch.fft.rfft2(x.float(), norm="ortho")
-            stacked = torch.cat([freq.real, freq.imag], dim=1)
-            y = self.act(self.norm(self.conv(stacked)))
+            if self.dft_matmul:
+                real, imag = rfft2_matmul(x.float())
+            else:
+                freq = torch.fft.rfft2(x.float(), norm="ortho")
+                real, imag = freq.real, freq.imag
+            y = self.act(self.norm(self.conv(torch.cat([real, imag], dim=1))))
             real, imag = y.chunk(2, dim=1)
-            out = torch.fft.irfft2(torch.complex(real, imag), s=(h, w), norm="ortho")
+            if self.dft_matmul:
+                out = irfft2_matmul(real, imag, h, w)
+            else:
+                out = torch.fft.irfft2(torch.complex(real, imag), s=(h, w), norm="ortho")
         return out.to(dtype)
 
 

@@ -27,13 +27,29 @@ def ready_models() -> list[str]:
     return trained + list_models(trainable=False)
 
 
-def load_model(spec: str, device: torch.device | str = "cpu") -> nn.Module:
-    """A model in eval mode on `device` from a registered name or a checkpoint path.
+def load_model(spec: str, device: torch.device | str = "cpu", tta: bool = False) -> nn.Module:
+    """A model in eval mode on `device` from a registered name, a checkpoint or an .onnx file.
 
     A trainable model's name loads its shipped weights; an untrained one is refused, since its
-    random weights would only produce noise.
+    random weights would only produce noise. `tta` averages the fills of the four flips.
     """
+    model = _load(spec, device)
+    if tta:
+        from photorecon.models.tta import FlipTTA
+
+        model = FlipTTA(model).eval()
+    return model
+
+
+def _load(spec: str, device: torch.device | str) -> nn.Module:
     from photorecon.checkpoint import load_checkpoint
+
+    if spec.endswith(".onnx"):
+        from photorecon.export import OnnxModel
+
+        if not Path(spec).is_file():
+            raise PhotoreconError(f"{spec}: no such ONNX file")
+        return OnnxModel(spec).eval()
 
     looks_like_path = os.sep in spec or spec.endswith(".safetensors") or Path(spec).exists()
     if looks_like_path:

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from photorecon.checkpoint import CheckpointMeta, save_weights
+from photorecon.cli import main
+from photorecon.errors import PhotoreconError
+from photorecon.export import OnnxModel, export_onnx
+from photorecon.models.blocks import irfft2_matmul, rfft2_matmul
+from photorecon.models.registry import create_model
+from photorecon.models.tta import FlipTTA
+
+TINY = {"width": 4, "downs": 2, "blocks": 2, "max_width": 8}
+
+
+@pytest.mark.parametrize(("h", "w"), [(16, 16), (5, 7), (8, 9)])
+def test_matmul_dft_matches_torch_fft(h: int, w: int) -> None:
+    x = torch.randn(2, 3, h, w)
+    freq = torch.fft.rfft2(x, norm="ortho")
+    real, imag = rfft2_matmul(x)
+    assert torch.allclose(real, freq.real, atol=1e-5) and torch.allclose(imag, freq.imag, atol=1e-5)
+    back = irfft2_matmul(real, imag, h, w)
+    assert torch.allclose(back, x, atol=1e-5)
+
+
+def test_onnx_matches_pytorch(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    model = create_model("ffc", **TINY).eval()
+    path = export_onnx(model, tmp_path / "m.onnx", size=32)
+    runner = OnnxModel(path)
+    x = torch.rand(3, 3, 32, 32)
+    mask = torch.zeros(3, 1, 32, 32)
+    mask[..., 5:20, 8:25] = 1
+    with torch.no_grad():
+        expected = model(x * (1 - mask), mask)
+    got = runner(x * (1 - mask), mask)
+    assert got.shape == expected.shape
+    assert (got - expected).abs().max().item() < 1e-4
+    with pytest.raises(PhotoreconError, match="takes"):
+        runner(torch.rand(1, 3, 16, 16), torch.zeros(1, 1, 16, 16))
+
+
+def test_export_cli_and_onnx_as_model_spec(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    pytest.importorskip("onnxruntime")
+    ckpt = tmp_path / "m.safetensors"
+    model = create_model("ffc", **TINY)
+    save_weights(ckpt, model, CheckpointMeta("ffc", model.config))
+    onnx_path = tmp_path / "m.onnx"
+    assert main(["export-onnx", "--model", str(ckpt), "--out", str(onnx_path), "--size", "64"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    from photorecon.api import fill
+
+    image = (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)
+    out = fill(image, [(10, 10, 20, 20)], model=str(onnx_path))
+    assert out.shape == image.shape
+    assert (out[:10] == image[:10]).all()
+    assert main(["export-onnx", "--model", "nope", "--out", str(tmp_path / "x.onnx")]) == 2
+
+
+def test_tta_averages_flips() -> None:
+    torch.manual_seed(0)
+    model = create_model("ffc", **TINY).eval()
+    x = torch.rand(2, 3, 32, 32)
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[..., 4:12, 6:20] = 1
+    with torch.no_grad():
+        tta = FlipTTA(model)(x, mask)
+        manual = (
+            model(x, mask)
+            + model(x.flip(3), mask.flip(3)).flip(3)
+            + model(x.flip(2), mask.flip(2)).flip(2)
+            + model(x.flip((2, 3)), mask.flip((2, 3))).flip((2, 3))
+        ) / 4
+    assert torch.allclose(tta, manual, atol=1e-6)
+    # a flip-equivariant fill is unchanged by TTA
+    mean = create_model("mean")
+    assert torch.allclose(FlipTTA(mean)(x, mask), mean(x, mask), atol=1e-6)
