@@ -19,11 +19,17 @@ def load_photos(paths: list[str], max_side: int) -> list[np.ndarray]:
     return [downscale(read_image(p), max_side) for p in paths]
 
 
-class RandomHoles(Dataset):
-    """Item i: a random crop of a random photo with random holes; deterministic in (seed, i)."""
+def draw_holes(rng: np.random.Generator, height: int, width: int, cfg: DataConfig) -> list:
+    """The challenge's squares, or (with probability random_rect_prob) 1-4 random rectangles."""
+    if rng.random() < cfg.random_rect_prob:
+        return random_rects(rng, height, width)
+    return random_boxes(rng, height, width, cfg.boxes, cfg.box_size)
 
-    def __init__(self, photos: list[np.ndarray], cfg: DataConfig, seed: int, length: int) -> None:
-        self.photos = photos
+
+class IndexedStream(Dataset):
+    """A stream of `length` samples, item i drawn from its own generator seeded by (seed, i)."""
+
+    def __init__(self, cfg: DataConfig, seed: int, length: int) -> None:
         self.cfg = cfg
         self.seed = seed
         self.length = length
@@ -31,15 +37,20 @@ class RandomHoles(Dataset):
     def __len__(self) -> int:
         return self.length
 
+
+class RandomHoles(IndexedStream):
+    """Item i: a random crop of a random photo with random holes; deterministic in (seed, i)."""
+
+    def __init__(self, photos: list[np.ndarray], cfg: DataConfig, seed: int, length: int) -> None:
+        super().__init__(cfg, seed, length)
+        self.photos = photos
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.cfg
         rng = np.random.default_rng([self.seed, index])
         photo = self.photos[int(rng.integers(len(self.photos)))]
         crop = augment(random_crop(photo, rng, cfg.size), rng, cfg.flips, cfg.rot90)
-        if rng.random() < cfg.random_rect_prob:
-            boxes = random_rects(rng, cfg.size, cfg.size)
-        else:
-            boxes = random_boxes(rng, cfg.size, cfg.size, cfg.boxes, cfg.box_size)
+        boxes = draw_holes(rng, cfg.size, cfg.size, cfg)
         mask = boxes_to_mask(cfg.size, cfg.size, boxes)
         return torch.from_numpy(crop).permute(2, 0, 1), torch.from_numpy(mask)[None]
 
@@ -59,7 +70,7 @@ def fixed_set(
     return torch.stack(images), torch.stack(masks), all_boxes
 
 
-class SplitPairs(Dataset):
+class SplitPairs(IndexedStream):
     """Masked/original pairs of a split folder, epoch after epoch in a seeded order.
 
     Item g is sample `perm_epoch[g % n]` of epoch `g // n`; augmentation (seed 002's resize and
@@ -75,14 +86,9 @@ class SplitPairs(Dataset):
         seed: int,
         length: int,
     ) -> None:
+        super().__init__(cfg, seed, length)
         self.originals = originals
         self.entries = entries
-        self.cfg = cfg
-        self.seed = seed
-        self.length = length
-
-    def __len__(self) -> int:
-        return self.length
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.cfg
@@ -93,10 +99,7 @@ class SplitPairs(Dataset):
         image = self.originals[sample]
         height, width = image.shape[:2]
         if cfg.fresh_boxes:
-            if rng.random() < cfg.random_rect_prob:
-                boxes = random_rects(rng, height, width)
-            else:
-                boxes = random_boxes(rng, height, width, cfg.boxes, cfg.box_size)
+            boxes = draw_holes(rng, height, width, cfg)
         else:
             boxes = list(self.entries[sample].boxes)
         mask = boxes_to_mask(height, width, boxes)

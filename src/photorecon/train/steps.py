@@ -70,6 +70,17 @@ class Step:
             for group in opt.param_groups:
                 group["lr"] = group["initial_lr"] * factor
 
+    def _update_generator(self, loss: torch.Tensor) -> None:
+        """Check, backward and step the generator's loss, then end the step's loss scaling."""
+        self._finite(loss, "generator")
+        self._update(
+            loss,
+            self.optimizers["generator"],
+            self.generator.parameters(),
+            self.cfg.optim.grad_clip,
+        )
+        self.scaler.update()
+
     @staticmethod
     def _finite(loss: torch.Tensor, name: str) -> None:
         if not math.isfinite(loss.detach().item()):
@@ -95,14 +106,7 @@ class SupervisedStep(Step):
         with autocast():
             pred = self.train_model(masked, masks)
         loss = pixel_loss(pred.float(), images, masks, self.cfg.loss)
-        self._finite(loss, "generator")
-        self._update(
-            loss,
-            self.optimizers["generator"],
-            self.generator.parameters(),
-            self.cfg.optim.grad_clip,
-        )
-        self.scaler.update()
+        self._update_generator(loss)
         return {"loss": loss.detach().item()}
 
 
@@ -161,14 +165,7 @@ class GANStep(Step):
         adv = adversarial(fooled, True, g.adv_loss)
         rec = self._reconstruction(pred, images, masks, g)
         g_loss = g.adv_weight * adv + g.rec_weight * rec
-        self._finite(g_loss, "generator")
-        self._update(
-            g_loss,
-            self.optimizers["generator"],
-            self.generator.parameters(),
-            self.cfg.optim.grad_clip,
-        )
-        self.scaler.update()
+        self._update_generator(g_loss)
         return {
             "loss": g_loss.detach().item(),
             "d_loss": d_loss.detach().item(),
