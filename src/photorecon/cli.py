@@ -17,6 +17,7 @@ def _models_cmd(args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from photorecon.models.loading import shipped_weights
     from photorecon.models.registry import (
         count_parameters,
         create_model,
@@ -25,12 +26,17 @@ def _models_cmd(args: argparse.Namespace) -> None:
     )
 
     table = Table(title="photorecon models")
-    for col in ("model", "parameters", "trained", "summary"):
+    for col in ("model", "parameters", "trainer", "weights", "summary"):
         table.add_column(col, justify="right" if col == "parameters" else "left")
     for name in list_models():
         info = get_model_info(name)
         params = count_parameters(create_model(name))
-        table.add_row(name, f"{params:,}", "yes" if info.trainable else "no", info.summary)
+        if not info.trainable:
+            weights, trainer = "none needed", "-"
+        else:
+            weights = "shipped" if shipped_weights(name) else "train first"
+            trainer = info.trainer
+        table.add_row(name, f"{params:,}", trainer, weights, info.summary)
     Console().print(table)
 
 
@@ -238,7 +244,8 @@ def _split_models(text: str) -> list[str]:
     if "all" in specs:
         from photorecon.models.loading import ready_models
 
-        specs = ready_models()
+        at = specs.index("all")
+        specs = specs[:at] + ready_models() + specs[at + 1 :]
     return specs
 
 
