@@ -35,20 +35,20 @@ class BuildConfig:
 
 
 def _photo_job(
-    args: tuple[str, int, int, BuildConfig, str, str],
-) -> list[tuple[str, MaskedEntry]]:
-    """Cut one photo's crops, write original and masked PNGs; returns (name, entry) pairs."""
-    path, photo_index, split_seed, cfg, split_dir, prefix = args
+    args: tuple[str, int, int, BuildConfig, str],
+) -> list[MaskedEntry]:
+    """Cut one photo's crops, write original and masked PNGs; returns their entries."""
+    path, photo_index, split_seed, cfg, split_dir = args
     rng = np.random.default_rng([cfg.seed, split_seed, photo_index])
     image = read_image(path)
     out = []
     for k in range(cfg.crops_per_photo):
         crop = random_crop(image, rng, cfg.size)
         boxes = random_boxes(rng, cfg.size, cfg.size, cfg.boxes, cfg.box_size)
-        name = f"{prefix}{photo_index:04d}_{k:02d}.png"
+        name = f"{photo_index:04d}_{k:02d}.png"
         write_image(Path(split_dir) / "original" / name, crop)
         write_image(Path(split_dir) / "masked" / name, paint_white(crop, boxes))
-        out.append((name, MaskedEntry(name, tuple(boxes))))
+        out.append(MaskedEntry(name, tuple(boxes)))
     return out
 
 
@@ -78,16 +78,16 @@ def build_dataset(
         split_dir = tmp / split
         (split_dir / "masked").mkdir(parents=True)
         (split_dir / "original").mkdir(parents=True)
-        jobs += [(p, i, split_index, cfg, str(split_dir), "") for i, p in enumerate(splits[split])]
+        jobs += [(p, i, split_index, cfg, str(split_dir)) for i, p in enumerate(splits[split])]
     workers = workers or min(os.cpu_count() or 1, 8)
     results: dict[str, list[MaskedEntry]] = {s: [] for s in SPLITS}
     try:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             done = pool.map(_photo_job, jobs, chunksize=1)
-            for job, pairs in tqdm(
+            for job, entries in tqdm(
                 zip(jobs, done, strict=True), total=len(jobs), desc="build", disable=not progress
             ):
-                results[SPLITS[job[2]]].extend(entry for _, entry in pairs)
+                results[SPLITS[job[2]]].extend(entries)
         for split in SPLITS:
             split_dir = tmp / split
             entries = results[split]
