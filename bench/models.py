@@ -11,6 +11,8 @@ import argparse
 import time
 from pathlib import Path
 
+import yaml
+
 from photorecon.config import load_config
 from photorecon.data.challenge_dir import open_split
 from photorecon.device import resolve_device
@@ -33,6 +35,9 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--runs", default="runs/bench")
     parser.add_argument("--set", action="append", default=[], help="extra overrides for all")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep finished runs under --runs instead of retraining"
+    )
     args = parser.parse_args()
     device = resolve_device(args.device)
     data = Path(args.data)
@@ -51,18 +56,25 @@ def main() -> None:
                 *args.set,
             ],
         )
-        start = time.perf_counter()
-        result = train(cfg, Path(args.runs) / name, progress=False)
-        print(f"{name}: {result.steps} steps in {(time.perf_counter() - start) / 60:.1f} min")
+        run = Path(args.runs) / name
+        if args.reuse and (run / "result.yaml").is_file():
+            done = yaml.safe_load((run / "result.yaml").read_text())
+            ips, val_rmse = done["images_per_s"], done["best_val_rmse"]
+            print(f"{name}: reusing {run} ({done['steps']} steps)")
+        else:
+            start = time.perf_counter()
+            result = train(cfg, run, progress=False)
+            ips, val_rmse = result.images_per_s, result.best_rmse
+            print(f"{name}: {result.steps} steps in {(time.perf_counter() - start) / 60:.1f} min")
         (test,) = evaluate_models(
-            open_split(data / "test"), [str(Path(args.runs) / name)], device=device, progress=False
+            open_split(data / "test"), [str(run)], device=device, progress=False
         )
         rows.append(
             (
                 name,
                 test.parameters,
-                f"{result.images_per_s:.2f}",
-                f"{result.best_rmse:.4f}",
+                f"{ips:.2f}",
+                f"{val_rmse:.4f}",
                 f"{test.score.rmse:.4f}",
                 f"{test.images_per_s:.1f}",
             )

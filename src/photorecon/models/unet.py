@@ -53,17 +53,26 @@ class UNet(nn.Module):
         dropout_levels: int = 3,
         dropout: float = 0.5,
         with_mask: bool = False,
+        innermost_norm: bool = False,
     ) -> None:
         super().__init__()
         widths = tuple(widths)
         self.config = dict(
-            widths=list(widths), dropout_levels=dropout_levels, dropout=dropout, with_mask=with_mask
+            widths=list(widths),
+            dropout_levels=dropout_levels,
+            dropout=dropout,
+            with_mask=with_mask,
+            innermost_norm=innermost_norm,
         )
         self.with_mask = with_mask
         self.factor = 2 ** len(widths)
         cin = 4 if with_mask else 3
+        # The seed's TF model normalised its 1x1 bottleneck too; with batch 1 that maps a single
+        # value to zero (PyTorch refuses it), so by default the innermost level has no norm, as
+        # in the PyTorch pix2pix reference (1,024 fewer parameters than the seed's 54,414,979).
+        last = len(widths) - 1
         self.downs = nn.ModuleList(
-            Down(a, b, norm=i > 0)
+            Down(a, b, norm=0 < i < last or (i == last and innermost_norm))
             for i, (a, b) in enumerate(zip((cin, *widths[:-1]), widths, strict=True))
         )
         ups = []
