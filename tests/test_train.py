@@ -64,3 +64,18 @@ def test_tiny_training_run_improves_and_checkpoints(pack: Path, tmp_path: Path) 
 
     model = load_model(str(tmp_path / "run"))
     assert sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_perceptual_loss_is_zero_for_equal_images_and_trains() -> None:
+    pytest.importorskip("efficientnet_lite_pytorch")
+    from photorecon.losses import PerceptualLoss
+
+    loss = PerceptualLoss()
+    x = torch.rand(2, 3, 64, 64)
+    y = torch.rand(2, 3, 64, 64, requires_grad=True)
+    assert float(loss(x, x)) == 0.0
+    value = loss(y, x)
+    assert float(value) > 0
+    value.backward()
+    assert y.grad is not None and y.grad.abs().sum() > 0
+    assert not any(p.requires_grad for p in loss.parameters())

@@ -58,7 +58,12 @@ class OnnxModel(nn.Module):
 
     def __init__(self, path: str | Path, threads: int = 0) -> None:
         super().__init__()
-        import onnxruntime as ort
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise PhotoreconError(
+                "running ONNX models needs onnxruntime (pip install photorecon[onnx])"
+            ) from None
 
         options = ort.SessionOptions()
         if threads:

@@ -46,6 +46,7 @@ class LossConfig:
     hole_l2: float = 1.0
     known_l1: float = 0.1
     image_l2: float = 0.0
+    perceptual: float = 0.0  # EfficientNet-Lite0 feature L1 on the composited fill
 
 
 @dataclass

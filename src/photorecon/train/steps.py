@@ -100,14 +100,27 @@ class SupervisedStep(Step):
             group["initial_lr"] = o.lr
         self.modules = {"generator": generator}
         self.optimizers = {"generator": opt}
+        self.perceptual = None
+        if cfg.loss.perceptual > 0:
+            from photorecon.losses import PerceptualLoss
+
+            device = next(generator.parameters()).device
+            self.perceptual = PerceptualLoss().to(device)
 
     def __call__(self, images, masks, autocast) -> dict[str, float]:
         masked = images * (1 - masks)
         with autocast():
             pred = self.train_model(masked, masks)
         loss = pixel_loss(pred.float(), images, masks, self.cfg.loss)
+        out = {}
+        if self.perceptual is not None:
+            filled = pred.float() * masks + images * (1 - masks)
+            with autocast():
+                perceptual = self.perceptual(filled, images).float()
+            loss = loss + self.cfg.loss.perceptual * perceptual
+            out["perceptual"] = perceptual.detach().item()
         self._update_generator(loss)
-        return {"loss": loss.detach().item()}
+        return {"loss": loss.detach().item(), **out}
 
 
 class GANStep(Step):
