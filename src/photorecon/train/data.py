@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from photorecon.challenge import MaskedEntry
 from photorecon.data.crops import augment, challenge_sample, downscale, random_crop, random_rects
 from photorecon.imageio import read_image
 from photorecon.masks import boxes_to_mask, random_boxes
 from photorecon.train.config import DataConfig
+
+if TYPE_CHECKING:  # polars-free at run time: training machines may lack it
+    from photorecon.challenge import MaskedEntry
 
 
 def load_photos(paths: list[str], max_side: int) -> list[np.ndarray]:
