@@ -1,6 +1,6 @@
 """PyTorch vs onnxruntime on the CPU for the shipped ffc model at 256x256.
 
-Run: .venv/bin/python bench/onnx.py [--batch 8] [--repeats 5]
+Run: .venv/bin/python bench/runtime.py [--batch 8] [--repeats 5]
 Exports the model to a temporary ONNX file, checks the two agree, and prints images/s.
 """
 
