@@ -34,7 +34,7 @@ $(DEMO)/test/truth.csv: data/photos/manifest.json
 demo: $(STAMP) $(DEMO)/test/truth.csv
 	$(BIN)/photorecon models
 	$(BIN)/photorecon train --config configs/bilstm.yaml --out runs/demo-bilstm \
-		--set steps=600 --set eval_every=600 --set data.val_split=$(DEMO)/val
+		--set steps=1500 --set eval_every=1500 --set data.val_split=$(DEMO)/val
 	$(BIN)/photorecon evaluate $(DEMO)/test --models all,runs/demo-bilstm --csv $(OUT)/scores.csv
 	$(BIN)/photorecon show $(DEMO)/test --models all,runs/demo-bilstm --count 6 --out $(OUT)/grid.png
 
