@@ -83,3 +83,30 @@ def test_seed_parameter_counts() -> None:
     assert count_parameters(create_model("pix2pix")) == 54_414_979 - 1024
     # bilstm: 2-layer bidirectional LSTM 256 -> 128 and Linear 256 -> 256
     assert count_parameters(create_model("bilstm")) == 856_320
+
+
+def test_ffc_trains_adversarially_with_pixel_losses_and_feature_matching() -> None:
+    torch.manual_seed(0)
+    cfg = load_config(
+        TrainConfig,
+        ROOT / "configs" / "ffc.yaml",
+        [
+            "trainer=gan",
+            "gan.rec_loss=pixel",
+            "gan.rec_weight=1",
+            "gan.adv_weight=0.01",
+            "gan.feature_matching=0.1",
+            "gan.d_width=4",
+            "optim.lr=3e-3",
+        ],
+    )
+    cfg.model.kwargs = TINY["ffc"]
+    generator = create_model("ffc", **TINY["ffc"])
+    step = build_step(cfg, generator, DistInfo(), torch.device("cpu"))
+    assert "discriminator" in step.modules
+    for opt in step.optimizers.values():
+        for group in opt.param_groups:
+            group["initial_lr"] = group["lr"]
+    images, masks = batch()
+    history = [step(images, masks, contextlib.nullcontext)["rec"] for _ in range(8)]
+    assert history[-1] < history[0], history

@@ -57,6 +57,8 @@ class GANConfig:
     adv_weight: float = 1.0
     rec_weight: float = 100.0  # L1 reconstruction weight (pix2pix's lambda)
     rec_region: str = "image"  # "image" as the seeds did, or "hole"
+    rec_loss: str = "l1"  # "l1" as the seeds did, or "pixel": the `loss` section's pixel losses
+    feature_matching: float = 0.0  # L1 between discriminator features of real and filled images
     d_lr: float = 2e-4
     d_beta1: float = 0.5
     d_width: int = 64
@@ -82,6 +84,7 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     gan: GANConfig = field(default_factory=GANConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: str = ""  # "" = the model's own; "gan" trains a supervised model adversarially
     batch_size: int = 8
     steps: int = 2000
     max_minutes: float = 0.0  # > 0: stop (and finish the LR schedule) by this wall time

@@ -172,7 +172,7 @@ def build_data(cfg: TrainConfig) -> tuple[Dataset, dict]:
 
 def build_step(cfg: TrainConfig, generator: nn.Module, info: DistInfo, device) -> Step:
     """The trainer kind registered for the model, its networks wrapped in DDP when distributed."""
-    kind = get_model_info(cfg.model.name).trainer
+    kind = cfg.trainer or get_model_info(cfg.model.name).trainer
 
     def wrap(module: nn.Module) -> nn.Module:
         if info.world <= 1:
@@ -358,7 +358,8 @@ def train(
     if info.main:
         print(
             f"training {cfg.model.name} ({count_parameters(generator):,} parameters, "
-            f"{model_info.trainer}) on {device} x{info.world}, steps {start + 1}-{cfg.steps}"
+            f"{cfg.trainer or model_info.trainer}) on {device} x{info.world}, "
+            f"steps {start + 1}-{cfg.steps}"
         )
     began = time.perf_counter()
     seen, running, step = 0, math.nan, start

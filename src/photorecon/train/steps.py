@@ -38,6 +38,16 @@ def adversarial(logits: torch.Tensor, real: bool, kind: str) -> torch.Tensor:
     raise PhotoreconError(f"unknown gan.adv_loss {kind!r} (bce or lsgan)")
 
 
+def discriminator_features(disc: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """Activations after each LeakyReLU of a PatchGAN-style `disc.net` (logits excluded)."""
+    feats = []
+    for layer in disc.net:
+        x = layer(x)
+        if isinstance(layer, nn.LeakyReLU):
+            feats.append(x)
+    return feats
+
+
 def _adam(params, lr: float, beta1: float, beta2: float, weight_decay: float = 0.0):
     return torch.optim.AdamW(params, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
 
@@ -151,7 +161,18 @@ class GANStep(Step):
     def _d_input(self, masked: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         return torch.cat([masked, image], dim=1) if self.conditional else image
 
+    def _feature_matching(self, masked, images, pred) -> torch.Tensor:
+        """L1 between the discriminator's hidden activations for the real and the filled image."""
+        with torch.no_grad():
+            real = discriminator_features(self.discriminator, self._d_input(masked, images))
+        fake = discriminator_features(self.discriminator, self._d_input(masked, pred))
+        return sum(F.l1_loss(f, r) for f, r in zip(fake, real, strict=True)) / len(fake)
+
     def _reconstruction(self, pred, images, masks, g: GANConfig) -> torch.Tensor:
+        if g.rec_loss == "pixel":
+            return pixel_loss(pred, images, masks, self.cfg.loss)
+        if g.rec_loss != "l1":
+            raise PhotoreconError(f"unknown gan.rec_loss {g.rec_loss!r} (l1 or pixel)")
         if g.rec_region == "hole":
             return ((pred - images).abs() * masks).sum() / (masks.sum().clamp_min(1) * 3)
         return (pred - images).abs().mean()
@@ -178,6 +199,8 @@ class GANStep(Step):
         adv = adversarial(fooled, True, g.adv_loss)
         rec = self._reconstruction(pred, images, masks, g)
         g_loss = g.adv_weight * adv + g.rec_weight * rec
+        if g.feature_matching > 0:
+            g_loss = g_loss + g.feature_matching * self._feature_matching(masked, images, pred)
         self._update_generator(g_loss)
         return {
             "loss": g_loss.detach().item(),
