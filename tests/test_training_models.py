@@ -52,9 +52,6 @@ def test_a_few_steps_lower_the_loss(name: str) -> None:
     cfg.model.kwargs = TINY[name]
     generator = create_model(name, **TINY[name])
     step = build_step(cfg, generator, DistInfo(), torch.device("cpu"))
-    for opt in step.optimizers.values():
-        for group in opt.param_groups:
-            group["initial_lr"] = group["lr"]
     images, masks = batch()
     watch = WATCH[get_model_info(name).trainer]
     history = [step(images, masks, contextlib.nullcontext)[watch] for _ in range(6)]
@@ -104,9 +101,6 @@ def test_ffc_trains_adversarially_with_pixel_losses_and_feature_matching() -> No
     generator = create_model("ffc", **TINY["ffc"])
     step = build_step(cfg, generator, DistInfo(), torch.device("cpu"))
     assert "discriminator" in step.modules
-    for opt in step.optimizers.values():
-        for group in opt.param_groups:
-            group["initial_lr"] = group["lr"]
     images, masks = batch()
     history = [step(images, masks, contextlib.nullcontext)["rec"] for _ in range(8)]
     assert history[-1] < history[0], history

@@ -49,7 +49,11 @@ def discriminator_features(disc: nn.Module, x: torch.Tensor) -> list[torch.Tenso
 
 
 def _adam(params, lr: float, beta1: float, beta2: float, weight_decay: float = 0.0):
-    return torch.optim.AdamW(params, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
+    """AdamW remembering its base learning rate, which the schedule scales."""
+    opt = torch.optim.AdamW(params, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
+    for group in opt.param_groups:
+        group["initial_lr"] = lr
+    return opt
 
 
 class Step:
@@ -80,8 +84,8 @@ class Step:
             for group in opt.param_groups:
                 group["lr"] = group["initial_lr"] * factor
 
-    def _update_generator(self, loss: torch.Tensor) -> None:
-        """Check, backward and step the generator's loss, then end the step's loss scaling."""
+    def _update_generator(self, loss: torch.Tensor, end_step: bool = True) -> None:
+        """Check, backward and step the generator's loss; `end_step` ends the loss scaling."""
         self._finite(loss, "generator")
         self._update(
             loss,
@@ -89,7 +93,8 @@ class Step:
             self.generator.parameters(),
             self.cfg.optim.grad_clip,
         )
-        self.scaler.update()
+        if end_step:
+            self.scaler.update()
 
     @staticmethod
     def _finite(loss: torch.Tensor, name: str) -> None:
@@ -106,8 +111,6 @@ class SupervisedStep(Step):
         self.cfg = cfg
         o = cfg.optim
         opt = _adam(generator.parameters(), o.lr, o.beta1, o.beta2, o.weight_decay)
-        for group in opt.param_groups:
-            group["initial_lr"] = o.lr
         self.modules = {"generator": generator}
         self.optimizers = {"generator": opt}
         self.perceptual = None
@@ -152,9 +155,6 @@ class GANStep(Step):
         o, g = cfg.optim, cfg.gan
         opt_g = _adam(generator.parameters(), o.lr, o.beta1, o.beta2, o.weight_decay)
         opt_d = _adam(discriminator.parameters(), g.d_lr, g.d_beta1, o.beta2)
-        for opt, lr in ((opt_g, o.lr), (opt_d, g.d_lr)):
-            for group in opt.param_groups:
-                group["initial_lr"] = lr
         self.modules = {"generator": generator, "discriminator": discriminator}
         self.optimizers = {"generator": opt_g, "discriminator": opt_d}
 
@@ -229,9 +229,6 @@ class CycleGANStep(Step):
         o, g = cfg.optim, cfg.gan
         opt_g = _adam(generator.parameters(), o.lr, o.beta1, o.beta2, o.weight_decay)
         opt_d = _adam([*d_a.parameters(), *d_b.parameters()], g.d_lr, g.d_beta1, o.beta2)
-        for opt, lr in ((opt_g, o.lr), (opt_d, g.d_lr)):
-            for group in opt.param_groups:
-                group["initial_lr"] = lr
         self.modules = {"generator": generator, "d_a": d_a, "d_b": d_b}
         self.optimizers = {"generator": opt_g, "discriminators": opt_d}
 
@@ -254,13 +251,7 @@ class CycleGANStep(Step):
         cycle = (rec_a.float() - real_a).abs().mean() + (rec_b.float() - real_b).abs().mean()
         idt = (idt_b.float() - real_b).abs().mean() + (idt_a.float() - real_a).abs().mean()
         g_loss = g.adv_weight * adv + g.cycle_weight * cycle + g.identity_weight * idt
-        self._finite(g_loss, "generator")
-        self._update(
-            g_loss,
-            self.optimizers["generator"],
-            self.generator.parameters(),
-            self.cfg.optim.grad_clip,
-        )
+        self._update_generator(g_loss, end_step=False)  # the discriminators step next
         with autocast():
             d_loss = 0.5 * (
                 adversarial(self.train_d_b(real_b).float(), True, "lsgan")
