@@ -80,3 +80,28 @@ def test_tta_averages_flips() -> None:
     # a flip-equivariant fill is unchanged by TTA
     mean = create_model("mean")
     assert torch.allclose(FlipTTA(mean)(x, mask), mean(x, mask), atol=1e-6)
+
+
+def test_onnx_runtime_exports_once_and_caches(tmp_path: Path, monkeypatch) -> None:
+    pytest.importorskip("onnxruntime")
+    from photorecon.models.loading import load_model
+
+    monkeypatch.setenv("PHOTORECON_CACHE", str(tmp_path / "cache"))
+    ckpt = tmp_path / "m.safetensors"
+    torch.manual_seed(0)
+    model = create_model("ffc", **TINY).eval()
+    save_weights(ckpt, model, CheckpointMeta("ffc", model.config))
+    runner = load_model(str(ckpt), runtime="onnx")
+    assert isinstance(runner, OnnxModel)
+    (cached,) = (tmp_path / "cache").glob("*.onnx")
+    stamp = cached.stat().st_mtime_ns
+    x = torch.rand(1, 3, 256, 256)
+    mask = torch.zeros(1, 1, 256, 256)
+    mask[..., 40:115, 60:135] = 1
+    with torch.no_grad():
+        assert (load_model(str(ckpt), runtime="onnx")(x, mask) - model(x, mask)).abs().max() < 1e-4
+    assert cached.stat().st_mtime_ns == stamp  # reused, not exported again
+    with pytest.raises(PhotoreconError, match="no network"):
+        load_model("telea", runtime="onnx")
+    with pytest.raises(PhotoreconError, match="unknown runtime"):
+        load_model("telea", runtime="tpu")

@@ -27,11 +27,13 @@ def default_model() -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def cached_model(spec: str, device: str = "cpu", tta: bool = False) -> nn.Module:
-    """Load a model once per (spec, device, tta) for repeated API calls."""
+def cached_model(
+    spec: str, device: str = "cpu", tta: bool = False, runtime: str = "torch"
+) -> nn.Module:
+    """Load a model once per (spec, device, tta, runtime) for repeated API calls."""
     from photorecon.models.loading import load_model
 
-    return load_model(spec, device, tta=tta)
+    return load_model(spec, device, tta=tta, runtime=runtime)
 
 
 def as_boxes(items: Sequence[BoxLike]) -> list[Box]:
@@ -79,13 +81,15 @@ def fill(
     *,
     device: str = "cpu",
     tta: bool = False,
+    runtime: str = "torch",
 ) -> np.ndarray | Image.Image:
     """Fill holes in a photo of any size and return the same kind (PIL image or H×W×3 uint8).
 
     `mask_or_boxes`: a mask (array or PIL image, non-zero = missing), a list of
     (row, col, height, width) boxes, or "white" to fill pure-white rectangles. `model`: a
     registered name or a checkpoint path; default the best shipped model. `tta` averages the
-    fills of the four flips. Pixels outside the holes are returned unchanged.
+    fills of the four flips; `runtime="onnx"` runs a learned model on onnxruntime. Pixels
+    outside the holes are returned unchanged.
     """
     is_pil = isinstance(image, Image.Image)
     if is_pil:
@@ -95,6 +99,6 @@ def fill(
         if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
             raise PhotoreconError(f"expected an H×W×3 uint8 array, got {array.dtype} {array.shape}")
     mask = resolve_mask(array, mask_or_boxes)
-    net = cached_model(model or default_model(), device, tta)
+    net = cached_model(model or default_model(), device, tta, runtime)
     out = fill_any_size(array, mask, net, device=device)
     return Image.fromarray(out) if is_pil else out

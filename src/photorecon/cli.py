@@ -48,7 +48,7 @@ def _predict_cmd(args: argparse.Namespace) -> None:
 
     split = open_split(args.masked_dir, args.box_size, _image_size(args))
     device = resolve_device(args.device)
-    model = load_model(args.model, device, tta=args.tta)
+    model = load_model(args.model, device, tta=args.tta, runtime=args.runtime)
     start = time.perf_counter()
     rows = predict_to_csv(
         model, split, args.out, batch_size=args.batch_size, device=device, progress=not args.quiet
@@ -78,6 +78,7 @@ def _show_cmd(args: argparse.Namespace) -> None:
         original_dir=args.original,
         device=resolve_device(args.device),
         tta=args.tta,
+        runtime=args.runtime,
     )
     print(f"wrote {args.out}")
 
@@ -100,6 +101,7 @@ def _evaluate_cmd(args: argparse.Namespace) -> None:
         submissions_dir=args.submissions,
         progress=not args.quiet,
         tta=args.tta,
+        runtime=args.runtime,
     )
     frame = rows_to_frame(rows)
     n = len(split.info_path.read_text().splitlines()) - 1
@@ -159,7 +161,7 @@ def _fill_cmd(args: argparse.Namespace) -> None:
     jobs = plan_jobs(args.images, args.out, args.in_place)
     device = resolve_device(args.device)
     spec = args.model or default_model()
-    model = load_model(spec, device, tta=args.tta)
+    model = load_model(spec, device, tta=args.tta, runtime=args.runtime)
     run_fill(
         jobs,
         model,
@@ -228,6 +230,12 @@ def _image_size(args: argparse.Namespace) -> int | None:
 
 def _add_tta(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tta", action="store_true", help="average the fills of the 4 flips")
+    p.add_argument(
+        "--runtime",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="onnx: run a learned model on onnxruntime (CPU; exported once and cached)",
+    )
 
 
 def _add_challenge_options(p: argparse.ArgumentParser) -> None:

@@ -44,6 +44,7 @@ def evaluate_models(
     submissions_dir: str | Path | None = None,
     progress: bool = True,
     tta: bool = False,
+    runtime: str = "torch",
 ) -> list[EvalRow]:
     """Score each model on the split's truth.csv, same code path as `photorecon score`."""
     if split.truth is None:
@@ -52,7 +53,7 @@ def evaluate_models(
     entries = read_entries(split)
     rows = []
     for spec in specs:
-        model = load_model(spec, device, tta=tta)
+        model = load_model(spec, device, tta=tta, runtime=runtime)
         start = time.perf_counter()
         filled: list[tuple[MaskedEntry, np.ndarray]] = list(
             predict_split(
@@ -69,7 +70,7 @@ def evaluate_models(
         score = score_frames(frame, truth, where=f"{spec} on {split.masked_dir}")
         if submissions_dir is not None:
             write_submission(Path(submissions_dir) / f"{spec}.csv", filled)
-        label = f"{spec} +tta" if tta else spec
+        label = spec + (" +tta" if tta else "") + (" (onnx)" if runtime == "onnx" else "")
         rows.append(EvalRow(label, count_parameters(model), score, len(filled) / elapsed))
     return rows
 

@@ -49,6 +49,7 @@ def compare_models(
     device="cpu",
     progress: bool = False,
     tta: bool = False,
+    runtime: str = "torch",
 ) -> None:
     """Grid of the split's first `count` photos: masked | each model | original (if known)."""
     from photorecon.data.challenge_dir import iter_masked, read_entries
@@ -65,7 +66,7 @@ def compare_models(
         spec: [
             p
             for _, p in predict_split(
-                load_model(spec, device, tta=tta),
+                load_model(spec, device, tta=tta, runtime=runtime),
                 split,
                 device=device,
                 progress=progress,

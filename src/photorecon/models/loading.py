@@ -27,18 +27,56 @@ def ready_models() -> list[str]:
     return trained + list_models(trainable=False)
 
 
-def load_model(spec: str, device: torch.device | str = "cpu", tta: bool = False) -> nn.Module:
+def load_model(
+    spec: str, device: torch.device | str = "cpu", tta: bool = False, runtime: str = "torch"
+) -> nn.Module:
     """A model in eval mode on `device` from a registered name, a checkpoint or an .onnx file.
 
     A trainable model's name loads its shipped weights; an untrained one is refused, since its
-    random weights would only produce noise. `tta` averages the fills of the four flips.
+    random weights would only produce noise. `tta` averages the fills of the four flips;
+    `runtime="onnx"` runs a learned model on onnxruntime (exported once, then cached).
     """
     model = _load(spec, device)
+    if runtime == "onnx":
+        model = _onnx_version(spec, model)
+    elif runtime != "torch":
+        raise PhotoreconError(f"unknown runtime {runtime!r} (torch or onnx)")
     if tta:
         from photorecon.models.tta import FlipTTA
 
         model = FlipTTA(model).eval()
     return model
+
+
+def cache_dir() -> Path:
+    """Where exported ONNX models are kept: $PHOTORECON_CACHE or the user's cache folder."""
+    if os.environ.get("PHOTORECON_CACHE"):
+        return Path(os.environ["PHOTORECON_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "photorecon"
+
+
+def _onnx_version(spec: str, model: nn.Module, size: int = 256) -> nn.Module:
+    """The model exported to ONNX (cached by its weights file) and loaded on onnxruntime."""
+    import hashlib
+
+    from photorecon import __version__
+    from photorecon.checkpoint import weights_file
+    from photorecon.export import OnnxModel, export_onnx
+
+    if spec.endswith(".onnx"):
+        return model
+    if not any(True for _ in model.parameters()):
+        raise PhotoreconError(
+            f"{spec} has no network to run on onnxruntime (use the torch runtime)"
+        )
+    source = shipped_weights(spec) if not Path(spec).exists() else weights_file(spec)
+    stat = source.stat()
+    key = f"{source.resolve()}:{stat.st_mtime_ns}:{stat.st_size}:{__version__}:{size}"
+    path = cache_dir() / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.onnx"
+    if not path.is_file():
+        export_onnx(model.cpu(), path, size=size)
+    return OnnxModel(path).eval()
 
 
 def _load(spec: str, device: torch.device | str) -> nn.Module:
