@@ -12,6 +12,7 @@ import fnmatch
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -190,6 +191,8 @@ def download_debian(source: PhotoSource, cache: Path) -> Path:
         raise PhotoreconError("apt-get/dpkg-deb not available")
     cache.mkdir(parents=True, exist_ok=True)
     result = _run(["apt-get", "download", source.package], cwd=cache)
+    if result.returncode != 0 and _refresh_apt_lists():
+        result = _run(["apt-get", "download", source.package], cwd=cache)
     found = sorted(cache.glob(f"{source.package}_*.deb"))
     if result.returncode != 0 or not found:
         raise PhotoreconError(
@@ -197,6 +200,18 @@ def download_debian(source: PhotoSource, cache: Path) -> Path:
             "(try 'apt-get update' first)"
         )
     return found[-1]
+
+
+_apt_refreshed = False
+
+
+def _refresh_apt_lists() -> bool:
+    """Run `apt-get update` once per process when root (a fresh machine has empty lists)."""
+    global _apt_refreshed
+    if _apt_refreshed or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return False
+    _apt_refreshed = True
+    return _run(["apt-get", "update", "-qq"]).returncode == 0
 
 
 def _last(text: str) -> str:
