@@ -60,3 +60,24 @@ def test_foreign_and_mismatched_checkpoints(tmp_path: Path) -> None:
         load_checkpoint(other)
     with pytest.raises(PhotoreconError, match="no such checkpoint"):
         load_model(str(tmp_path / "missing.safetensors"))
+
+
+def test_evaluating_on_training_photos_warns(tmp_path: Path, dataset: Path, monkeypatch) -> None:
+    from photorecon.data.challenge_dir import open_split
+    from photorecon.evaluate import warn_if_trained_on
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    tiny_checkpoint(weights / "ffc.safetensors")
+    test_photos = (dataset / "test" / "photos.txt").read_text().split()
+    (weights / "ffc-train-photos.txt").write_text(f"# header\nabc123  {test_photos[0]}\n")
+    monkeypatch.setenv("PHOTORECON_WEIGHTS", str(weights))
+    split = open_split(dataset / "test")
+    with pytest.warns(UserWarning, match=r"1 of the 2 photos .* were in ffc's training set"):
+        warn_if_trained_on(split, ["ffc", "telea"])
+    (weights / "ffc-train-photos.txt").write_text("# nothing shared\n")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_trained_on(split, ["ffc"])

@@ -20,7 +20,7 @@ from photorecon.challenge import (
 )
 from photorecon.data.challenge_dir import ChallengeSplit, read_entries
 from photorecon.errors import PhotoreconError
-from photorecon.models.loading import load_model
+from photorecon.models.loading import load_model, trained_on
 from photorecon.models.registry import count_parameters
 from photorecon.predict import predict_split
 
@@ -51,6 +51,7 @@ def evaluate_models(
         raise PhotoreconError(f"{split.masked_dir.parent}: no truth.csv to score against")
     truth = read_submission(split.truth, "truth")
     entries = read_entries(split)
+    warn_if_trained_on(split, specs)
     rows = []
     for spec in specs:
         model = load_model(spec, device, tta=tta, runtime=runtime)
@@ -73,6 +74,24 @@ def evaluate_models(
         label = spec + (" +tta" if tta else "") + (" (onnx)" if runtime == "onnx" else "")
         rows.append(EvalRow(label, count_parameters(model), score, len(filled) / elapsed))
     return rows
+
+
+def warn_if_trained_on(split: ChallengeSplit, specs: list[str]) -> None:
+    """Warn when a split made from the pack holds photos a shipped model trained on."""
+    import warnings
+
+    listing = split.masked_dir.parent / "photos.txt"
+    if not listing.is_file():
+        return
+    photos = set(listing.read_text().split())
+    for spec in specs:
+        overlap = photos & trained_on(spec)
+        if overlap:
+            warnings.warn(
+                f"{len(overlap)} of the {len(photos)} photos of {split.masked_dir.parent} were in "
+                f"{spec}'s training set: its score here is optimistic",
+                stacklevel=2,
+            )
 
 
 def rows_to_frame(rows: list[EvalRow]) -> pl.DataFrame:

@@ -21,6 +21,16 @@ def shipped_weights(name: str) -> Path | None:
     return None
 
 
+def trained_on(name: str) -> set[str]:
+    """Pack paths of the photos a shipped model trained on (empty when not recorded)."""
+    weights = shipped_weights(name)
+    listing = weights.with_name(f"{name}-train-photos.txt") if weights else None
+    if listing is None or not listing.is_file():
+        return set()
+    lines = listing.read_text().splitlines()
+    return {ln.split(None, 1)[1] for ln in lines if ln and not ln.startswith("#") and " " in ln}
+
+
 def ready_models() -> list[str]:
     """Models usable by name right now: trained ones with shipped weights first, then classical."""
     trained = [n for n in list_models(trainable=True) if shipped_weights(n) is not None]
