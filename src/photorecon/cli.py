@@ -13,8 +13,15 @@ from photorecon import __version__
 from photorecon.errors import PhotoreconError
 
 
-def _models_cmd(args: argparse.Namespace) -> None:
+def _console():
+    """A rich console; 120 columns when output goes to a file or pipe (rich assumes 80)."""
     from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=120)
+
+
+def _models_cmd(args: argparse.Namespace) -> None:
     from rich.table import Table
 
     from photorecon.models.loading import shipped_weights
@@ -37,7 +44,7 @@ def _models_cmd(args: argparse.Namespace) -> None:
             weights = "shipped" if shipped_weights(name) else "train first"
             trainer = info.trainer
         table.add_row(name, f"{params:,}", trainer, weights, info.summary)
-    Console().print(table)
+    _console().print(table)
 
 
 def _predict_cmd(args: argparse.Namespace) -> None:
@@ -84,7 +91,6 @@ def _show_cmd(args: argparse.Namespace) -> None:
 
 
 def _evaluate_cmd(args: argparse.Namespace) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from photorecon.data.challenge_dir import open_split
@@ -122,7 +128,7 @@ def _evaluate_cmd(args: argparse.Namespace) -> None:
             f"{r['psnr_db']:.2f}",
             f"{r['images_per_s']:.1f}",
         )
-    Console().print(table)
+    _console().print(table)
     if args.csv:
         from photorecon.fsutil import atomic_open
 
