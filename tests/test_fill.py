@@ -144,3 +144,14 @@ def test_mask_image_fill(tmp_path: Path) -> None:
     )
     out = np.asarray(Image.open(out_path))
     assert outside_unchanged(out, image, mask)
+
+
+def test_exif_orientation_is_applied(tmp_path: Path) -> None:
+    from photorecon.imageio import read_image
+
+    image = synthetic_photo(np.random.default_rng(4), 60, 100)  # landscape pixels
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display": a portrait photo from a phone
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(image).save(path, exif=exif, quality=95)
+    assert read_image(path).shape == (100, 60, 3)  # as the user sees it

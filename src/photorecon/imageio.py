@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from photorecon.errors import PhotoreconError
 from photorecon.fsutil import atomic_path
@@ -40,7 +40,8 @@ def read_image(path: str | Path) -> np.ndarray:
     try:
         with Image.open(path) as im:
             im.load()
-            rgb = to_rgb(im, str(path))
+            # camera JPEGs store their orientation in EXIF: fill what the user sees
+            rgb = to_rgb(ImageOps.exif_transpose(im), str(path))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise PhotoreconError(f"{path}: cannot read image ({exc})") from None
     return np.asarray(rgb, dtype=np.uint8).copy()

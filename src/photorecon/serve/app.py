@@ -11,7 +11,7 @@ from typing import Annotated
 import numpy as np
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from photorecon.errors import PhotoreconError
 
@@ -35,7 +35,7 @@ def decode_image(data: bytes, what: str) -> np.ndarray:
             if im.width * im.height > MAX_PIXELS:
                 raise HTTPException(413, f"{what} has more than {MAX_PIXELS:,} pixels")
             im.load()
-            rgb = im.convert("RGB")
+            rgb = ImageOps.exif_transpose(im).convert("RGB")  # as the browser shows it
     except HTTPException:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
