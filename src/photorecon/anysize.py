@@ -16,6 +16,7 @@ import numpy as np
 from torch import nn
 
 from photorecon.errors import PhotoreconError
+from photorecon.imageio import to_uint8
 from photorecon.inpaint import fill_batch
 from photorecon.masks import Box, boxes_to_mask
 
@@ -119,7 +120,7 @@ def fill_any_size(
             pred = cv2.resize(pred, (win.width, win.height), interpolation=cv2.INTER_CUBIC)
         else:
             pred = fill_batch(model, [crop], [crop_mask], device)[0]
-        filled = np.clip(np.rint(pred * 255.0), 0, 255).astype(np.uint8)
+        filled = to_uint8(pred)
         target = np.isin(labels[rows, cols], inside)
         out[rows, cols][target] = filled[target]
     return out

@@ -30,16 +30,22 @@ class CheckpointMeta:
     config: dict[str, Any] = field(default_factory=dict)
 
 
-def save_weights(
-    path: str | Path, model: nn.Module, meta: CheckpointMeta, dtype: torch.dtype | None = None
-) -> None:
-    """Write a model's state dict (optionally cast, e.g. fp16 to ship) atomically."""
+def cpu_state(model: nn.Module, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+    """A module's state dict as contiguous CPU tensors, floats optionally cast to `dtype`."""
     state = {}
     for k, v in model.state_dict().items():
         v = v.detach().cpu()
         if dtype is not None and v.is_floating_point():
             v = v.to(dtype)
         state[k] = v.contiguous()
+    return state
+
+
+def save_weights(
+    path: str | Path, model: nn.Module, meta: CheckpointMeta, dtype: torch.dtype | None = None
+) -> None:
+    """Write a model's state dict (optionally cast, e.g. fp16 to ship) atomically."""
+    state = cpu_state(model, dtype)
     text = json.dumps(
         {
             "model": meta.model,

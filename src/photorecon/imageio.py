@@ -65,11 +65,6 @@ def list_images(folder: str | Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def to_float(image: np.ndarray) -> np.ndarray:
-    """uint8 (H, W, 3) -> float32 in [0, 1]."""
-    return image.astype(np.float32) / 255.0
-
-
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """float (H, W, 3) in [0, 1] -> uint8, rounded and clipped."""
     return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)

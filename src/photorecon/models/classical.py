@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from photorecon.imageio import to_uint8
 from photorecon.models.registry import register_model
 
 
@@ -38,8 +39,7 @@ class OpenCVInpaint(nn.Module):
         holes = mask.detach()[:, 0].cpu().numpy() > 0.5
         out = np.empty_like(images)
         for i, (image, hole) in enumerate(zip(images, holes, strict=True)):
-            u8 = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
-            filled = cv2.inpaint(u8, hole.astype(np.uint8), self.radius, self._flag)
+            filled = cv2.inpaint(to_uint8(image), hole.astype(np.uint8), self.radius, self._flag)
             out[i] = filled.astype(np.float32) / 255.0
         return torch.from_numpy(out).permute(0, 3, 1, 2).to(masked.device, masked.dtype)
 

@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from photorecon.checkpoint import CheckpointMeta, save_weights
+from photorecon.checkpoint import CheckpointMeta, cpu_state, save_weights
 from photorecon.config import dump_config, to_dict
 from photorecon.data.crops import split_photos
 from photorecon.data.photos import read_manifest
@@ -238,16 +238,9 @@ def save_state(folder: Path, step: Step, ema: nn.Module | None, extra: dict) -> 
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    for name, module in step.modules.items():
-        save_file(
-            {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()},
-            str(tmp / f"{name}.safetensors"),
-        )
-    if ema is not None:
-        save_file(
-            {k: v.detach().cpu().contiguous() for k, v in ema.state_dict().items()},
-            str(tmp / "ema.safetensors"),
-        )
+    modules = {**step.modules, **({"ema": ema} if ema is not None else {})}
+    for name, module in modules.items():
+        save_file(cpu_state(module), str(tmp / f"{name}.safetensors"))
     torch.save(
         {
             "optimizers": {k: o.state_dict() for k, o in step.optimizers.items()},
