@@ -50,16 +50,19 @@ def as_boxes(items: Sequence[BoxLike]) -> list[Box]:
     return boxes
 
 
-def resolve_mask(image: np.ndarray, mask_or_boxes: MaskOrBoxes) -> np.ndarray:
-    """A (H, W) float mask from a mask array/image, boxes, or "white" (detect white boxes)."""
+def resolve_mask(image: np.ndarray, mask_or_boxes: MaskOrBoxes, where: str = "image") -> np.ndarray:
+    """A (H, W) float mask from a mask array/image, boxes, or "white" (detect white boxes).
+
+    `where` names the input in error messages.
+    """
     height, width = image.shape[:2]
     if isinstance(mask_or_boxes, str):
         if mask_or_boxes != "white":
             raise PhotoreconError(f"unknown mask keyword {mask_or_boxes!r} (use 'white')")
         boxes = find_white_boxes(image)
         if not boxes:
-            raise PhotoreconError("no pure-white rectangles found in the image")
-        return mask_from_boxes(height, width, boxes)
+            raise PhotoreconError(f"{where}: no pure-white rectangles found")
+        return mask_from_boxes(height, width, boxes, where)
     if isinstance(mask_or_boxes, Image.Image):
         mask_or_boxes = np.asarray(mask_or_boxes)
     if isinstance(mask_or_boxes, np.ndarray):
@@ -68,10 +71,11 @@ def resolve_mask(image: np.ndarray, mask_or_boxes: MaskOrBoxes) -> np.ndarray:
             mask = mask.any(axis=2)
         if mask.shape != (height, width):
             raise PhotoreconError(
-                f"mask is {mask.shape[1]}x{mask.shape[0]} but the image is {width}x{height}"
+                f"{where}: mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
+                f"{width}x{height}"
             )
         return (mask != 0).astype(np.float32)
-    return mask_from_boxes(height, width, as_boxes(mask_or_boxes))
+    return mask_from_boxes(height, width, as_boxes(mask_or_boxes), where)
 
 
 def fill(

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from photorecon.anysize import fill_any_size, find_white_boxes, mask_from_boxes
+from photorecon.anysize import fill_any_size
 from photorecon.errors import PhotoreconError
 from photorecon.imageio import IMAGE_SUFFIXES, list_images, read_image, write_image
 from photorecon.masks import Box
@@ -85,21 +85,11 @@ def job_mask(
     white: bool,
 ) -> np.ndarray:
     """The hole mask for one image from --box, --mask or --white."""
-    height, width = image.shape[:2]
+    from photorecon.api import resolve_mask
+
     if mask_path is not None:
-        mask = read_image(mask_path).any(axis=2)
-        if mask.shape != (height, width):
-            raise PhotoreconError(
-                f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]} but {source} is "
-                f"{width}x{height}"
-            )
-        return mask.astype(np.float32)
-    if white:
-        found = find_white_boxes(image)
-        if not found:
-            raise PhotoreconError(f"{source}: no pure-white rectangles found")
-        return mask_from_boxes(height, width, found, str(source))
-    return mask_from_boxes(height, width, boxes, str(source))
+        return resolve_mask(image, read_image(mask_path), f"{mask_path} (mask of {source})")
+    return resolve_mask(image, "white" if white else boxes, str(source))
 
 
 def run_fill(
