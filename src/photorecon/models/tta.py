@@ -14,6 +14,8 @@ class FlipTTA(nn.Module):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
+        # fill shrinks windows for learned models; an ONNX model says so with this flag
+        self.learned = getattr(model, "learned", False)
 
     def forward(self, masked: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         total = torch.zeros_like(masked)
