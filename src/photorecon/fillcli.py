@@ -3,6 +3,7 @@ unless asked."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,13 @@ from tqdm import tqdm
 
 from photorecon.anysize import fill_any_size
 from photorecon.errors import PhotoreconError
-from photorecon.imageio import IMAGE_SUFFIXES, list_images, read_image, write_image
+from photorecon.imageio import (
+    IMAGE_SUFFIXES,
+    ImageModeWarning,
+    list_images,
+    read_image,
+    write_image,
+)
 from photorecon.masks import Box
 
 
@@ -88,7 +95,10 @@ def job_mask(
     from photorecon.api import resolve_mask
 
     if mask_path is not None:
-        return resolve_mask(image, read_image(mask_path), f"{mask_path} (mask of {source})")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ImageModeWarning)  # masks are grayscale by nature
+            mask = read_image(mask_path)
+        return resolve_mask(image, mask, f"{mask_path} (mask of {source})")
     return resolve_mask(image, "white" if white else boxes, str(source))
 
 
