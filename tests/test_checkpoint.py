@@ -81,3 +81,21 @@ def test_evaluating_on_training_photos_warns(tmp_path: Path, dataset: Path, monk
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warn_if_trained_on(split, ["ffc"])
+
+
+def test_warm_start_copies_weights_and_refuses_another_shape(tmp_path: Path) -> None:
+    from photorecon.train.loop import warm_start
+
+    path = tmp_path / "m.safetensors"
+    source = tiny_checkpoint(path)
+    torch.manual_seed(1)
+    fresh = create_model("ffc", **TINY)
+    assert not torch.equal(
+        fresh.state_dict()["stem.0.weight"], source.state_dict()["stem.0.weight"]
+    )
+    warm_start(fresh, str(path), "ffc")
+    for key, value in source.state_dict().items():
+        assert torch.equal(fresh.state_dict()[key], value), key
+    wider = create_model("ffc", **{**TINY, "width": 8})
+    with pytest.raises(PhotoreconError, match=r"init .*m\.safetensors.*do not fit model 'ffc'"):
+        warm_start(wider, str(path), "ffc")

@@ -85,6 +85,7 @@ class TrainConfig:
     gan: GANConfig = field(default_factory=GANConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: str = ""  # "" = the model's own; "gan" trains a supervised model adversarially
+    init: str = ""  # start from these weights (name, run or .safetensors); fresh optimiser/schedule
     batch_size: int = 8
     steps: int = 2000
     max_minutes: float = 0.0  # > 0: stop (and finish the LR schedule) by this wall time

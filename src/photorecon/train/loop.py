@@ -57,6 +57,25 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
         e.copy_(b)
 
 
+def warm_start(model: nn.Module, spec: str, name: str) -> None:
+    """Copy the weights of `spec` (shipped name, run folder or checkpoint) into `model`."""
+    from photorecon.models.loading import load_model
+
+    source = load_model(spec)
+    own, theirs = model.state_dict(), source.state_dict()
+    for key, value in own.items():
+        if key not in theirs or theirs[key].shape != value.shape:
+            got = tuple(theirs[key].shape) if key in theirs else "missing"
+            raise PhotoreconError(
+                f"init {spec}: its weights do not fit model {name!r} with this config "
+                f"({key}: {tuple(value.shape)} here, {got} there)"
+            )
+    extra = sorted(set(theirs) - set(own))
+    if extra:
+        raise PhotoreconError(f"init {spec}: weights {extra[0]!r} has no place in model {name!r}")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in theirs.items()})
+
+
 @torch.no_grad()
 def validate(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, device, batch_size=32):
     """Challenge RMSE over the holes of in-memory samples (uint8 images, 0/1 masks)."""
@@ -316,7 +335,10 @@ def train(
         (out / "config.yaml").write_text(dump_config(cfg))
     torch.manual_seed(cfg.seed)
     dataset, val = build_data(cfg)
-    generator = create_model(cfg.model.name, **cfg.model.kwargs).to(device)
+    generator = create_model(cfg.model.name, **cfg.model.kwargs)
+    if cfg.init and not resume:
+        warm_start(generator, cfg.init, cfg.model.name)
+    generator = generator.to(device)
     step_fn = build_step(cfg, generator, info, device)
     ema = copy.deepcopy(generator).eval() if cfg.ema > 0 else None
     if ema is not None:
