@@ -89,7 +89,14 @@ def test_resume_needs_a_run_folder(tmp_path: Path) -> None:
     assert result.returncode == 2 and "not a run folder" in result.stderr
 
 
-def test_torchrun_two_processes_agree(pack: Path, tmp_path: Path) -> None:
+CYCLEGAN = [
+    *("--set", "model.name=cyclegan", "--set", "model.kwargs={width: 4, blocks: 1}"),
+    *("--set", "gan.d_width=8"),
+]
+
+
+@pytest.mark.parametrize("model", [[], CYCLEGAN], ids=["ffc", "cyclegan"])
+def test_torchrun_two_processes_agree(model: list[str], pack: Path, tmp_path: Path) -> None:
     run = tmp_path / "ddp"
     cmd = [
         sys.executable,
@@ -104,6 +111,7 @@ def test_torchrun_two_processes_agree(pack: Path, tmp_path: Path) -> None:
         "--out",
         str(run),
         *sets(pack, 8),
+        *model,
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)

@@ -82,6 +82,26 @@ class CycleGAN(nn.Module):
         return self.g_ab.translate(masked * (1 - mask) + mask)
 
 
+class CyclePasses(nn.Module):
+    """Every generator pass of one CycleGAN step in a single forward, so DDP can wrap it."""
+
+    def __init__(self, model: CycleGAN) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
+        g_ab, g_ba = self.model.g_ab, self.model.g_ba
+        fake_b, fake_a = g_ab.translate(real_a), g_ba.translate(real_b)
+        return {
+            "fake_b": fake_b,
+            "fake_a": fake_a,
+            "rec_a": g_ba.translate(fake_b),
+            "rec_b": g_ab.translate(fake_a),
+            "idt_b": g_ab.translate(real_b),
+            "idt_a": g_ba.translate(real_a),
+        }
+
+
 @register_model(
     "cyclegan",
     trainable=True,

@@ -51,8 +51,10 @@ def lr_factor(progress: float, step: int, warmup: int, min_frac: float) -> float
 @torch.no_grad()
 def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
     """EMA of parameters; buffers (BatchNorm statistics) are copied."""
-    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
-        e.lerp_(p.detach(), 1 - decay)
+    ema_params, params = list(ema.parameters()), [p.detach() for p in model.parameters()]
+    if len(ema_params) != len(params):
+        raise PhotoreconError("EMA copy and model differ in their parameters")
+    torch._foreach_lerp_(ema_params, params, 1 - decay)  # one fused kernel per dtype/device
     for e, b in zip(ema.buffers(), model.buffers(), strict=True):
         e.copy_(b)
 
@@ -212,13 +214,12 @@ def build_step(cfg: TrainConfig, generator: nn.Module, info: DistInfo, device) -
         disc = disc.to(device)
         return GANStep(generator, wrap(generator), disc, wrap(disc), conditional, cfg)
     if kind == "cyclegan":
-        from photorecon.models.cyclegan import image_discriminator
+        from photorecon.models.cyclegan import CyclePasses, image_discriminator
 
-        if info.world > 1:
-            raise PhotoreconError("cyclegan trains on one process; run it without torchrun")
         d_a = image_discriminator(width=cfg.gan.d_width).to(device)
         d_b = image_discriminator(width=cfg.gan.d_width).to(device)
-        return CycleGANStep(generator, generator, d_a, d_b, d_a, d_b, cfg)
+        passes = wrap(CyclePasses(generator))
+        return CycleGANStep(generator, passes, d_a, d_b, wrap(d_a), wrap(d_b), cfg)
     raise PhotoreconError(f"model {cfg.model.name!r} has unknown trainer {kind!r}")
 
 
@@ -321,12 +322,28 @@ def plot_metrics(csv_path: Path, out: Path) -> None:
     plt.close(fig)
 
 
+def _one_thread_worker(_: int) -> None:
+    """Loader workers each run OpenCV on one thread: many workers x all cores oversubscribes."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def _fast_cuda_kernels(device: torch.device) -> None:
+    """Let cuDNN pick the fastest kernels for the fixed training shapes; TF32 for fp32 matmuls."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
 def train(
     cfg: TrainConfig, out: str | Path, progress: bool = True, resume: bool = False
 ) -> RunResult:
     """Train `cfg.model`; keep the best (EMA) weights by validation RMSE in out/best/."""
     out = Path(out)
     info, device = init_distributed(cfg.device)
+    _fast_cuda_kernels(device)
     model_info = get_model_info(cfg.model.name)
     if not model_info.trainable:
         raise PhotoreconError(f"model {cfg.model.name!r} has nothing to train")
@@ -355,6 +372,7 @@ def train(
         dataset,
         batch_sampler=StepBatches(start, cfg.steps, cfg.batch_size, info),
         num_workers=cfg.data.workers,
+        worker_init_fn=_one_thread_worker,
         pin_memory=device.type == "cuda",
         persistent_workers=cfg.data.workers > 0,
     )

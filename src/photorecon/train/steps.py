@@ -234,17 +234,13 @@ class CycleGANStep(Step):
 
     def __call__(self, images, masks, autocast) -> dict[str, float]:
         g = self.cfg.gan
-        net = self.train_model.module if hasattr(self.train_model, "module") else self.train_model
         real_a = images * (1 - masks) + masks  # holes painted white, as users bring them
         # unpaired: domain B is the batch's clean photos in another order
         real_b = torch.roll(images, shifts=1, dims=0) if images.shape[0] > 1 else images.flip(-1)
         with autocast():
-            fake_b = net.g_ab.translate(real_a)
-            fake_a = net.g_ba.translate(real_b)
-            rec_a = net.g_ba.translate(fake_b)
-            rec_b = net.g_ab.translate(fake_a)
-            idt_b = net.g_ab.translate(real_b)
-            idt_a = net.g_ba.translate(real_a)
+            out = self.train_model(real_a, real_b)  # CyclePasses, DDP-wrapped when distributed
+            fake_a, fake_b = out["fake_a"], out["fake_b"]
+            rec_a, rec_b, idt_a, idt_b = out["rec_a"], out["rec_b"], out["idt_a"], out["idt_b"]
             adv = adversarial(self.train_d_b(fake_b).float(), True, "lsgan") + adversarial(
                 self.train_d_a(fake_a).float(), True, "lsgan"
             )
