@@ -79,3 +79,30 @@ def test_perceptual_loss_is_zero_for_equal_images_and_trains() -> None:
     value.backward()
     assert y.grad is not None and y.grad.abs().sum() > 0
     assert not any(p.requires_grad for p in loss.parameters())
+
+
+@pytest.mark.slow  # inductor compiles for ~a minute on 2 cores: `pytest -m slow`
+def test_compiled_training_saves_plain_weights(pack: Path, tmp_path: Path) -> None:
+    from photorecon.checkpoint import load_checkpoint
+
+    cfg = load_config(
+        TrainConfig,
+        None,
+        [
+            f"data.photos={pack}",
+            "data.workers=0",
+            "data.val_crops_per_photo=1",
+            "data.val_frac=0.2",
+            "data.test_frac=0.2",
+            "data.size=64",
+            "data.box_size=20",
+            "steps=3",
+            "batch_size=2",
+            "compile=true",
+            "model.kwargs={width: 4, downs: 2, blocks: 1, max_width: 8}",
+        ],
+    )
+    result = train(cfg, tmp_path / "run", progress=False)
+    assert result.steps == 3
+    model = load_checkpoint(tmp_path / "run" / "last" / "model.safetensors")  # strict keys
+    assert not any("_orig_mod" in k for k in model.state_dict())

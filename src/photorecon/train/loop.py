@@ -358,6 +358,8 @@ def train(
     layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
     generator = generator.to(device, memory_format=layout)
     step_fn = build_step(cfg, generator, info, device)
+    if cfg.compile:  # the training forward only; checkpoints hold the plain module's weights
+        step_fn.train_model = torch.compile(step_fn.train_model)
     ema = copy.deepcopy(generator).eval() if cfg.ema > 0 else None
     if ema is not None:
         ema.requires_grad_(False)
