@@ -41,8 +41,17 @@ def test_onnx_matches_pytorch(tmp_path: Path) -> None:
     got = runner(x * (1 - mask), mask)
     assert got.shape == expected.shape
     assert (got - expected).abs().max().item() < 1e-4
-    with pytest.raises(PhotoreconError, match="takes"):
-        runner(torch.rand(1, 3, 16, 16), torch.zeros(1, 1, 16, 16))
+    # smaller inputs are mirrored out to the fixed size, filled, and cut back
+    small, small_mask = x[:1, :, :24, :20], mask[:1, :, :24, :20]
+    got_small = runner(small * (1 - small_mask), small_mask)
+    assert got_small.shape == (1, 3, 24, 20)
+    padded_x = torch.nn.functional.pad(small, (0, 12, 0, 8), mode="reflect")
+    padded_m = torch.nn.functional.pad(small_mask, (0, 12, 0, 8), mode="reflect")
+    with torch.no_grad():
+        want = model(padded_x * (1 - padded_m), padded_m)[..., :24, :20]
+    assert (got_small - want).abs().max().item() < 1e-4
+    with pytest.raises(PhotoreconError, match="takes images up to"):
+        runner(torch.rand(1, 3, 40, 16), torch.zeros(1, 1, 40, 16))
 
 
 def test_export_cli_and_onnx_as_model_spec(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -81,10 +81,17 @@ class OnnxModel(nn.Module):
         self.learned = True  # fill runs it on windows shrunk to its size, like the torch model
 
     def forward(self, masked: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if tuple(masked.shape[2:]) != self.size:
+        """Fill; inputs smaller than the model's fixed size are mirrored out to it, then cut."""
+        height, width = masked.shape[2:]
+        if height > self.size[0] or width > self.size[1]:
             raise PhotoreconError(
-                f"this ONNX model takes {self.size} images, got {tuple(masked.shape[2:])}"
+                f"this ONNX model takes images up to {self.size}, got {(height, width)}"
             )
+        pad = (0, self.size[1] - width, 0, self.size[0] - height)
+        if any(pad):
+            mode = "reflect" if pad[1] < width and pad[3] < height else "replicate"
+            masked = nn.functional.pad(masked, pad, mode=mode)
+            mask = nn.functional.pad(mask, pad, mode=mode)  # mirrored holes stay holes
         (image,) = self.session.run(
             ["image"],
             {
@@ -92,4 +99,4 @@ class OnnxModel(nn.Module):
                 "mask": mask.detach().cpu().numpy().astype(np.float32),
             },
         )
-        return torch.from_numpy(image).to(masked.device)
+        return torch.from_numpy(image[..., :height, :width]).to(masked.device)
