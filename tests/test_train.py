@@ -11,6 +11,14 @@ from photorecon.train.config import LossConfig, TrainConfig
 from photorecon.train.loop import lr_factor, pixel_loss, train
 
 
+def tiny_config(pack: Path, *overrides: str) -> TrainConfig:
+    """64-px samples from the test pack, in-process loading, plus the given overrides."""
+    base = ["data.workers=0", "data.val_frac=0.2", "data.test_frac=0.2", "data.size=64"]
+    return load_config(
+        TrainConfig, None, [f"data.photos={pack}", *base, "data.box_size=20", *overrides]
+    )
+
+
 def test_pixel_loss_weights_holes_and_known_region() -> None:
     target = torch.zeros(1, 3, 4, 4)
     mask = torch.zeros(1, 1, 4, 4)
@@ -32,25 +40,16 @@ def test_lr_schedule() -> None:
 
 
 def test_tiny_training_run_improves_and_checkpoints(pack: Path, tmp_path: Path) -> None:
-    cfg = load_config(
-        TrainConfig,
-        None,
-        [
-            f"data.photos={pack}",
-            "data.workers=0",
-            "data.val_crops_per_photo=2",
-            "data.val_frac=0.2",
-            "data.test_frac=0.2",
-            "data.size=64",
-            "data.box_size=20",
-            "steps=30",
-            "eval_every=15",
-            "batch_size=4",
-            "optim.warmup_steps=2",
-            "ema=0.5",
-            "optim.lr=3e-3",
-            "model.kwargs={width: 8, downs: 2, blocks: 1, max_width: 16}",
-        ],
+    cfg = tiny_config(
+        pack,
+        "data.val_crops_per_photo=2",
+        "steps=30",
+        "eval_every=15",
+        "batch_size=4",
+        "optim.warmup_steps=2",
+        "ema=0.5",
+        "optim.lr=3e-3",
+        "model.kwargs={width: 8, downs: 2, blocks: 1, max_width: 16}",
     )
     result = train(cfg, tmp_path / "run", progress=False)
     assert result.steps == 30 and np.isfinite(result.best_rmse)
@@ -85,22 +84,13 @@ def test_perceptual_loss_is_zero_for_equal_images_and_trains() -> None:
 def test_compiled_training_saves_plain_weights(pack: Path, tmp_path: Path) -> None:
     from photorecon.checkpoint import load_checkpoint
 
-    cfg = load_config(
-        TrainConfig,
-        None,
-        [
-            f"data.photos={pack}",
-            "data.workers=0",
-            "data.val_crops_per_photo=1",
-            "data.val_frac=0.2",
-            "data.test_frac=0.2",
-            "data.size=64",
-            "data.box_size=20",
-            "steps=3",
-            "batch_size=2",
-            "compile=true",
-            "model.kwargs={width: 4, downs: 2, blocks: 1, max_width: 8}",
-        ],
+    cfg = tiny_config(
+        pack,
+        "data.val_crops_per_photo=1",
+        "steps=3",
+        "batch_size=2",
+        "compile=true",
+        "model.kwargs={width: 4, downs: 2, blocks: 1, max_width: 8}",
     )
     result = train(cfg, tmp_path / "run", progress=False)
     assert result.steps == 3
