@@ -27,10 +27,13 @@ def test_matmul_dft_matches_torch_fft(h: int, w: int) -> None:
     assert torch.allclose(back, x, atol=1e-5)
 
 
-def test_onnx_matches_pytorch(tmp_path: Path) -> None:
+@pytest.mark.parametrize("prior", ["none", "pushpull"])
+def test_onnx_matches_pytorch(prior: str, tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     torch.manual_seed(0)
-    model = create_model("ffc", **TINY).eval()
+    model = create_model("ffc", **TINY, prior=prior).eval()
+    for p in model.head.parameters():  # the prior's zero head would hide the network
+        torch.nn.init.normal_(p, std=0.05)
     path = export_onnx(model, tmp_path / "m.onnx", size=32)
     runner = OnnxModel(path)
     x = torch.rand(3, 3, 32, 32)

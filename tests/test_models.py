@@ -48,8 +48,8 @@ def test_mean_fill_uses_known_pixel_mean() -> None:
     np.testing.assert_allclose(out[0, 5], 200 / 255, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["telea", "ns"])
-def test_opencv_fill_is_close_on_smooth_image(name: str) -> None:
+@pytest.mark.parametrize("name", ["telea", "ns", "pushpull"])
+def test_classical_fill_is_close_on_smooth_image(name: str) -> None:
     yy, xx = np.mgrid[0:64, 0:64]
     image = np.dstack([yy * 2, xx * 2, (yy + xx)]).astype(np.uint8)
     mask = boxes_to_mask(64, 64, [Box(20, 20, 10, 10)])
@@ -61,3 +61,30 @@ def test_opencv_fill_is_close_on_smooth_image(name: str) -> None:
     ).mean()
     assert err < 0.05
     assert err < mean_err / 3
+
+
+def test_pushpull_keeps_known_pixels_and_fills_a_constant_exactly() -> None:
+    from photorecon.models.classical import pushpull_fill
+
+    image = torch.full((1, 3, 37, 50), 0.3)  # odd sizes: the pyramid rounds up
+    image[..., 0] = 0.9
+    mask = torch.zeros(1, 1, 37, 50)
+    mask[..., 10:30, 20:45] = 1
+    out = pushpull_fill(image * (1 - mask), mask)
+    assert torch.equal(out * (1 - mask), image * (1 - mask))
+    flat = pushpull_fill(torch.full_like(image, 0.3) * (1 - mask), mask)
+    assert torch.allclose(flat, torch.tensor(0.3), atol=1e-6)
+
+
+def test_ffc_with_pushpull_prior_starts_as_the_classical_fill() -> None:
+    from photorecon.models.classical import pushpull_fill
+
+    model = create_model("ffc", width=4, downs=2, blocks=1, max_width=8, prior="pushpull").eval()
+    masked, mask = batch()
+    with torch.no_grad():
+        out = model(masked, mask)
+    assert (out - pushpull_fill(masked, mask)).abs().max() < 2e-3
+    assert model.config["prior"] == "pushpull"
+    assert "prior" not in create_model("ffc", width=4, downs=2, blocks=1, max_width=8).config
+    with pytest.raises(ValueError, match="prior"):
+        create_model("ffc", prior="telea")

@@ -1,10 +1,11 @@
-"""Classical fills needing no training: mean colour, OpenCV's Telea and Navier-Stokes."""
+"""Classical fills needing no training: mean colour, push-pull, OpenCV's Telea and Navier-Stokes."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from photorecon.imageio import to_uint8
@@ -20,6 +21,29 @@ class MeanFill(nn.Module):
         count = known.sum(dim=(2, 3), keepdim=True).clamp_min(1.0)
         mean = total / count
         return masked * known + mean * mask
+
+
+def pushpull_fill(masked: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Push-pull interpolation: known pixels averaged down a 2x pyramid (pull), then each level's
+    gaps filled from the bilinearly upsampled coarser one (push). Smooth, any size, any device,
+    differentiable and ONNX-exportable; known pixels come back unchanged."""
+    known = 1.0 - mask
+    sums, weights = [masked * known], [known]
+    while min(sums[-1].shape[-2:]) > 1:
+        sums.append(F.avg_pool2d(sums[-1], 2, ceil_mode=True))
+        weights.append(F.avg_pool2d(weights[-1], 2, ceil_mode=True))
+    estimate = sums[-1] / weights[-1].clamp_min(1e-6)
+    for total, weight in zip(reversed(sums[:-1]), reversed(weights[:-1]), strict=True):
+        coarse = F.interpolate(
+            estimate, size=total.shape[-2:], mode="bilinear", align_corners=False
+        )
+        estimate = total / weight.clamp_min(1e-6) * weight + (1 - weight) * coarse
+    return masked * known + estimate * mask
+
+
+class PushPullFill(nn.Module):
+    def forward(self, masked: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return pushpull_fill(masked, mask)
 
 
 class OpenCVInpaint(nn.Module):
@@ -47,6 +71,11 @@ class OpenCVInpaint(nn.Module):
 @register_model("mean", trainable=False, summary="each image's mean known colour")
 def mean_fill() -> nn.Module:
     return MeanFill()
+
+
+@register_model("pushpull", trainable=False, summary="push-pull pyramid interpolation (torch)")
+def pushpull() -> nn.Module:
+    return PushPullFill()
 
 
 @register_model("telea", trainable=False, summary="OpenCV Telea fast-marching inpainting")

@@ -2,7 +2,9 @@
 
 A 7x7 stem, strided downsampling, FFC residual blocks at 1/2**downs resolution (global receptive
 field from the first block), and nearest-upsample decoding with optional encoder skips, which
-keep the fill continuous with the known pixels around the hole.
+keep the fill continuous with the known pixels around the hole. With `prior="pushpull"` the
+holes arrive pre-filled by push-pull interpolation and the net learns a correction to it (the
+head starts at zero, so an untrained net already gives the classical fill).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import torch
 from torch import nn
 
 from photorecon.models.blocks import FFCResBlock, UpBlock, conv_norm_act
+from photorecon.models.classical import pushpull_fill
 from photorecon.models.registry import register_model
 
 
@@ -26,12 +29,18 @@ class FFCInpainter(nn.Module):
         ratio: float = 0.75,
         max_width: int = 256,
         skips: bool = True,
+        prior: str = "none",
     ) -> None:
         super().__init__()
         # recorded in checkpoints so weights always rebuild the same network, whatever defaults
+        if prior not in ("none", "pushpull"):
+            raise ValueError(f"prior must be 'none' or 'pushpull', got {prior!r}")
         self.config = dict(
             width=width, downs=downs, blocks=blocks, ratio=ratio, max_width=max_width, skips=skips
         )
+        if prior != "none":  # only then, so older checkpoints' configs stay as they were
+            self.config["prior"] = prior
+        self.prior = prior
         self.downs = downs
         self.skips = skips
         widths = [min(width * 2**i, max_width) for i in range(downs + 1)]
@@ -45,12 +54,17 @@ class FFCInpainter(nn.Module):
             for i in reversed(range(downs))
         )
         self.head = nn.Conv2d(widths[0], 3, 7, padding=3, padding_mode="reflect")
+        if prior != "none":  # start as the classical fill; learn a correction in logit space
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
 
     def forward(self, masked: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         h, w = masked.shape[-2:]
         factor = 2**self.downs
         pad_h, pad_w = (-h) % factor, (-w) % factor
-        x = torch.cat([masked * (1 - mask), mask], dim=1)
+        masked = masked * (1 - mask)
+        base = pushpull_fill(masked, mask) if self.prior == "pushpull" else None
+        x = torch.cat([masked if base is None else base, mask], dim=1)
         if pad_h or pad_w:
             # any size works: reflect-pad to a multiple of the total stride, crop at the end
             x = nn.functional.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
@@ -62,8 +76,10 @@ class FFCInpainter(nn.Module):
         x = self.body(x)
         for up, skip in zip(self.up, reversed(feats), strict=True):
             x = up(x, skip if self.skips else None)
-        out = torch.sigmoid(self.head(x))
-        return out[..., :h, :w]
+        logits = self.head(x)[..., :h, :w]
+        if base is not None:
+            logits = logits + torch.logit(base, eps=1e-3)
+        return torch.sigmoid(logits)
 
 
 @register_model("ffc", trainable=True, summary="LaMa-style Fast Fourier Convolution generator")
