@@ -36,6 +36,10 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
         ],
     ),
     "ffc width-24": ("ffc", ["model.kwargs={width: 24, downs: 4, blocks: 9, max_width: 384}"]),
+    "ffc prior=pushpull": (
+        "ffc",
+        ["model.kwargs={width: 16, downs: 4, blocks: 9, max_width: 256, prior: pushpull}"],
+    ),
     "pix2pix": ("pix2pix", []),
 }
 
