@@ -30,7 +30,6 @@ from photorecon.train.loop import (
     StepBatches,
     _amp_dtype,
     _fast_cuda_kernels,
-    _one_thread_worker,
     build_data,
     build_step,
     ema_update,
@@ -93,7 +92,6 @@ def loader_speed(cfg: TrainConfig, dataset, workers: int, seconds: float) -> flo
         dataset,
         batch_sampler=StepBatches(0, 10**9, cfg.batch_size, DistInfo()),
         num_workers=workers,
-        worker_init_fn=_one_thread_worker if workers else None,
     )
     batches = iter(loader)
     next(batches)

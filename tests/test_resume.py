@@ -137,3 +137,22 @@ def test_bad_training_input(args: list[str], message: str, tmp_path: Path) -> No
     )
     assert result.returncode == 2
     assert message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_loader_workers_do_not_hang_after_the_parent_used_opencv_threads(
+    pack: Path, tmp_path: Path
+) -> None:
+    # forked workers must not touch OpenCV's thread pool settings: that deadlocked once
+    script = (
+        "import sys, cv2, numpy as np\n"
+        "big = np.ones((2000, 2000, 3), np.float32)\n"
+        "cv2.resize(big, (500, 500), interpolation=cv2.INTER_AREA)\n"
+        "from photorecon.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    args = ["train", "-q", "--out", str(tmp_path / "w"), *sets(pack, 4), "--set", "data.workers=2"]
+    result = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert read_meta(tmp_path / "w" / "last" / "model.safetensors").step == 4

@@ -322,13 +322,6 @@ def plot_metrics(csv_path: Path, out: Path) -> None:
     plt.close(fig)
 
 
-def _one_thread_worker(_: int) -> None:
-    """Loader workers each run OpenCV on one thread: many workers x all cores oversubscribes."""
-    import cv2
-
-    cv2.setNumThreads(1)
-
-
 def _fast_cuda_kernels(device: torch.device) -> None:
     """Let cuDNN pick the fastest kernels for the fixed training shapes; TF32 for fp32 matmuls."""
     if device.type == "cuda":
@@ -375,7 +368,6 @@ def train(
         dataset,
         batch_sampler=StepBatches(start, cfg.steps, cfg.batch_size, info),
         num_workers=cfg.data.workers,
-        worker_init_fn=_one_thread_worker,
         pin_memory=device.type == "cuda",
         persistent_workers=cfg.data.workers > 0,
     )
