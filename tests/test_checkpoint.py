@@ -97,5 +97,7 @@ def test_warm_start_copies_weights_and_refuses_another_shape(tmp_path: Path) -> 
     for key, value in source.state_dict().items():
         assert torch.equal(fresh.state_dict()[key], value), key
     wider = create_model("ffc", **{**TINY, "width": 8})
-    with pytest.raises(PhotoreconError, match=r"init .*m\.safetensors.*do not fit model 'ffc'"):
+    with pytest.raises(PhotoreconError, match=r"init .*m\.safetensors.*width: 4 there, 8 here"):
         warm_start(wider, str(path), "ffc")
+    with pytest.raises(PhotoreconError, match=r"not the 'bilstm' network.*FFCInpainter there"):
+        warm_start(create_model("bilstm"), str(path), "bilstm")

@@ -64,18 +64,25 @@ def warm_start(model: nn.Module, spec: str, name: str) -> None:
     from photorecon.models.loading import load_model
 
     source = load_model(spec)
-    own, theirs = model.state_dict(), source.state_dict()
-    for key, value in own.items():
-        if key not in theirs or theirs[key].shape != value.shape:
-            got = tuple(theirs[key].shape) if key in theirs else "missing"
-            raise PhotoreconError(
-                f"init {spec}: its weights do not fit model {name!r} with this config "
-                f"({key}: {tuple(value.shape)} here, {got} there)"
-            )
-    extra = sorted(set(theirs) - set(own))
-    if extra:
-        raise PhotoreconError(f"init {spec}: weights {extra[0]!r} has no place in model {name!r}")
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in theirs.items()})
+    mine, given = getattr(model, "config", None) or {}, getattr(source, "config", None) or {}
+    differ = sorted(k for k in mine.keys() | given.keys() if mine.get(k) != given.get(k))
+    detail = ", ".join(f"{k}: {given.get(k)!r} there, {mine.get(k)!r} here" for k in differ)
+    if type(source) is not type(model):
+        detail = f"a {type(source).__name__} there"
+    if detail:
+        raise PhotoreconError(
+            f"init {spec}: not the {name!r} network this config builds ({detail})"
+        )
+    own = model.state_dict()
+    try:
+        model.load_state_dict(
+            {k: v.to(own[k].dtype) if k in own else v for k, v in source.state_dict().items()}
+        )
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise PhotoreconError(
+            f"init {spec}: its weights do not fit model {name!r} ({first})"
+        ) from None
 
 
 @torch.no_grad()
