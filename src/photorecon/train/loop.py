@@ -412,6 +412,10 @@ def train(
         images = images.to(device, non_blocking=True).float() / 255
         masks = masks.to(device, non_blocking=True)
         elapsed = time.perf_counter() - began
+        if info.world > 1 and cfg.max_minutes > 0:  # one clock for all ranks: it sets LR and stop
+            clock = torch.tensor([elapsed], dtype=torch.float64, device=device)
+            dist.all_reduce(clock, op=dist.ReduceOp.MAX)
+            elapsed = float(clock.item())
         progress_frac = step / cfg.steps
         if cfg.max_minutes > 0:
             progress_frac = max(progress_frac, elapsed / (60 * cfg.max_minutes))
@@ -424,11 +428,7 @@ def train(
         running = losses["loss"] if math.isnan(running) else 0.98 * running + 0.02 * losses["loss"]
         bar.update(1)
         bar.set_postfix(loss=f"{running:.4f}", ips=f"{seen / max(elapsed, 1e-9):.1f}")
-        stop = cfg.max_minutes > 0 and elapsed > 60 * cfg.max_minutes
-        if info.world > 1:  # every rank must stop at the same step
-            flag = torch.tensor([float(stop)], device=device)
-            dist.all_reduce(flag)
-            stop = bool(flag.item() > 0)
+        stop = cfg.max_minutes > 0 and elapsed > 60 * cfg.max_minutes  # same step on every rank
         last = stop or step >= cfg.steps
         if info.main and (step % cfg.eval_every == 0 or last):
             eval_model = ema if ema is not None else generator
