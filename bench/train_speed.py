@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import time
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def step_speed(cfg: TrainConfig, variant: str, device: torch.device, seconds: fl
     step = build_step(cfg, generator, DistInfo(), device)
     if variant == "compile":
         step.train_model = torch.compile(step.train_model)
-    ema = create_model(cfg.model.name, **cfg.model.kwargs).to(device).requires_grad_(False)
+    ema = copy.deepcopy(generator).requires_grad_(False)  # as the engine makes it
     images, masks = synthetic_batch(cfg, cfg.batch_size, device)
     images, masks = (t.contiguous(memory_format=layout) for t in (images, masks))
     amp = _amp_dtype(cfg.amp, device)

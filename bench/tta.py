@@ -12,11 +12,9 @@ import time
 import torch
 from torch import nn
 
-from photorecon.challenge import read_submission, score_frames, submission_frame
-from photorecon.data.challenge_dir import open_split
 from photorecon.models.loading import load_model
 from photorecon.models.tta import FlipTTA
-from photorecon.predict import predict_split
+from photorecon.train.loop import validate_split
 
 
 class TransposeTTA(nn.Module):
@@ -39,8 +37,6 @@ def main() -> None:
     parser.add_argument("--split", default="data/ds/val")
     parser.add_argument("--model", default="ffc")
     args = parser.parse_args()
-    split = open_split(args.split)
-    truth = read_submission(split.truth, "truth")
     base = load_model(args.model)
     variants = {
         "none": base,
@@ -50,8 +46,7 @@ def main() -> None:
     print(f"{args.model} on {args.split}\n\n| TTA | passes | RMSE | seconds |\n|---|---|---|---|")
     for (label, model), passes in zip(variants.items(), (1, 4, 8), strict=True):
         began = time.perf_counter()
-        filled = list(predict_split(model.eval(), split, progress=False))
-        rmse = score_frames(submission_frame(filled), truth, where=args.split).rmse
+        rmse = validate_split(model.eval(), args.split, "cpu")
         print(f"| {label} | {passes} | {rmse:.4f} | {time.perf_counter() - began:.1f} |")
 
 

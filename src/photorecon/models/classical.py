@@ -37,11 +37,13 @@ def pushpull_fill(masked: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         coarse = F.interpolate(
             estimate, size=total.shape[-2:], mode="bilinear", align_corners=False
         )
-        estimate = total / weight.clamp_min(1e-6) * weight + (1 - weight) * coarse
+        estimate = total + (1 - weight) * coarse  # total = weight x this level's known mean
     return masked * known + estimate * mask
 
 
 class PushPullFill(nn.Module):
+    """`pushpull_fill` behind the model contract."""
+
     def forward(self, masked: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return pushpull_fill(masked, mask)
 
