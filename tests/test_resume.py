@@ -134,6 +134,7 @@ def test_torchrun_two_processes_agree(model: list[str], pack: Path, tmp_path: Pa
         (["--set", "model.name=telea"], "nothing to train"),
         (["--set", "model.name=zzz"], "unknown model"),
         (["--set", "data.photos=/nonexistent"], "no manifest"),
+        (["--set", "init=/nonexistent.safetensors"], "nonexistent.safetensors"),
     ],
 )
 def test_bad_training_input(args: list[str], message: str, tmp_path: Path) -> None:
@@ -142,6 +143,7 @@ def test_bad_training_input(args: list[str], message: str, tmp_path: Path) -> No
     )
     assert result.returncode == 2
     assert message in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "r").exists()  # a run that cannot start leaves no folder behind
 
 
 def test_loader_workers_do_not_hang_after_the_parent_used_opencv_threads(

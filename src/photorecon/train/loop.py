@@ -347,14 +347,11 @@ def train(
     model_info = get_model_info(cfg.model.name)
     if not model_info.trainable:
         raise PhotoreconError(f"model {cfg.model.name!r} has nothing to train")
-    if info.main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(dump_config(cfg))
     torch.manual_seed(cfg.seed)
-    dataset, val = build_data(cfg)
     generator = create_model(cfg.model.name, **cfg.model.kwargs)
-    if cfg.init and not resume:
+    if cfg.init and not resume:  # before the (slow) photo loading: a bad init fails at once
         warm_start(generator, cfg.init, cfg.model.name)
+    dataset, val = build_data(cfg)
     layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
     generator = generator.to(device, memory_format=layout)
     step_fn = build_step(cfg, generator, info, device)
@@ -368,9 +365,13 @@ def train(
     if resume:
         state = load_state(out / "last" / "state", step_fn, ema)
         start, best_rmse, best_step = state["step"], state["best_rmse"], state["best_step"]
-    elif info.main:
-        with open(log_path, "w", newline="") as fh:
-            csv.writer(fh).writerow(["step", "loss", "lr", "val_rmse", "images_per_s", "minutes"])
+    if info.main:  # only once data, weights and state are in hand: a bad start writes nothing
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(dump_config(cfg))
+        if not resume:
+            with open(log_path, "w", newline="") as fh:
+                header = ["step", "loss", "lr", "val_rmse", "images_per_s", "minutes"]
+                csv.writer(fh).writerow(header)
     loader = DataLoader(
         dataset,
         batch_sampler=StepBatches(start, cfg.steps, cfg.batch_size, info),
