@@ -4,6 +4,8 @@ Run on a GPU: .venv/bin/python bench/ablation.py --data data/demo --minutes 10
 Each variant trains from configs/ffc.yaml (or pix2pix.yaml) with a few overrides for the same
 wall-clock budget, then is scored on the val and test splits (test also with --tta).
 Pass --photos with the pack the data set was built from, so no test photo is trained on.
+A CPU budget needs a CPU recipe for ffc (small batches, short warm-up, faster EMA):
+  --ffc-set batch_size=8 --ffc-set optim.lr=1e-3 --ffc-set optim.warmup_steps=50 --ffc-set ema=0.99
 """
 
 from __future__ import annotations
@@ -52,7 +54,15 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names")
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--runs", default="runs/ablation")
-    parser.add_argument("--set", action="append", default=[], help="extra overrides for all")
+    parser.add_argument(
+        "--set", action="append", default=[], help="override for every variant (before its own)"
+    )
+    parser.add_argument(
+        "--ffc-set",
+        action="append",
+        default=[],
+        help="override for the ffc variants only, e.g. a CPU recipe: batch_size=8",
+    )
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     device = resolve_device(args.device)
@@ -71,8 +81,9 @@ def main() -> None:
                 f"max_minutes={args.minutes}",
                 "steps=100000000",
                 "eval_every=1000",
-                *overrides,
                 *args.set,
+                *(args.ffc_set if base == "ffc" else []),
+                *overrides,  # last, so each variant differs from the base in what its name says
             ],
         )
         run = Path(args.runs) / label.replace(" ", "_").replace("+", "plus-")
