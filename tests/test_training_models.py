@@ -32,6 +32,15 @@ def test_every_trainable_model_has_a_tiny_config() -> None:
     assert set(TINY) == set(list_models(trainable=True))
 
 
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_config_loads_and_builds_its_model(path: Path) -> None:
+    cfg = load_config(TrainConfig, path)
+    assert cfg.model.name in list_models(trainable=True)
+    assert cfg.model.name in path.stem  # configs/<model>[-variant].yaml
+    with torch.device("meta"):  # constructor arguments checked, no weights allocated
+        create_model(cfg.model.name, **cfg.model.kwargs)
+
+
 def batch() -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     yy, xx = torch.meshgrid(torch.arange(SIZE), torch.arange(SIZE), indexing="ij")
