@@ -92,6 +92,9 @@ class TrainConfig:
     eval_every: int = 250
     checkpoint_every: int = 0  # 0: at every evaluation
     ema: float = 0.999  # 0 disables the EMA copy of the generator
+    # > 0: before each evaluation, the EMA copy's BatchNorm statistics are recomputed on this
+    # many training samples (else it uses the live weights' statistics, which lag behind)
+    ema_bn_samples: int = 0
     channels_last: bool = True  # NHWC weights: 1.27x faster ffc steps on 2 CPU cores
     compile: bool = False  # torch.compile the training forward (GPU; minutes of compiling first)
     amp: str = "auto"  # auto = bf16 on CUDA, off on CPU; or "bf16", "fp16", "off"

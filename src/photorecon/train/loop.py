@@ -33,6 +33,7 @@ from photorecon.errors import PhotoreconError
 from photorecon.fsutil import atomic_open
 from photorecon.inpaint import composite
 from photorecon.models.registry import count_parameters, create_model, get_model_info
+from photorecon.train.batchnorm import recalibrate_batchnorm
 from photorecon.train.config import TrainConfig
 from photorecon.train.data import RandomHoles, SplitPairs, fixed_set, load_photos
 from photorecon.train.steps import CycleGANStep, GANStep, Step, SupervisedStep, pixel_loss
@@ -165,6 +166,14 @@ class StepBatches:
         for step in range(self.start, self.steps):
             first = step * per_step + self.info.rank * self.batch
             yield list(range(first, first + self.batch))
+
+
+def bn_batches(dataset: Dataset, cfg: TrainConfig) -> DataLoader:
+    """`cfg.ema_bn_samples` training samples for BatchNorm statistics, the same ones every time
+    (indices far past any training step's, so the training stream is not disturbed)."""
+    first = 2**61
+    indices = range(first, first + cfg.ema_bn_samples)
+    return DataLoader(dataset, batch_size=cfg.batch_size, sampler=indices, num_workers=0)
 
 
 def build_data(cfg: TrainConfig) -> tuple[Dataset, dict]:
@@ -433,6 +442,8 @@ def train(
         last = stop or step >= cfg.steps
         if info.main and (step % cfg.eval_every == 0 or last):
             eval_model = ema if ema is not None else generator
+            if ema is not None and cfg.ema_bn_samples > 0:
+                recalibrate_batchnorm(ema, bn_batches(dataset, cfg), device)
             if "split" in val:
                 rmse = validate_split(eval_model, val["split"], device)
             else:
