@@ -96,7 +96,7 @@ def main() -> None:
                 label,
                 t.parameters,
                 result.steps,
-                f"{result.images_per_s:.0f}",
+                f"{result.images_per_s:.1f}",
                 f"{v.score.rmse:.4f}",
                 f"{t.score.rmse:.4f}",
                 f"{tt.score.rmse:.4f}",
