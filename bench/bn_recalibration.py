@@ -71,7 +71,8 @@ def main() -> None:
         label = f"recomputed on {n:,} samples" if n else "as saved"
         print(f"| {label} | {rmse:.4f} | {time.perf_counter() - began:.0f} |", flush=True)
         if args.save and n == args.save_samples:
-            dtype = next(iter(load_file(str(weights_file(path))).values())).dtype  # as stored
+            stored = load_file(str(weights_file(path))).values()
+            dtype = next(t.dtype for t in stored if t.is_floating_point())  # fp16 stays fp16
             save_weights(args.save, model.to(memory_format=torch.contiguous_format), meta, dtype)
             print(f"wrote {args.save} (BatchNorm statistics from {n:,} samples)")
 
