@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import sys
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from torch.utils.data import DataLoader
 from photorecon.checkpoint import load_checkpoint, read_meta, save_weights, weights_file
 from photorecon.data.crops import split_photos
 from photorecon.data.photos import read_manifest
+from photorecon.errors import PhotoreconError
 from photorecon.models.loading import shipped_weights
 from photorecon.train.batchnorm import recalibrate_batchnorm
 from photorecon.train.config import DataConfig
@@ -78,4 +80,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except PhotoreconError as exc:  # a missing or foreign checkpoint, a bad pack: one line
+        sys.exit(f"bn_recalibration: {exc}")
