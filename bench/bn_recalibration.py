@@ -15,29 +15,17 @@ import copy
 import dataclasses
 import sys
 import time
-from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
 from photorecon.checkpoint import load_checkpoint, read_meta, save_weights, weights_file
-from photorecon.data.crops import split_photos
-from photorecon.data.photos import read_manifest
 from photorecon.errors import PhotoreconError
 from photorecon.models.loading import shipped_weights
 from photorecon.train.batchnorm import recalibrate_batchnorm
-from photorecon.train.config import DataConfig
-from photorecon.train.data import RandomHoles, load_photos
-from photorecon.train.loop import validate_split
-
-
-def training_stream(data: DataConfig, seed: int) -> RandomHoles:
-    """Samples drawn as in training from the train photos of `data.photos` (same split)."""
-    records = read_manifest(data.photos)
-    paths = [str(Path(data.photos) / r.path) for r in records]
-    train = split_photos(paths, data.seed, data.val_frac, data.test_frac)["train"]
-    return RandomHoles(load_photos(train, data.max_side), data, seed, 2**62)
+from photorecon.train.config import DataConfig, TrainConfig
+from photorecon.train.loop import build_data, validate_split
 
 
 def main() -> None:
@@ -57,8 +45,12 @@ def main() -> None:
     trained = meta.config.get("data", {})
     fields = {f.name for f in dataclasses.fields(DataConfig)}
     data = DataConfig(**{k: v for k, v in trained.items() if k in fields})
-    data = dataclasses.replace(data, photos=args.photos)
-    stream = training_stream(data, args.seed)
+    # the engine's own sample stream from the same train photos (val_split: no val photos loaded)
+    data = dataclasses.replace(data, photos=args.photos, val_split=args.split)
+    stream, _ = build_data(TrainConfig(data=data, seed=args.seed))
+    if args.save:  # fp16 stays fp16
+        stored = load_file(str(weights_file(path))).values()
+        dtype = next(t.dtype for t in stored if t.is_floating_point())
     base = load_checkpoint(path).to(memory_format=torch.channels_last)
     counts = sorted({0, *(int(n) for n in args.samples.split(",") if n), args.save_samples})
     print(f"{args.model} ({path}); samples from {args.photos}, scored on {args.split}\n")
@@ -73,8 +65,6 @@ def main() -> None:
         label = f"recomputed on {n:,} samples" if n else "as saved"
         print(f"| {label} | {rmse:.4f} | {time.perf_counter() - began:.0f} |", flush=True)
         if args.save and n == args.save_samples:
-            stored = load_file(str(weights_file(path))).values()
-            dtype = next(t.dtype for t in stored if t.is_floating_point())  # fp16 stays fp16
             save_weights(args.save, model.to(memory_format=torch.contiguous_format), meta, dtype)
             print(f"wrote {args.save} (BatchNorm statistics from {n:,} samples)")
 
