@@ -106,13 +106,17 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> nn.
         state = load_file(str(file))
     except (SafetensorError, OSError, ValueError) as exc:
         raise PhotoreconError(f"{file}: cannot read weights ({exc})") from None
+    load_fitting(model, state, f"{file}: weights do not fit model {meta.model!r}")
+    return model.to(device).eval()
+
+
+def load_fitting(model: nn.Module, state: dict[str, torch.Tensor], misfit: str) -> None:
+    """Load `state` strictly, each tensor cast to the model's dtype (fp16 files into fp32
+    models); a missing, extra or misshapen tensor is `misfit (first line of torch's reason)`."""
     reference = model.state_dict()
     state = {k: v.to(reference[k].dtype) if k in reference else v for k, v in state.items()}
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
-        raise PhotoreconError(
-            f"{file}: weights do not fit model {meta.model!r} ({first})"
-        ) from None
-    return model.to(device).eval()
+        raise PhotoreconError(f"{misfit} ({first})") from None

@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from photorecon.checkpoint import CheckpointMeta, cpu_state, save_weights
+from photorecon.checkpoint import CheckpointMeta, cpu_state, load_fitting, save_weights
 from photorecon.config import dump_config, to_dict
 from photorecon.data.crops import split_photos
 from photorecon.data.photos import read_manifest
@@ -74,16 +74,7 @@ def warm_start(model: nn.Module, spec: str, name: str) -> None:
         raise PhotoreconError(
             f"init {spec}: not the {name!r} network this config builds ({detail})"
         )
-    own = model.state_dict()
-    try:
-        model.load_state_dict(
-            {k: v.to(own[k].dtype) if k in own else v for k, v in source.state_dict().items()}
-        )
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise PhotoreconError(
-            f"init {spec}: its weights do not fit model {name!r} ({first})"
-        ) from None
+    load_fitting(model, source.state_dict(), f"init {spec}: its weights do not fit model {name!r}")
 
 
 @torch.no_grad()
