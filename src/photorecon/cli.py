@@ -11,6 +11,7 @@ from pathlib import Path
 
 from photorecon import __version__
 from photorecon.errors import PhotoreconError
+from photorecon.masks import HOLE_KINDS
 
 
 def _console():
@@ -97,7 +98,15 @@ def _evaluate_cmd(args: argparse.Namespace) -> None:
     from photorecon.device import resolve_device
     from photorecon.evaluate import evaluate_models, rows_to_frame
 
-    split = open_split(args.split_dir, args.box_size, _image_size(args))
+    dirs = args.split_dir
+    kinds = [k.strip() for k in (args.holes or "").split(",") if k.strip()]
+    per_kind = bool(kinds) or any((Path(d) / "masks").is_dir() for d in dirs)
+    if per_kind:
+        _evaluate_kinds(args, dirs, kinds)
+        return
+    if len(dirs) > 1:
+        raise PhotoreconError("several split folders are scored per hole kind: give --holes")
+    split = open_split(dirs[0], args.box_size, _image_size(args))
     specs = _split_models(args.models)
     rows = evaluate_models(
         split,
@@ -136,6 +145,45 @@ def _evaluate_cmd(args: argparse.Namespace) -> None:
             frame.write_csv(fh)
 
 
+def _evaluate_kinds(args: argparse.Namespace, dirs: list[str], kinds: list[str]) -> None:
+    """`evaluate --holes`: every model on every hole kind (mask splits as they are), one table."""
+    from rich.table import Table
+
+    from photorecon.device import resolve_device
+    from photorecon.evaluate import drawn_holes, evaluate_kinds, kinds_frame, mask_split
+
+    sets = []
+    for folder in dirs:
+        if (Path(folder) / "masks").is_dir():
+            sets.append(mask_split(folder))
+        else:
+            sets += [drawn_holes(folder, kind, args.seed) for kind in kinds]
+    rows = evaluate_kinds(
+        sets,
+        _split_models(args.models),
+        device=resolve_device(args.device),
+        tta=args.tta,
+        runtime=args.runtime,
+        progress=not args.quiet,
+    )
+    frame = kinds_frame(rows)
+    count = ", ".join(f"{s.name} {len(s.images)}" for s in sets)
+    table = Table(title=f"RMSE per hole kind, change vs telea ({count} photos)")
+    table.add_column("model")
+    for holes in sets:
+        table.add_column(holes.name, justify="right")
+    table.add_column("ms/image", justify="right")
+    for r in frame.iter_rows(named=True):
+        cells = [f"{r[h.name]:.4f} ({r[h.name + '_vs_telea']:+.0%})" for h in sets]
+        table.add_row(r["model"], *cells, f"{r['ms_per_image']:.0f}")
+    _console().print(table)
+    if args.csv:
+        from photorecon.fsutil import atomic_open
+
+        with atomic_open(args.csv, "wb") as fh:
+            frame.write_csv(fh)
+
+
 def _fetch_cmd(args: argparse.Namespace) -> None:
     from photorecon.data.photos import fetch_photos
 
@@ -150,6 +198,8 @@ def _build_cmd(args: argparse.Namespace) -> None:
         val_frac=args.val_frac,
         test_frac=args.test_frac,
         crops_per_photo=args.crops_per_photo,
+        size=args.size,
+        holes=args.holes,
     )
     counts = build_dataset(args.photos, args.out, cfg, force=args.force, progress=not args.quiet)
     print("built " + ", ".join(f"{k} {v}" for k, v in counts.items()) + f" images in {args.out}")
@@ -303,7 +353,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tta(p)
 
     p = add("evaluate", _evaluate_cmd, "fill a split with several models and print a score table")
-    p.add_argument("split_dir", help="split folder with masked/ and truth.csv")
+    p.add_argument(
+        "split_dir",
+        nargs="+",
+        help="split folder: masked/ and truth.csv (the challenge), or a mask split (masks/); "
+        "with --holes, any folder of photos (original/)",
+    )
+    p.add_argument(
+        "--holes",
+        metavar="KINDS",
+        help="score per hole kind, drawn on the split's original/ photos: comma-separated, "
+        f"from {', '.join(HOLE_KINDS)}",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the drawn holes (0)")
     p.add_argument(
         "--models",
         default="all",
@@ -362,6 +424,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-frac", type=float, default=0.1)
     p.add_argument("--test-frac", type=float, default=0.15)
     p.add_argument("--crops-per-photo", type=int, default=8)
+    p.add_argument("--size", type=int, default=256, help="crop side in pixels (256)")
+    p.add_argument(
+        "--holes",
+        default="squares",
+        choices=HOLE_KINDS,
+        help="hole kind: squares (the challenge's files) or a mask split of another kind",
+    )
     p.add_argument("--force", action="store_true", help="replace an existing OUT")
     p.add_argument("-q", "--quiet", action="store_true")
     return parser

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import torch
+from torch import nn
 
 from photorecon.challenge import (
     MaskedEntry,
@@ -105,3 +107,154 @@ def rows_to_frame(rows: list[EvalRow]) -> pl.DataFrame:
             "images_per_s": [r.images_per_s for r in rows],
         }
     ).sort("rmse")
+
+
+# --- Per hole kind: any split's originals with drawn holes, or a mask split ------------------
+
+MASKS_DIR = "masks"
+HOLES_FILE = "holes.txt"
+
+
+@dataclass(frozen=True)
+class HoleSet:
+    """Photos and their hole masks for one column of the per-kind table."""
+
+    name: str
+    images: list[np.ndarray]  # uint8 (H, W, 3) originals
+    masks: list[np.ndarray]  # (H, W) float32, 1 = missing
+
+
+def hole_mask(kind: str, seed: int, index: int, height: int, width: int) -> np.ndarray:
+    """The (H, W) mask of `kind` for photo `index`: fixed by (seed, kind, index) alone, so every
+    model and every run sees the same holes."""
+    from photorecon.masks import HOLE_KINDS, draw_kind
+
+    rng = np.random.default_rng([seed, 77, HOLE_KINDS.index(kind), index])
+    gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    return draw_kind(kind, gen, 1, height, width)[0, 0].numpy()
+
+
+def drawn_holes(split_dir: str | Path, kind: str, seed: int = 0) -> HoleSet:
+    """A split's original/ photos with holes of `kind` drawn on them."""
+    from photorecon.imageio import list_images, read_image
+    from photorecon.masks import HOLE_KINDS
+
+    if kind not in HOLE_KINDS:
+        raise PhotoreconError(f"unknown hole kind {kind!r}; known: {', '.join(HOLE_KINDS)}")
+    root = Path(split_dir)
+    folder = root / "original" if (root / "original").is_dir() else root
+    paths = list_images(folder) if folder.is_dir() else []
+    if not paths:
+        raise PhotoreconError(f"{split_dir}: no original/ photos to draw {kind} holes on")
+    images = [read_image(p) for p in paths]
+    masks = [hole_mask(kind, seed, i, *im.shape[:2]) for i, im in enumerate(images)]
+    return HoleSet(_set_name(kind, images), images, masks)
+
+
+def mask_split(split_dir: str | Path) -> HoleSet:
+    """A split written by `data build --holes KIND`: original/, masks/ and holes.txt."""
+    from photorecon.imageio import list_images, read_image
+
+    root = Path(split_dir)
+    if not (root / MASKS_DIR).is_dir() or not (root / "original").is_dir():
+        raise PhotoreconError(f"{split_dir}: not a mask split (needs original/ and masks/)")
+    kind = (root / HOLES_FILE).read_text().strip() if (root / HOLES_FILE).is_file() else "mask"
+    images, masks = [], []
+    for path in list_images(root / "original"):
+        mask_path = root / MASKS_DIR / path.with_suffix(".png").name
+        if not mask_path.is_file():
+            raise PhotoreconError(f"{mask_path}: missing (every original needs its mask)")
+        image, mask = read_image(path), read_mask(mask_path)
+        if mask.shape != image.shape[:2]:
+            raise PhotoreconError(
+                f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]}, "
+                f"its photo {image.shape[1]}x{image.shape[0]}"
+            )
+        images.append(image)
+        masks.append(mask)
+    if not images:
+        raise PhotoreconError(f"{root / 'original'}: no photos")
+    return HoleSet(_set_name(kind, images), images, masks)
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """A mask image as (H, W) float32, non-zero = missing."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return (np.asarray(im.convert("L")) > 0).astype(np.float32)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise PhotoreconError(f"{path}: cannot read mask ({exc})") from None
+
+
+def _set_name(kind: str, images: list[np.ndarray]) -> str:
+    sizes = {im.shape[:2] for im in images}
+    if sizes == {(256, 256)}:
+        return kind
+    side = max(max(s) for s in sizes)
+    return f"{kind}@{side}"
+
+
+def fill_rmse(model: nn.Module, holes: HoleSet, device="cpu") -> tuple[float, float]:
+    """(RMSE over every hole pixel and channel, seconds per photo) through the fill path."""
+    from photorecon.anysize import fill_any_size
+
+    sse, count, seconds = 0.0, 0, 0.0
+    for image, mask in zip(holes.images, holes.masks, strict=True):
+        start = time.perf_counter()
+        out = fill_any_size(image, mask, model, device=device)
+        seconds += time.perf_counter() - start
+        hole = mask > 0
+        diff = out[hole].astype(np.float64) - image[hole].astype(np.float64)
+        sse += float(np.square(diff / 255.0).sum())
+        count += diff.size
+    return math.sqrt(sse / max(count, 1)), seconds / len(holes.images)
+
+
+@dataclass(frozen=True)
+class KindRow:
+    """One model's RMSE on each hole set, and its mean fill time per photo."""
+
+    model: str
+    parameters: int
+    rmse: dict[str, float]
+    seconds_per_image: float
+
+
+def evaluate_kinds(
+    sets: list[HoleSet],
+    specs: list[str],
+    *,
+    device: torch.device | str = "cpu",
+    tta: bool = False,
+    runtime: str = "torch",
+    progress: bool = True,
+) -> list[KindRow]:
+    """Each model on each hole set (Telea always among them, as the reference)."""
+    from tqdm import tqdm
+
+    if "telea" not in specs:
+        specs = [*specs, "telea"]
+    rows = []
+    for spec in tqdm(specs, desc="models", disable=not progress, leave=False):
+        model = load_model(spec, device, tta=tta, runtime=runtime)
+        scores, times = {}, []
+        for holes in sets:
+            scores[holes.name], seconds = fill_rmse(model, holes, device)
+            times += [seconds] * len(holes.images)
+        label = spec + (" +tta" if tta and spec != "telea" else "")
+        label += " (onnx)" if runtime == "onnx" else ""
+        rows.append(KindRow(label, count_parameters(model), scores, float(np.mean(times))))
+    return rows
+
+
+def kinds_frame(rows: list[KindRow]) -> pl.DataFrame:
+    """The per-kind table: one row per model, RMSE per hole set, change vs Telea, ms per photo."""
+    telea = next(r for r in rows if r.model.startswith("telea"))
+    columns: dict[str, list] = {"model": [r.model for r in rows]}
+    for name in telea.rmse:
+        columns[name] = [r.rmse[name] for r in rows]
+        columns[f"{name}_vs_telea"] = [r.rmse[name] / telea.rmse[name] - 1 for r in rows]
+    columns["ms_per_image"] = [1000 * r.seconds_per_image for r in rows]
+    return pl.DataFrame(columns)

@@ -59,6 +59,12 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
         Image.fromarray(image).save(tmp, format=fmt)
 
 
+def write_mask(path: str | Path, mask: np.ndarray) -> None:
+    """Write a (H, W) mask as an 8-bit grayscale PNG, 255 = missing, atomically."""
+    with atomic_path(Path(path)) as tmp:
+        Image.fromarray(np.where(mask > 0, 255, 0).astype(np.uint8), "L").save(tmp, format="PNG")
+
+
 def list_images(folder: str | Path) -> list[Path]:
     """Image files directly inside `folder`, sorted by name."""
     folder = Path(folder)

@@ -15,8 +15,8 @@ from photorecon.challenge import BOX_SIZE, MaskedEntry, write_masked_info, write
 from photorecon.data.crops import random_crop, split_photos
 from photorecon.data.photos import read_manifest
 from photorecon.errors import PhotoreconError
-from photorecon.imageio import read_image, write_image
-from photorecon.masks import paint_white, random_boxes
+from photorecon.imageio import read_image, write_image, write_mask
+from photorecon.masks import HOLE_KINDS, paint_white, random_boxes
 
 SPLITS = ("train", "val", "test")
 
@@ -32,6 +32,9 @@ class BuildConfig:
     size: int = 256
     box_size: int = BOX_SIZE
     boxes: int = 2
+    # "squares": the challenge's layout (masked_info.csv, truth.csv); any other kind of
+    # photorecon.masks.HOLE_KINDS writes a mask split: original/, masked/, masks/, holes.txt
+    holes: str = "squares"
 
 
 def _photo_job(
@@ -44,12 +47,27 @@ def _photo_job(
     out = []
     for k in range(cfg.crops_per_photo):
         crop = random_crop(image, rng, cfg.size)
-        boxes = random_boxes(rng, cfg.size, cfg.size, cfg.boxes, cfg.box_size)
         name = f"{photo_index:04d}_{k:02d}.png"
         write_image(Path(split_dir) / "original" / name, crop)
-        write_image(Path(split_dir) / "masked" / name, paint_white(crop, boxes))
-        out.append(MaskedEntry(name, tuple(boxes)))
+        if cfg.holes == "squares":
+            boxes = random_boxes(rng, cfg.size, cfg.size, cfg.boxes, cfg.box_size)
+            write_image(Path(split_dir) / "masked" / name, paint_white(crop, boxes))
+            out.append(MaskedEntry(name, tuple(boxes)))
+            continue
+        mask = _kind_mask(rng, cfg)
+        write_mask(Path(split_dir) / "masks" / name, mask)
+        write_image(Path(split_dir) / "masked" / name, np.where(mask[..., None] > 0, 255, crop))
+        out.append(MaskedEntry(name, ()))
     return out
+
+
+def _kind_mask(rng: np.random.Generator, cfg: BuildConfig) -> np.ndarray:
+    import torch
+
+    from photorecon.masks import draw_kind
+
+    gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    return draw_kind(cfg.holes, gen, 1, cfg.size, cfg.size, cfg.box_size)[0, 0].numpy()
 
 
 def build_dataset(
@@ -63,6 +81,8 @@ def build_dataset(
 ) -> dict[str, int]:
     """Write OUT/<split>/{masked,original} and val/test truth.csv; returns images per split."""
     pack, out = Path(pack), Path(out)
+    if cfg.holes not in HOLE_KINDS:
+        raise PhotoreconError(f"unknown hole kind {cfg.holes!r}; known: {', '.join(HOLE_KINDS)}")
     records = read_manifest(pack)
     paths = [str(pack / r.path) for r in records]
     for p in paths:
@@ -78,6 +98,8 @@ def build_dataset(
         split_dir = tmp / split
         (split_dir / "masked").mkdir(parents=True)
         (split_dir / "original").mkdir(parents=True)
+        if cfg.holes != "squares":
+            (split_dir / "masks").mkdir(parents=True)
         jobs += [(p, i, split_index, cfg, str(split_dir)) for i, p in enumerate(splits[split])]
     workers = workers or min(os.cpu_count() or 1, 8)
     results: dict[str, list[MaskedEntry]] = {s: [] for s in SPLITS}
@@ -91,8 +113,11 @@ def build_dataset(
         for split in SPLITS:
             split_dir = tmp / split
             entries = results[split]
-            write_masked_info(split_dir / "masked" / "masked_info.csv", entries)
-            if split != "train":
+            if cfg.holes != "squares":
+                (split_dir / "holes.txt").write_text(cfg.holes + "\n")
+            else:
+                write_masked_info(split_dir / "masked" / "masked_info.csv", entries)
+            if split != "train" and cfg.holes == "squares":
                 # Training reads original/ directly; a train truth.csv would be gigabytes.
                 originals = ((e, read_image(split_dir / "original" / e.filename)) for e in entries)
                 write_submission(split_dir / "truth.csv", originals)

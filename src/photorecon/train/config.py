@@ -24,6 +24,14 @@ class DataConfig:
     box_size: int = 75
     boxes: int = 2
     random_rect_prob: float = 0.25  # share of samples with 1-4 random rectangles instead
+    # Hole kinds and their weights (photorecon.masks.HOLE_KINDS), e.g. {squares: 0.3, brush: 0.3,
+    # scratches: 0.2, boxes: 0.1, blobs: 0.1}. Empty: the challenge's squares, random_rect_prob
+    # of them replaced by 1-4 random rectangles (the holes the first shipped weights saw).
+    holes: dict[str, float] = field(default_factory=dict)
+    # The kinds the validation set cycles through; empty: those of `holes` (squares if none).
+    # Validation RMSE is the mean of the per-kind RMSEs, so thin scratches count as much as
+    # large holes.
+    val_holes: list[str] = field(default_factory=list)
     max_side: int = 1024  # photos are kept in memory with at most this long side
     val_crops_per_photo: int = 4
     flips: bool = True

@@ -10,8 +10,16 @@ import torch
 from torch.utils.data import Dataset
 
 from photorecon.data.crops import augment, challenge_sample, downscale, random_crop, random_rects
+from photorecon.errors import PhotoreconError
 from photorecon.imageio import read_image
-from photorecon.masks import boxes_to_mask, random_boxes
+from photorecon.masks import (
+    HOLE_KINDS,
+    boxes_to_mask,
+    draw_holes,
+    draw_kind,
+    parse_hole_mix,
+    random_boxes,
+)
 from photorecon.train.config import DataConfig
 
 if TYPE_CHECKING:  # polars-free at run time: training machines may lack it
@@ -23,11 +31,35 @@ def load_photos(paths: list[str], max_side: int) -> list[np.ndarray]:
     return [downscale(read_image(p), max_side) for p in paths]
 
 
-def draw_holes(rng: np.random.Generator, height: int, width: int, cfg: DataConfig) -> list:
+def legacy_boxes(rng: np.random.Generator, height: int, width: int, cfg: DataConfig) -> list:
     """The challenge's squares, or (with probability random_rect_prob) 1-4 random rectangles."""
     if rng.random() < cfg.random_rect_prob:
         return random_rects(rng, height, width)
     return random_boxes(rng, height, width, cfg.boxes, cfg.box_size)
+
+
+def torch_generator(
+    rng: np.random.Generator, device: str | torch.device = "cpu"
+) -> torch.Generator:
+    """A torch generator seeded from a numpy one, for the batched hole drawing."""
+    return torch.Generator(device).manual_seed(int(rng.integers(2**62)))
+
+
+def sample_mask(rng: np.random.Generator, height: int, width: int, cfg: DataConfig) -> np.ndarray:
+    """One (H, W) float32 hole mask as `cfg.holes` says (legacy boxes when it is empty)."""
+    if not cfg.holes:
+        return boxes_to_mask(height, width, legacy_boxes(rng, height, width, cfg))
+    mix = parse_hole_mix(cfg.holes)
+    return draw_holes(mix, torch_generator(rng), 1, height, width, cfg.box_size)[0, 0].numpy()
+
+
+def val_kinds(cfg: DataConfig) -> list[str]:
+    """The hole kinds a validation set cycles through."""
+    kinds = list(cfg.val_holes) or (list(parse_hole_mix(cfg.holes)) if cfg.holes else ["squares"])
+    for kind in kinds:
+        if kind not in HOLE_KINDS:
+            raise PhotoreconError(f"unknown hole kind {kind!r}; known: {', '.join(HOLE_KINDS)}")
+    return kinds
 
 
 class IndexedStream(Dataset):
@@ -54,24 +86,31 @@ class RandomHoles(IndexedStream):
         rng = np.random.default_rng([self.seed, index])
         photo = self.photos[int(rng.integers(len(self.photos)))]
         crop = augment(random_crop(photo, rng, cfg.size), rng, cfg.flips, cfg.rot90)
-        boxes = draw_holes(rng, cfg.size, cfg.size, cfg)
-        mask = boxes_to_mask(cfg.size, cfg.size, boxes)
+        mask = sample_mask(rng, cfg.size, cfg.size, cfg)
         return torch.from_numpy(crop).permute(2, 0, 1), torch.from_numpy(mask)[None]
 
 
 def fixed_set(
     photos: list[np.ndarray], cfg: DataConfig, seed: int
-) -> tuple[torch.Tensor, torch.Tensor, list]:
-    """Challenge-style samples fixed by the seed: images uint8 (N,3,H,W), masks (N,1,H,W), boxes."""
-    images, masks, all_boxes = [], [], []
+) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Validation samples fixed by the seed: images uint8 (N,3,H,W), masks (N,1,H,W) and each
+    sample's hole kind, the kinds of `val_kinds` taken in turn (squares: the challenge's)."""
+    kinds = val_kinds(cfg)
+    images, masks, names = [], [], []
     for i, photo in enumerate(photos):
         rng = np.random.default_rng([seed, 1_000_003, i])
-        for _ in range(cfg.val_crops_per_photo):
-            crop, boxes = challenge_sample(photo, rng, cfg.size, cfg.box_size, cfg.boxes)
+        for j in range(cfg.val_crops_per_photo):
+            kind = kinds[(i * cfg.val_crops_per_photo + j) % len(kinds)]
+            if kind == "squares":
+                crop, boxes = challenge_sample(photo, rng, cfg.size, cfg.box_size, cfg.boxes)
+                mask = torch.from_numpy(boxes_to_mask(cfg.size, cfg.size, boxes))[None]
+            else:
+                crop = random_crop(photo, rng, cfg.size)
+                mask = draw_kind(kind, torch_generator(rng), 1, cfg.size, cfg.size, cfg.box_size)[0]
             images.append(torch.from_numpy(crop).permute(2, 0, 1))
-            masks.append(torch.from_numpy(boxes_to_mask(cfg.size, cfg.size, boxes))[None])
-            all_boxes.append(boxes)
-    return torch.stack(images), torch.stack(masks), all_boxes
+            masks.append(mask)
+            names.append(kind)
+    return torch.stack(images), torch.stack(masks), names
 
 
 class SplitPairs(IndexedStream):
@@ -103,10 +142,9 @@ class SplitPairs(IndexedStream):
         image = self.originals[sample]
         height, width = image.shape[:2]
         if cfg.fresh_boxes:
-            boxes = draw_holes(rng, height, width, cfg)
+            mask = sample_mask(rng, height, width, cfg)
         else:
-            boxes = list(self.entries[sample].boxes)
-        mask = boxes_to_mask(height, width, boxes)
+            mask = boxes_to_mask(height, width, list(self.entries[sample].boxes))
         both = np.dstack([image, (mask * 255).astype(np.uint8)])
         if cfg.resize_crop:
             both = cv2.resize(

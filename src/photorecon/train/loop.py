@@ -78,18 +78,37 @@ def warm_start(model: nn.Module, spec: str, name: str) -> None:
 
 
 @torch.no_grad()
-def validate(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, device, batch_size=32):
-    """Challenge RMSE over the holes of in-memory samples (uint8 images, 0/1 masks)."""
+def validate(
+    model: nn.Module,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    device,
+    batch_size: int = 32,
+    kinds: list[str] | None = None,
+) -> dict[str, float]:
+    """RMSE over the holes of in-memory samples (uint8 images, 0/1 masks), per hole kind.
+
+    Returns each kind's RMSE (over its samples' hole pixels) and under "rmse" their mean; with
+    one kind (or `kinds` None) "rmse" is the challenge RMSE over all holes.
+    """
     model.eval()
-    total, count = 0.0, 0
+    kinds = kinds or ["squares"] * len(images)
+    sse = torch.zeros(len(images), dtype=torch.float64)
+    count = torch.zeros(len(images), dtype=torch.float64)
     for start in range(0, len(images), batch_size):
         img = images[start : start + batch_size].to(device).float() / 255
         mask = masks[start : start + batch_size].to(device)
         masked = img * (1 - mask)
         pred = composite(model(masked, mask).float().clamp(0, 1), masked, mask)
-        total += float(((pred - img).square() * mask).sum())
-        count += int(mask.sum()) * 3
-    return math.sqrt(total / max(count, 1))
+        stop = start + len(img)
+        sse[start:stop] = ((pred - img).square() * mask).sum((1, 2, 3)).double().cpu()
+        count[start:stop] = mask.sum((1, 2, 3)).double().cpu() * 3
+    out = {}
+    for kind in dict.fromkeys(kinds):
+        rows = torch.tensor([k == kind for k in kinds])
+        out[kind] = math.sqrt(float(sse[rows].sum()) / max(float(count[rows].sum()), 1.0))
+    out["rmse"] = sum(out.values()) / len(out)
+    return out
 
 
 def validate_split(model: nn.Module, split_dir: str, device) -> float:
@@ -182,8 +201,8 @@ def build_data(cfg: TrainConfig) -> tuple[Dataset, dict]:
             return dataset, {"split": d.val_split}
         if not splits["val"]:
             raise PhotoreconError("training needs val photos: set data.val_frac > 0")
-        images, masks, _ = fixed_set(load_photos(splits["val"], d.max_side), d, d.seed)
-        return dataset, {"images": images, "masks": masks}
+        images, masks, kinds = fixed_set(load_photos(splits["val"], d.max_side), d, d.seed)
+        return dataset, {"images": images, "masks": masks, "kinds": kinds}
     if d.source == "split":
         from photorecon.data.challenge_dir import load_original, open_split, read_entries
 
@@ -362,6 +381,9 @@ def train(
         ema.requires_grad_(False)
     start, best_rmse, best_step = 0, math.inf, -1
     log_path = out / "metrics.csv"
+    # with several validation hole kinds, each one's RMSE gets a column of its own
+    kinds = list(dict.fromkeys(val.get("kinds", [])))
+    kind_columns = kinds if len(kinds) > 1 else []
     if resume:
         state = load_state(out / "last" / "state", step_fn, ema)
         start, best_rmse, best_step = state["step"], state["best_rmse"], state["best_step"]
@@ -371,7 +393,7 @@ def train(
         if not resume:
             with open(log_path, "w", newline="") as fh:
                 header = ["step", "loss", "lr", "val_rmse", "images_per_s", "minutes"]
-                csv.writer(fh).writerow(header)
+                csv.writer(fh).writerow(header + [f"val_{k}" for k in kind_columns])
     loader = DataLoader(
         dataset,
         batch_sampler=StepBatches(start, cfg.steps, cfg.batch_size, info),
@@ -437,8 +459,12 @@ def train(
                 recalibrate_batchnorm(ema, bn_batches(dataset, cfg), device)
             if "split" in val:
                 rmse = validate_split(eval_model, val["split"], device)
+                scores = {"rmse": rmse}
             else:
-                rmse = validate(eval_model, val["images"], val["masks"], device)
+                scores = validate(
+                    eval_model, val["images"], val["masks"], device, kinds=val["kinds"]
+                )
+                rmse = scores["rmse"]
             ips = seen / max(time.perf_counter() - began, 1e-9)
             with open(log_path, "a", newline="") as fh:
                 csv.writer(fh).writerow(
@@ -449,6 +475,7 @@ def train(
                         f"{rmse:.5f}",
                         f"{ips:.1f}",
                         f"{(time.perf_counter() - began) / 60:.2f}",
+                        *(f"{scores[k]:.5f}" for k in kind_columns),
                     ]
                 )
             plot_metrics(log_path, out / "metrics.png")
@@ -456,7 +483,10 @@ def train(
             if rmse < best_rmse:
                 best_rmse, best_step = rmse, step
                 save_weights(out / "best" / "model.safetensors", eval_model, meta)
-            tqdm.write(f"step {step}: val RMSE {rmse:.4f} (best {best_rmse:.4f}) {ips:.1f} img/s")
+            per_kind = "".join(f" {k} {scores[k]:.4f}" for k in kind_columns)
+            tqdm.write(
+                f"step {step}: val RMSE {rmse:.4f} (best {best_rmse:.4f}){per_kind} {ips:.1f} img/s"
+            )
         if info.main and (step % every == 0 or last):
             eval_model = ema if ema is not None else generator
             meta = CheckpointMeta(cfg.model.name, kwargs, step, {}, meta_config)
