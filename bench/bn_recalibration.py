@@ -25,7 +25,8 @@ from photorecon.errors import PhotoreconError
 from photorecon.models.loading import shipped_weights
 from photorecon.train.batchnorm import recalibrate_batchnorm
 from photorecon.train.config import DataConfig, TrainConfig
-from photorecon.train.loop import build_data, validate_split
+from photorecon.train.evaluation import validate_split
+from photorecon.train.samples import build_data
 
 
 def main() -> None:
@@ -47,7 +48,8 @@ def main() -> None:
     data = DataConfig(**{k: v for k, v in trained.items() if k in fields})
     # the engine's own sample stream from the same train photos (val_split: no val photos loaded)
     data = dataclasses.replace(data, photos=args.photos, val_split=args.split)
-    stream, _ = build_data(TrainConfig(data=data, seed=args.seed))
+    data = dataclasses.replace(data, loader="workers")
+    stream = build_data(TrainConfig(data=data, seed=args.seed))[0].dataset
     if args.save:  # fp16 stays fp16
         stored = load_file(str(weights_file(path))).values()
         dtype = next(t.dtype for t in stored if t.is_floating_point())

@@ -84,7 +84,7 @@ def test_evaluating_on_training_photos_warns(tmp_path: Path, dataset: Path, monk
 
 
 def test_warm_start_copies_weights_and_refuses_another_shape(tmp_path: Path) -> None:
-    from photorecon.train.loop import warm_start
+    from photorecon.train.state import warm_start
 
     path = tmp_path / "m.safetensors"
     source = tiny_checkpoint(path)

@@ -106,7 +106,7 @@ def test_ema_checkpoints_carry_batchnorm_statistics_of_their_own_weights(
 
     from photorecon.checkpoint import load_checkpoint
     from photorecon.train.batchnorm import recalibrate_batchnorm
-    from photorecon.train.loop import bn_batches, build_data
+    from photorecon.train.samples import build_data
 
     cfg = tiny_config(
         pack,
@@ -123,7 +123,7 @@ def test_ema_checkpoints_carry_batchnorm_statistics_of_their_own_weights(
     saved = load_checkpoint(tmp_path / "run")
     again = copy.deepcopy(saved)
     cfg.ema_bn_samples = 8  # the samples the run used, when it recomputed them
-    recalibrate_batchnorm(again, bn_batches(build_data(cfg)[0], cfg), "cpu")
+    recalibrate_batchnorm(again, build_data(cfg)[0].bn_batches(8), "cpu")
     stats = [k for k in saved.state_dict() if k.endswith("running_mean")]
     gap = max(float((saved.state_dict()[k] - again.state_dict()[k]).abs().max()) for k in stats)
     # recomputed: the same up to float noise (9e-6); copied from the live weights: far off (0.5)

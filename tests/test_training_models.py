@@ -12,7 +12,8 @@ from photorecon.checkpoint import CheckpointMeta, load_checkpoint, save_weights
 from photorecon.config import load_config
 from photorecon.models.registry import create_model, list_models
 from photorecon.train.config import TrainConfig
-from photorecon.train.loop import DistInfo, build_step
+from photorecon.train.distributed import DistInfo
+from photorecon.train.loop import build_step
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 32

@@ -262,8 +262,16 @@ def _train_cmd(args: argparse.Namespace) -> None:
     else:
         cfg = load_config(TrainConfig, args.config, args.set or [])
         out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    result = train(cfg, out, progress=not args.quiet, resume=bool(args.resume))
-    if not result.main:
+    result = train(
+        cfg,
+        out,
+        progress=not args.quiet,
+        resume=bool(args.resume),
+        chunk_minutes=args.chunk_minutes,
+    )
+    if result.stopped in ("SIGTERM", "SIGINT"):  # the shell's convention: 128 + signal number
+        sys.exit(143 if result.stopped == "SIGTERM" else 130)
+    if not result.main or result.stopped:
         return
     print(
         f"best val RMSE {result.best_rmse:.4f} at step {result.best_step}; "
@@ -409,6 +417,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", help="run folder (default runs/<time>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    p.add_argument(
+        "--chunk-minutes",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="stop after N minutes with a checkpoint; the same command again continues "
+        "(a run folder holding a checkpoint of the same config is always resumed)",
+    )
 
     data = sub.add_parser("data", help="photo pack and data sets")
     data_sub = data.add_subparsers(dest="data_command", required=True)

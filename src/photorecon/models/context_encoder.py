@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from photorecon.models.discriminators import SixteenPatch
 from photorecon.models.registry import register_model
 
 SIZE = 256
@@ -72,11 +71,7 @@ class ContextEncoder(nn.Module):
     trainable=True,
     summary="seed 000 context-encoder GAN (4000-d bottleneck)",
     trainer="gan",
+    discriminator="sixteen",  # seed 000's 16x16-output discriminator over the image alone
 )
 def context_encoder(**kwargs) -> nn.Module:
     return ContextEncoder(**kwargs)
-
-
-def context_encoder_discriminator(**kwargs) -> nn.Module:
-    """Seed 000's 16x16-output discriminator over the image alone."""
-    return SixteenPatch(**kwargs)

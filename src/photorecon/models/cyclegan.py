@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from photorecon.models.discriminators import PatchGAN
 from photorecon.models.registry import register_model
 
 
@@ -107,12 +106,7 @@ class CyclePasses(nn.Module):
     trainable=True,
     summary="seed 002 CycleGAN, two ResNet generators, unpaired",
     trainer="cyclegan",
+    discriminator="image",  # two of them, one per domain: 70x70 PatchGANs over one image
 )
 def cyclegan(**kwargs) -> nn.Module:
     return CycleGAN(**kwargs)
-
-
-def image_discriminator(**kwargs) -> nn.Module:
-    """70x70 PatchGAN over one image (3 channels)."""
-    kwargs.setdefault("in_channels", 3)
-    return PatchGAN(**kwargs)

@@ -52,3 +52,24 @@ class SixteenPatch(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+# Which discriminator a GAN-trained generator is paired with: name -> (factory, conditional).
+# A conditional one sees (masked input, image) pairs (pix2pix); the others the image alone.
+DISCRIMINATORS = {
+    "conditional": (lambda width: PatchGAN(in_channels=6, width=width), True),
+    "image": (lambda width: PatchGAN(in_channels=3, width=width), False),
+    "sixteen": (lambda width: SixteenPatch(in_channels=3, width=width), False),
+}
+
+
+def create_discriminator(name: str, width: int = 64) -> tuple[nn.Module, bool]:
+    """(discriminator, conditional) registered under `name`."""
+    if name not in DISCRIMINATORS:
+        from photorecon.errors import PhotoreconError
+
+        raise PhotoreconError(
+            f"unknown discriminator {name!r}; known: {', '.join(sorted(DISCRIMINATORS))}"
+        )
+    factory, conditional = DISCRIMINATORS[name]
+    return factory(width), conditional

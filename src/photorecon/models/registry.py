@@ -30,6 +30,9 @@ class ModelInfo:
     trainable: bool
     summary: str
     trainer: str = "supervised"  # which training loop: supervised, gan or cyclegan
+    # the discriminator GAN training pairs it with (models/discriminators.py): a PatchGAN over
+    # (input, image) pairs unless the family's report says otherwise
+    discriminator: str = "conditional"
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -37,14 +40,19 @@ _loaded = False
 
 
 def register_model(
-    name: str, *, trainable: bool, summary: str, trainer: str = "supervised"
+    name: str,
+    *,
+    trainable: bool,
+    summary: str,
+    trainer: str = "supervised",
+    discriminator: str = "conditional",
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator registering a model factory under `name`."""
 
     def wrap(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY and _REGISTRY[name].factory is not factory:
             raise ValueError(f"model {name!r} is registered twice")
-        _REGISTRY[name] = ModelInfo(name, factory, trainable, summary, trainer)
+        _REGISTRY[name] = ModelInfo(name, factory, trainable, summary, trainer, discriminator)
         return factory
 
     return wrap

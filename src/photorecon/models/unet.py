@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from photorecon.models.discriminators import PatchGAN
 from photorecon.models.registry import register_model
 
 
@@ -120,8 +119,3 @@ def unet_gan(**kwargs) -> nn.Module:
     kwargs.setdefault("widths", (32, 64, 128, 256, 256, 256))
     kwargs.setdefault("dropout_levels", 0)
     return UNet(**kwargs)
-
-
-def conditional_discriminator(**kwargs) -> nn.Module:
-    """PatchGAN over the (masked input, image) pair: 30x30 logits at 256x256."""
-    return PatchGAN(**kwargs)

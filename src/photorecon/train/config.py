@@ -37,6 +37,10 @@ class DataConfig:
     flips: bool = True
     rot90: bool = True
     workers: int = 2
+    # "auto": photos cached on the training device and batches cut there when training on CUDA
+    # (the DataLoader caps a GPU at what its workers decode); "workers": the DataLoader with
+    # `workers` processes; "device": the device stream on any device
+    loader: str = "auto"
 
 
 @dataclass
@@ -94,6 +98,9 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: str = ""  # "" = the model's own; "gan" trains a supervised model adversarially
     init: str = ""  # start from these weights (name, run or .safetensors); fresh optimiser/schedule
+    # at the end of a finished run, replace these weights (a shipped model's name, or a
+    # .safetensors path) by the run's best if they score better on its validation set
+    ship: str = ""
     batch_size: int = 8
     steps: int = 2000
     max_minutes: float = 0.0  # > 0: stop (and finish the LR schedule) by this wall time

@@ -1,0 +1,89 @@
+"""Validation during training: in-memory samples per hole kind, or a split folder scored like
+`photorecon score`; the EMA copy's BatchNorm statistics recomputed first when asked."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import nn
+
+from photorecon.errors import PhotoreconError
+from photorecon.inpaint import composite
+from photorecon.train.batchnorm import recalibrate_batchnorm
+
+
+@torch.no_grad()
+def validate(
+    model: nn.Module,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    device,
+    batch_size: int = 32,
+    kinds: list[str] | None = None,
+) -> dict[str, float]:
+    """RMSE over the holes of in-memory samples (uint8 images, 0/1 masks), per hole kind.
+
+    Returns each kind's RMSE (over its samples' hole pixels) and under "rmse" their mean; with
+    one kind (or `kinds` None) "rmse" is the challenge RMSE over all holes.
+    """
+    model.eval()
+    kinds = kinds or ["squares"] * len(images)
+    sse = torch.zeros(len(images), dtype=torch.float64)
+    count = torch.zeros(len(images), dtype=torch.float64)
+    for start in range(0, len(images), batch_size):
+        img = images[start : start + batch_size].to(device).float() / 255
+        mask = masks[start : start + batch_size].to(device)
+        masked = img * (1 - mask)
+        pred = composite(model(masked, mask).float().clamp(0, 1), masked, mask)
+        stop = start + len(img)
+        sse[start:stop] = ((pred - img).square() * mask).sum((1, 2, 3)).double().cpu()
+        count[start:stop] = mask.sum((1, 2, 3)).double().cpu() * 3
+    out = {}
+    for kind in dict.fromkeys(kinds):
+        rows = torch.tensor([k == kind for k in kinds])
+        out[kind] = math.sqrt(float(sse[rows].sum()) / max(float(count[rows].sum()), 1.0))
+    out["rmse"] = sum(out.values()) / len(out)
+    return out
+
+
+def validate_split(model: nn.Module, split_dir: str, device) -> float:
+    """Challenge RMSE on a split folder, through the same code as `photorecon score`."""
+    from photorecon.challenge import read_submission, score_frames, submission_frame
+    from photorecon.data.challenge_dir import open_split
+    from photorecon.predict import predict_split
+
+    split = open_split(split_dir)
+    if split.truth is None:
+        raise PhotoreconError(f"{split_dir}: data.val_split needs a truth.csv")
+    filled = list(predict_split(model, split, device=device, progress=False))
+    truth = read_submission(split.truth, "truth")
+    return score_frames(submission_frame(filled), truth, where=f"validation on {split_dir}").rmse
+
+
+class Evaluator:
+    """Scores a model on the run's validation source: {"rmse": ..., per kind ...}.
+
+    `bn_batches` (a callable giving training-like batches) recomputes BatchNorm statistics of
+    the model first: the EMA copy's own, instead of the live weights' lagging ones.
+    """
+
+    def __init__(
+        self,
+        val: dict,
+        device: torch.device,
+        bn_batches: Callable[[], Iterable] | None = None,
+    ) -> None:
+        self.val, self.device, self.bn_batches = val, device, bn_batches
+        kinds = list(dict.fromkeys(val.get("kinds", [])))
+        self.kinds = kinds if len(kinds) > 1 else []  # the per-kind columns of the log
+
+    def __call__(self, model: nn.Module, recalibrate: bool = True) -> dict[str, float]:
+        if recalibrate and self.bn_batches is not None:
+            recalibrate_batchnorm(model, self.bn_batches(), self.device)
+        if "split" in self.val:
+            return {"rmse": validate_split(model, self.val["split"], self.device)}
+        return validate(
+            model, self.val["images"], self.val["masks"], self.device, kinds=self.val["kinds"]
+        )

@@ -1,0 +1,95 @@
+"""A run's log: metrics.csv (one row per evaluation, one row per step even across resumes),
+metrics.png, and the console line of each evaluation."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+from pathlib import Path
+
+from tqdm import tqdm
+
+from photorecon.fsutil import atomic_open
+
+COLUMNS = ["step", "loss", "lr", "val_rmse", "images_per_s", "minutes"]
+
+
+class RunLog:
+    """metrics.csv in the run folder; `kinds` adds a val_<kind> column per validation hole kind."""
+
+    def __init__(self, folder: Path, kinds: list[str]) -> None:
+        self.path = folder / "metrics.csv"
+        self.plot_path = folder / "metrics.png"
+        self.kinds = kinds
+        self.header = COLUMNS + [f"val_{k}" for k in kinds]
+
+    def start(self, resumed_step: int | None) -> None:
+        """A new log, or for a resumed run the old one without rows past the checkpoint's step
+        (they were logged after the last checkpoint and will be logged again)."""
+        rows: list[list[str]] = []
+        if resumed_step is not None and self.path.is_file():
+            with open(self.path, newline="") as fh:
+                reader = csv.reader(fh)
+                header = next(reader, None)
+                if header == self.header:
+                    rows = [r for r in reader if r and r[0].isdigit() and int(r[0]) <= resumed_step]
+        with atomic_open(self.path, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(self.header)
+            writer.writerows(rows)
+
+    def record(
+        self,
+        step: int,
+        loss: float,
+        lr: float,
+        scores: dict[str, float],
+        ips: float,
+        minutes: float,
+    ) -> None:
+        """Append one evaluation's row, redraw the plot and print its line."""
+        row = [
+            step,
+            f"{loss:.5f}",
+            f"{lr:.3g}",
+            f"{scores['rmse']:.5f}",
+            f"{ips:.1f}",
+            f"{minutes:.2f}",
+            *(f"{scores[k]:.5f}" for k in self.kinds),
+        ]
+        with open(self.path, "a", newline="") as fh:
+            csv.writer(fh).writerow(row)
+        plot_metrics(self.path, self.plot_path)
+
+    def say(self, step: int, scores: dict[str, float], best: float, ips: float) -> None:
+        per_kind = "".join(f" {k} {scores[k]:.4f}" for k in self.kinds)
+        rmse = scores["rmse"]
+        tqdm.write(f"step {step}: val RMSE {rmse:.4f} (best {best:.4f}){per_kind} {ips:.1f} img/s")
+
+
+def plot_metrics(csv_path: Path, out: Path) -> None:
+    """Loss and validation RMSE against step, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(csv_path) as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return
+    steps = [int(r["step"]) for r in rows]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
+    ax1.plot(steps, [float(r["loss"]) for r in rows])
+    ax1.set(xlabel="step", ylabel="training loss", yscale="log")
+    ax2.plot(steps, [float(r["val_rmse"]) for r in rows], marker="o", label="mean")
+    for key in rows[0]:
+        if key.startswith("val_") and key != "val_rmse":
+            ax2.plot(steps, [float(r[key]) for r in rows], lw=0.8, label=key[4:])
+    if len(rows[0]) > len(COLUMNS):
+        ax2.legend(fontsize=7)
+    ax2.set(xlabel="step", ylabel="validation RMSE")
+    fig.tight_layout()
+    with contextlib.suppress(OSError):
+        fig.savefig(out)
+    plt.close(fig)
