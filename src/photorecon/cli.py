@@ -205,6 +205,13 @@ def _build_cmd(args: argparse.Namespace) -> None:
     print("built " + ", ".join(f"{k} {v}" for k, v in counts.items()) + f" images in {args.out}")
 
 
+def _pack_cmd(args: argparse.Namespace) -> None:
+    from photorecon.data.pack import compact_pack
+
+    count, size = compact_pack(args.photos, args.out, max_side=args.max_side, quality=args.quality)
+    print(f"wrote {count} photos to {args.out} ({size / 2**20:.1f} MiB)")
+
+
 def _fill_cmd(args: argparse.Namespace) -> None:
     from photorecon.api import default_model
     from photorecon.device import resolve_device
@@ -448,6 +455,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="hole kind: squares (the challenge's files) or a mask split of another kind",
     )
     p.add_argument("--force", action="store_true", help="replace an existing OUT")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p = data_sub.add_parser(
+        "pack", help="a compact copy of a photo pack (JPEG, shrunk) to carry to another machine"
+    )
+    p.set_defaults(func=_pack_cmd)
+    p.add_argument("photos", help="photo pack folder (with manifest.json)")
+    p.add_argument("out", help="folder for the compact pack")
+    p.add_argument("--max-side", type=int, default=1024, help="long side in pixels (1024)")
+    p.add_argument("--quality", type=int, default=92, help="JPEG quality (92)")
     p.add_argument("-q", "--quiet", action="store_true")
     return parser
 

@@ -1,0 +1,138 @@
+"""Preemptible training: SIGTERM and time chunks stop with a checkpoint, the same command
+resumes to the same weights as an uninterrupted run, and shipped weights are replaced only when
+validation improves."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from photorecon.checkpoint import read_meta
+from photorecon.train.loop import train
+from test_resume import cli, sets
+from test_train import tiny_config
+
+
+def same_weights(a: Path, b: Path) -> bool:
+    x, y = load_file(str(a)), load_file(str(b))
+    return x.keys() == y.keys() and all(bool((x[k] == y[k]).all()) for k in x)
+
+
+def metrics_steps(run: Path) -> list[int]:
+    lines = (run / "metrics.csv").read_text().splitlines()[1:]
+    return [int(line.split(",")[0]) for line in lines]
+
+
+def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes(
+    pack: Path, tmp_path: Path
+) -> None:
+    steps = 120
+    straight = tmp_path / "straight"
+    subprocess.run(cli("--out", str(straight), *sets(pack, steps)), check=True, timeout=300)
+    run = tmp_path / "run"
+    command = cli("--out", str(run), *sets(pack, steps), "--set", "checkpoint_every=1000")
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 200
+    while time.monotonic() < deadline and not (run / "metrics.csv").is_file():
+        time.sleep(0.02)
+    time.sleep(1.0)  # some steps in, no checkpoint yet (checkpoint_every is past the end)
+    assert proc.poll() is None, "training finished before the signal"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    assert "stopped by SIGTERM" in out and "run the same command to resume" in out
+    stopped_at = read_meta(run / "last" / "model.safetensors").step
+    assert 0 < stopped_at < steps
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "resuming ffc" in again.stdout and f"steps {stopped_at + 1}-{steps}" in again.stdout
+    assert same_weights(straight / "last" / "model.safetensors", run / "last" / "model.safetensors")
+    assert metrics_steps(run) == metrics_steps(straight)
+
+
+def test_chunks_add_up_to_an_uninterrupted_run(pack: Path, tmp_path: Path) -> None:
+    overrides = (
+        "steps=40",
+        "eval_every=10",
+        "batch_size=2",
+        "optim.warmup_steps=2",
+        "ema=0.9",
+        "model.kwargs={width: 4, downs: 2, blocks: 1, max_width: 8}",
+    )
+    cfg = tiny_config(pack, *overrides)
+    train(cfg, tmp_path / "straight", progress=False)
+    chunks = []
+    for _ in range(200):
+        result = train(
+            tiny_config(pack, *overrides), tmp_path / "chunked", False, chunk_minutes=0.003
+        )
+        chunks.append(result.steps)
+        if not result.stopped:
+            break
+    assert len(chunks) >= 2 and chunks[-1] == 40 and chunks == sorted(chunks)
+    assert same_weights(
+        tmp_path / "straight" / "last" / "model.safetensors",
+        tmp_path / "chunked" / "last" / "model.safetensors",
+    )
+    assert same_weights(
+        tmp_path / "straight" / "best" / "model.safetensors",
+        tmp_path / "chunked" / "best" / "model.safetensors",
+    )
+    assert metrics_steps(tmp_path / "chunked") == [10, 20, 30, 40]
+    minutes = float((tmp_path / "chunked" / "result.yaml").read_text().split("minutes: ")[1])
+    assert minutes > 0  # the clock runs on over the chunks
+
+
+def test_a_run_folder_resumes_only_with_its_own_config(pack: Path, tmp_path: Path) -> None:
+    base = (
+        "steps=4",
+        "eval_every=4",
+        "batch_size=2",
+        "model.kwargs={width: 4, downs: 2, blocks: 1}",
+    )
+    train(tiny_config(pack, *base), tmp_path / "run", progress=False, chunk_minutes=1e-6)
+    from photorecon.errors import PhotoreconError
+
+    with pytest.raises(
+        PhotoreconError, match=r"another config \(optim.lr: 0.001 there, 0.002 here"
+    ):
+        train(tiny_config(pack, *base, "optim.lr=2e-3"), tmp_path / "run", progress=False)
+    assert train(tiny_config(pack, *base), tmp_path / "run", progress=False).steps == 4
+
+
+@pytest.mark.parametrize("better", [True, False], ids=["replaced", "kept"])
+def test_ship_replaces_weights_only_when_validation_improves(
+    pack: Path, tmp_path: Path, better: bool
+) -> None:
+    common = ("batch_size=4", "optim.warmup_steps=2", "optim.lr=3e-3", "ema=0")
+    kwargs = "model.kwargs={width: 4, downs: 2, blocks: 1, max_width: 8}"
+    # the "shipped" file: a barely trained run (worse) or a longer one (better than 2 steps)
+    shipped_run = tmp_path / "shipped"
+    train(
+        tiny_config(pack, *common, kwargs, f"steps={2 if better else 60}", "eval_every=60"),
+        shipped_run,
+        progress=False,
+    )
+    target = tmp_path / "ffc.safetensors"
+    target.write_bytes((shipped_run / "best" / "model.safetensors").read_bytes())
+    before = target.read_bytes()
+    steps = 40 if better else 2
+    cfg = tiny_config(
+        pack, *common, kwargs, f"steps={steps}", f"eval_every={steps}", f"ship={target}"
+    )
+    train(cfg, tmp_path / "run", progress=False)
+    assert (target.read_bytes() != before) == better
+    if better:  # the run's best weights, in half precision as shipped weights are
+        best = load_file(str(tmp_path / "run" / "best" / "model.safetensors"))
+        shipped = load_file(str(target))
+        assert all(
+            torch.equal(shipped[k], v.half() if v.is_floating_point() else v)
+            for k, v in best.items()
+        )
+        assert read_meta(target).metrics["val_rmse"] < read_meta(shipped_run).metrics["val_rmse"]
