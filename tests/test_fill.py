@@ -155,3 +155,12 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     path = tmp_path / "phone.jpg"
     Image.fromarray(image).save(path, exif=exif, quality=95)
     assert read_image(path).shape == (100, 60, 3)  # as the user sees it
+
+
+def test_without_shipped_weights_the_default_is_telea(monkeypatch) -> None:
+    from photorecon.api import default_model
+    from photorecon.models import loading
+
+    assert default_model() == "ffc"  # the checkout ships its weights
+    monkeypatch.setattr(loading, "shipped_weights", lambda name: None)
+    assert default_model() == "telea"

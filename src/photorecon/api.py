@@ -19,11 +19,13 @@ MaskOrBoxes = np.ndarray | Image.Image | Sequence[BoxLike] | str
 
 
 def default_model() -> str:
-    """The best model usable without training: shipped learned weights first, else Telea."""
-    from photorecon.models.loading import ready_models
+    """The best model usable without training: shipped learned weights first, else Telea (the
+    best classical fill on the challenge's holes; `mean` is only a floor)."""
+    from photorecon.models.loading import shipped_weights
+    from photorecon.models.registry import list_models
 
-    ready = ready_models()
-    return ready[0] if ready else "telea"
+    trained = [n for n in list_models(trainable=True) if shipped_weights(n) is not None]
+    return trained[0] if trained else "telea"
 
 
 @functools.lru_cache(maxsize=4)
