@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from conftest import synthetic_photo
@@ -164,3 +165,44 @@ def test_without_shipped_weights_the_default_is_telea(monkeypatch) -> None:
     assert default_model() == "ffc"  # the checkout ships its weights
     monkeypatch.setattr(loading, "shipped_weights", lambda name: None)
     assert default_model() == "telea"
+
+
+def test_a_long_scratch_on_a_large_photo_is_filled_at_full_resolution() -> None:
+    from photorecon.anysize import hole_size, labelled_holes, thin_hole_tiles
+
+    height, width = 1200, 1600
+    image = synthetic_photo(np.random.default_rng(7), height, width)
+    mask = np.zeros((height, width), np.float32)
+    cv2 = pytest.importorskip("cv2")
+    cv2.line(mask, (30, 40), (1550, 1100), 1.0, thickness=4)  # a scratch across the photo
+    mask[100:180, 1300:1380] = 1  # and a square hole
+    labels, boxes = labelled_holes(mask)
+    sizes = [hole_size(labels, k, b) for k, b in enumerate(boxes, start=1)]
+    scratch = int(np.argmax([b.width for b in boxes]))
+    assert sizes[scratch] < 20 < 80 == sizes[1 - scratch]  # thickness, not length, counts
+    tiles = thin_hole_tiles(labels, scratch + 1, boxes[scratch], 256, 1.0)
+    assert all(w.height == w.width == 256 and w.scale == 1.0 for w in tiles)
+    assert 10 < len(tiles) < 60  # along the scratch only, not the whole box
+    covered = np.zeros_like(mask, bool)
+    for cells in tiles.values():
+        for rows, cols in cells:
+            covered[rows, cols] = True
+    assert covered[labels == scratch + 1].all()  # every scratch pixel has its tile
+
+    class Recorder(torch.nn.Module):
+        """A 'learned' fill (it has a parameter) that records the sizes it is run at."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+            self.calls: list[tuple[int, int]] = []
+
+        def forward(self, masked, holes):
+            self.calls.append(tuple(masked.shape[-2:]))
+            return masked + 0.5 * holes
+
+    model = Recorder()
+    out = fill_any_size(image, mask, model)
+    assert outside_unchanged(out, image, mask)
+    assert (out[mask > 0] == 128).all()  # every hole pixel came from a model call
+    assert len(model.calls) == len(tiles) + 1 and set(model.calls) == {(256, 256)}

@@ -85,8 +85,11 @@ def test_chunks_add_up_to_an_uninterrupted_run(pack: Path, tmp_path: Path) -> No
         tmp_path / "chunked" / "best" / "model.safetensors",
     )
     assert metrics_steps(tmp_path / "chunked") == [10, 20, 30, 40]
-    minutes = float((tmp_path / "chunked" / "result.yaml").read_text().split("minutes: ")[1])
-    assert minutes > 0  # the clock runs on over the chunks
+    result_yaml = (tmp_path / "chunked" / "result.yaml").read_text()
+    assert float(result_yaml.split("minutes: ")[1]) > 0  # the clock runs on over the chunks
+    again = train(tiny_config(pack, *overrides), tmp_path / "chunked", False)
+    assert again.steps == 40 and not again.stopped  # a finished run is left as it is
+    assert (tmp_path / "chunked" / "result.yaml").read_text() == result_yaml
 
 
 def test_a_run_folder_resumes_only_with_its_own_config(pack: Path, tmp_path: Path) -> None:

@@ -3,6 +3,9 @@
 Each connected hole gets a window around it, large enough that the hole covers about a third of
 the window's side (as in training) and at least `work_size` wide; a learned model sees that window
 shrunk to `work_size`, and its fill is scaled back and pasted into the hole at full resolution.
+A thin hole (a scratch, a brush stroke) needs context for its thickness, not its length: it is
+filled in tiles along its length, each a window sized for its thickness (full resolution for
+scratches), so a scratch across a 24-megapixel photo is not shrunk to a sub-pixel line first.
 Pixels outside the holes are returned bit-identical.
 """
 
@@ -21,6 +24,7 @@ from photorecon.inpaint import fill_batch
 from photorecon.masks import Box, boxes_to_mask
 
 HOLE_SHARE = 0.35  # the largest hole side / window side the model is asked to fill
+THIN_CONTEXT = 3.0  # a thin hole needs context for this many times its thickness
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,50 @@ def context_window(hole: Box, height: int, width: int, work_size: int, rescale: 
     return Window(top, left, win_h, win_w, scale)
 
 
+def hole_size(labels: np.ndarray, label: int, hole: Box) -> float:
+    """The size a hole needs context for: its longest side, or a few times its thickness (twice
+    the largest distance from a hole pixel to the outside) when that is smaller."""
+    region = np.pad((labels[hole.slices()] == label).astype(np.uint8), 1)
+    thickness = 2.0 * float(cv2.distanceTransform(region, cv2.DIST_L2, 3).max())
+    return min(float(max(hole.height, hole.width)), THIN_CONTEXT * thickness)
+
+
+def _run_window(model, image, holes, win: Window, device) -> np.ndarray:
+    """The model's uint8 fill of one window, at the window's scale and back."""
+    rows = slice(win.top, win.top + win.height)
+    cols = slice(win.left, win.left + win.width)
+    crop, crop_mask = image[rows, cols], holes[rows, cols].astype(np.float32)
+    if win.scale >= 1.0:
+        return to_uint8(fill_batch(model, [crop], [crop_mask], device)[0])
+    size = (max(1, round(win.width * win.scale)), max(1, round(win.height * win.scale)))
+    small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+    small_mask = (cv2.resize(crop_mask, size, interpolation=cv2.INTER_AREA) > 0).astype(np.float32)
+    pred = fill_batch(model, [small], [small_mask], device)[0]
+    return to_uint8(cv2.resize(pred, (win.width, win.height), interpolation=cv2.INTER_CUBIC))
+
+
+def thin_hole_tiles(
+    labels: np.ndarray, label: int, hole: Box, side: int, scale: float
+) -> dict[Window, list[tuple[slice, slice]]]:
+    """Windows of `side` along thin hole `label` (its box `hole`), each with the cells (the
+    window's central half) whose hole pixels it fills; only cells the hole passes through get
+    one, and cells sharing a window (a small photo) share it."""
+    height, width = labels.shape
+    win_h, win_w = min(side, height), min(side, width)
+    cell = max(1, side // 2)
+    tiles: dict[Window, list[tuple[slice, slice]]] = {}
+    for r0 in range(hole.row, hole.row + hole.height, cell):
+        for c0 in range(hole.col, hole.col + hole.width, cell):
+            r1, c1 = min(r0 + cell, hole.row + hole.height), min(c0 + cell, hole.col + hole.width)
+            if not (labels[r0:r1, c0:c1] == label).any():
+                continue
+            top = int(min(max(round((r0 + r1) / 2 - win_h / 2), 0), height - win_h))
+            left = int(min(max(round((c0 + c1) / 2 - win_w / 2), 0), width - win_w))
+            win = Window(top, left, win_h, win_w, scale)
+            tiles.setdefault(win, []).append((slice(r0, r1), slice(c0, c1)))
+    return tiles
+
+
 def fill_any_size(
     image: np.ndarray,
     mask: np.ndarray,
@@ -91,36 +139,50 @@ def fill_any_size(
         )
     height, width = holes.shape
     labels, boxes = labelled_holes(holes)
+    sizes = [hole_size(labels, k, b) for k, b in enumerate(boxes, start=1)]
+    thin = [size < max(b.height, b.width) for size, b in zip(sizes, boxes, strict=True)]
     done = np.zeros(len(boxes) + 1, dtype=bool)
+    fills: dict[Window, np.ndarray] = {}  # a window's fill depends only on the window
+
+    def window_fill(win: Window) -> np.ndarray:
+        if win not in fills:
+            fills[win] = _run_window(model, image, holes, win, device)
+        return fills[win]
+
     for label, hole in enumerate(boxes, start=1):
         if done[label]:
             continue
+        if thin[label - 1]:
+            side = max(work_size, math.ceil(sizes[label - 1] / HOLE_SHARE))
+            scale = min(1.0, work_size / side) if rescale else 1.0
+            for win, cells in thin_hole_tiles(labels, label, hole, side, scale).items():
+                filled = window_fill(win)
+                for rows, cols in cells:
+                    target = labels[rows, cols] == label
+                    local = filled[
+                        rows.start - win.top : rows.stop - win.top,
+                        cols.start - win.left : cols.stop - win.left,
+                    ]
+                    out[rows, cols][target] = local[target]
+            done[label] = True
+            continue
         win = context_window(hole, height, width, work_size, rescale)
-        rows = slice(win.top, win.top + win.height)
-        cols = slice(win.left, win.left + win.width)
-        # every hole lying wholly inside this window is filled by this one model call
+        # every hole lying wholly inside this window is filled by this one model call (a thin
+        # one only when the window runs at full resolution: it would lose its detail shrunk)
         inside = [
             k
             for k, b in enumerate(boxes, start=1)
             if not done[k]
+            and (not thin[k - 1] or win.scale >= 1.0 or k == label)
             and b.row >= win.top
             and b.col >= win.left
             and b.row + b.height <= win.top + win.height
             and b.col + b.width <= win.left + win.width
         ]
         done[inside] = True
-        crop, crop_mask = image[rows, cols], holes[rows, cols].astype(np.float32)
-        if win.scale < 1.0:
-            size = (max(1, round(win.width * win.scale)), max(1, round(win.height * win.scale)))
-            small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
-            small_mask = (cv2.resize(crop_mask, size, interpolation=cv2.INTER_AREA) > 0).astype(
-                np.float32
-            )
-            pred = fill_batch(model, [small], [small_mask], device)[0]
-            pred = cv2.resize(pred, (win.width, win.height), interpolation=cv2.INTER_CUBIC)
-        else:
-            pred = fill_batch(model, [crop], [crop_mask], device)[0]
-        filled = to_uint8(pred)
+        rows = slice(win.top, win.top + win.height)
+        cols = slice(win.left, win.left + win.width)
+        filled = window_fill(win)
         target = np.isin(labels[rows, cols], inside)
         out[rows, cols][target] = filled[target]
     return out

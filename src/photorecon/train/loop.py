@@ -199,6 +199,11 @@ def train(
     run = Progress()
     if resume:
         run = checkpoints.restore(step_fn, ema)
+        over = cfg.max_minutes > 0 and run.elapsed > 60 * cfg.max_minutes
+        if run.step >= cfg.steps or over:  # nothing left to do: say so, touch nothing
+            if info.main:
+                print(f"{out}: finished at step {run.step}; best val RMSE {run.best_rmse:.4f}")
+            return RunResult(run.best_rmse, run.best_step, run.step, 0.0, info.main)
     evaluator = Evaluator(
         val,
         device,
