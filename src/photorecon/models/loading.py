@@ -13,8 +13,12 @@ from photorecon.models.registry import create_model, get_model_info, list_models
 
 
 def shipped_weights(name: str) -> Path | None:
-    """Weights shipped for a trainable model: $PHOTORECON_WEIGHTS or the checkout's weights/."""
-    roots = [os.environ.get("PHOTORECON_WEIGHTS"), Path(__file__).resolve().parents[3] / "weights"]
+    """Weights shipped for a trainable model: in $PHOTORECON_WEIGHTS when set, else the
+    package's own `photorecon/weights/` (package data: in a checkout and in an installed wheel).
+    """
+    from importlib.resources import files
+
+    roots = [os.environ.get("PHOTORECON_WEIGHTS"), str(files("photorecon") / "weights")]
     for root in roots:
         if root and (Path(root) / f"{name}.safetensors").is_file():
             return Path(root) / f"{name}.safetensors"
