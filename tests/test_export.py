@@ -27,12 +27,13 @@ def test_matmul_dft_matches_torch_fft(h: int, w: int) -> None:
     assert torch.allclose(back, x, atol=1e-5)
 
 
-@pytest.mark.parametrize("prior", ["none", "pushpull"])
-def test_onnx_matches_pytorch(prior: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("extra", [{}, {"prior": "pushpull"}, {"blend": "harmonic"}])
+def test_onnx_matches_pytorch(extra: dict, tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     torch.manual_seed(0)
-    model = create_model("ffc", **TINY, prior=prior).eval()
-    for p in model.head.parameters():  # the prior's zero head would hide the network
+    model = create_model("ffc", **TINY, **extra).eval()
+    heads = [model.head] + ([model.gate] if model.gate is not None else [])
+    for p in (p for head in heads for p in head.parameters()):  # zero heads hide the network
         torch.nn.init.normal_(p, std=0.05)
     path = export_onnx(model, tmp_path / "m.onnx", size=32)
     runner = OnnxModel(path)

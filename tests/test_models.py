@@ -48,7 +48,7 @@ def test_mean_fill_uses_known_pixel_mean() -> None:
     np.testing.assert_allclose(out[0, 5], 200 / 255, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["telea", "ns", "pushpull"])
+@pytest.mark.parametrize("name", ["telea", "ns", "pushpull", "harmonic"])
 def test_classical_fill_is_close_on_smooth_image(name: str) -> None:
     yy, xx = np.mgrid[0:64, 0:64]
     image = np.dstack([yy * 2, xx * 2, (yy + xx)]).astype(np.uint8)
@@ -88,3 +88,44 @@ def test_ffc_with_pushpull_prior_starts_as_the_classical_fill() -> None:
     assert "prior" not in create_model("ffc", width=4, downs=2, blocks=1, max_width=8).config
     with pytest.raises(ValueError, match="prior"):
         create_model("ffc", prior="telea")
+
+
+def test_harmonic_fill_solves_laplace_inside_the_holes() -> None:
+    from photorecon.models.classical import harmonic_fill
+
+    # a linear ramp is harmonic: the fill of a thin gap in it is the ramp itself
+    ramp = torch.linspace(0, 1, 64).view(1, 1, 1, 64).expand(1, 3, 48, 64).clone()
+    mask = torch.zeros(1, 1, 48, 64)
+    mask[..., :, 30:33] = 1  # a 3-px vertical scratch
+    out = harmonic_fill(ramp * (1 - mask), mask, iters=200)
+    assert torch.equal(out * (1 - mask), ramp * (1 - mask))
+    assert (out - ramp).abs().max() < 2e-3
+    coarse = harmonic_fill(ramp * (1 - mask), mask, iters=0)  # push-pull alone: further off
+    assert (coarse - ramp).abs().max() > 4 * (out - ramp).abs().max()
+
+
+def test_ffc_blend_warm_starts_from_a_net_without_it(tmp_path) -> None:
+    from photorecon.checkpoint import CheckpointMeta, save_weights
+    from photorecon.models.classical import harmonic_fill
+    from photorecon.train.state import warm_start
+
+    tiny = dict(width=4, downs=2, blocks=1, max_width=8)
+    torch.manual_seed(0)
+    plain = create_model("ffc", **tiny).eval()
+    path = tmp_path / "plain.safetensors"
+    save_weights(path, plain, CheckpointMeta("ffc", plain.config))
+    blended = create_model("ffc", **tiny, blend="harmonic").eval()
+    warm_start(blended, str(path), "ffc")
+    assert blended.config["blend"] == "harmonic" and "blend" not in plain.config
+    masked, mask = batch()
+    with torch.no_grad():  # the gate starts as an even mix of the net and the classical fill
+        want = 0.5 * plain(masked, mask) + 0.5 * harmonic_fill(masked * (1 - mask), mask)
+        assert (blended(masked, mask) - want).abs().max() < 1e-5
+    with pytest.raises(ValueError, match="blend"):
+        create_model("ffc", blend="telea")
+    # the other way round (a blend checkpoint into a plain net) is a misfit, not a silent drop
+    save_weights(tmp_path / "b.safetensors", blended, CheckpointMeta("ffc", blended.config))
+    from photorecon.errors import PhotoreconError
+
+    with pytest.raises(PhotoreconError, match="blend"):
+        warm_start(create_model("ffc", **tiny), str(tmp_path / "b.safetensors"), "ffc")

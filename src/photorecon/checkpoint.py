@@ -110,11 +110,21 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> nn.
     return model.to(device).eval()
 
 
-def load_fitting(model: nn.Module, state: dict[str, torch.Tensor], misfit: str) -> None:
+def load_fitting(
+    model: nn.Module,
+    state: dict[str, torch.Tensor],
+    misfit: str,
+    new_modules: tuple[str, ...] = (),
+) -> None:
     """Load `state` strictly, each tensor cast to the model's dtype (fp16 files into fp32
-    models); a missing, extra or misshapen tensor is `misfit (first line of torch's reason)`."""
+    models); a missing, extra or misshapen tensor is `misfit (first line of torch's reason)`.
+    Tensors of the `new_modules` (name prefixes) may be missing: they keep their initial values.
+    """
     reference = model.state_dict()
     state = {k: v.to(reference[k].dtype) if k in reference else v for k, v in state.items()}
+    for key, value in reference.items():
+        if key not in state and key.split(".")[0] in new_modules:
+            state[key] = value
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -4,16 +4,22 @@ A 7x7 stem, strided downsampling, FFC residual blocks at 1/2**downs resolution (
 field from the first block), and nearest-upsample decoding with optional encoder skips, which
 keep the fill continuous with the known pixels around the hole. With `prior="pushpull"` the
 holes arrive pre-filled by push-pull interpolation and the net learns a correction to it (the
-head starts at zero, so an untrained net already gives the classical fill).
+head starts at zero, so an untrained net already gives the classical fill). With
+`blend="harmonic"` the net's fill is mixed per pixel with the harmonic fill by a learned gate:
+the net keeps large holes, the smooth classical fill can take over thin ones (scratches), where
+it is hard to beat. The gate starts as an even mix; a net trained without it can be
+warm-started into it (`init=`), and learns where to open it.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from photorecon.models.blocks import FFCResBlock, UpBlock, conv_norm_act
-from photorecon.models.classical import pushpull_fill
+from photorecon.models.classical import harmonic_fill, pushpull_fill
 from photorecon.models.registry import register_model
 
 
@@ -30,6 +36,7 @@ class FFCInpainter(nn.Module):
         max_width: int = 256,
         skips: bool = True,
         prior: str = "none",
+        blend: str = "none",
     ) -> None:
         super().__init__()
         # recorded in checkpoints so weights always rebuild the same network, whatever defaults
@@ -38,9 +45,14 @@ class FFCInpainter(nn.Module):
         self.config = dict(
             width=width, downs=downs, blocks=blocks, ratio=ratio, max_width=max_width, skips=skips
         )
+        if blend not in ("none", "harmonic"):
+            raise ValueError(f"blend must be 'none' or 'harmonic', got {blend!r}")
         if prior != "none":  # only then, so older checkpoints' configs stay as they were
             self.config["prior"] = prior
+        if blend != "none":
+            self.config["blend"] = blend
         self.prior = prior
+        self.blend = blend
         self.downs = downs
         self.skips = skips
         widths = [min(width * 2**i, max_width) for i in range(downs + 1)]
@@ -57,6 +69,15 @@ class FFCInpainter(nn.Module):
         if prior != "none":  # start as the classical fill; learn a correction in logit space
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
+        self.gate = None
+        if blend != "none":  # per-pixel share of the net's fill; starts as an even mix
+            self.gate = nn.Conv2d(widths[0], 1, 3, padding=1, padding_mode="reflect")
+            nn.init.zeros_(self.gate.weight)
+            nn.init.zeros_(self.gate.bias)
+
+    # constructor arguments that only add modules (their name prefixes): weights trained
+    # without the argument warm-start a net with it, the added modules keeping their init
+    additive_args: ClassVar[dict[str, tuple[str, ...]]] = {"blend": ("gate",)}
 
     def forward(self, masked: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         h, w = masked.shape[-2:]
@@ -79,7 +100,11 @@ class FFCInpainter(nn.Module):
         logits = self.head(x)[..., :h, :w]
         if base is not None:
             logits = logits + torch.logit(base, eps=1e-3)
-        return torch.sigmoid(logits)
+        out = torch.sigmoid(logits)
+        if self.gate is not None:
+            share = torch.sigmoid(self.gate(x)[..., :h, :w])
+            out = share * out + (1 - share) * harmonic_fill(masked, mask)
+        return out
 
 
 @register_model("ffc", trainable=True, summary="LaMa-style Fast Fourier Convolution generator")

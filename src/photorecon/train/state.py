@@ -164,7 +164,11 @@ def warm_start(model: nn.Module, spec: str, name: str) -> None:
 
     source = load_model(spec)
     mine, given = getattr(model, "config", None) or {}, getattr(source, "config", None) or {}
-    differ = sorted(k for k in mine.keys() | given.keys() if mine.get(k) != given.get(k))
+    # arguments that only add modules (ffc's blend gate) may differ: those start fresh
+    additive = {k: v for k, v in getattr(model, "additive_args", {}).items() if k not in given}
+    differ = sorted(
+        k for k in mine.keys() | given.keys() if mine.get(k) != given.get(k) and k not in additive
+    )
     detail = ", ".join(f"{k}: {given.get(k)!r} there, {mine.get(k)!r} here" for k in differ)
     if type(source) is not type(model):
         detail = f"a {type(source).__name__} there"
@@ -172,7 +176,9 @@ def warm_start(model: nn.Module, spec: str, name: str) -> None:
         raise PhotoreconError(
             f"init {spec}: not the {name!r} network this config builds ({detail})"
         )
-    load_fitting(model, source.state_dict(), f"init {spec}: its weights do not fit model {name!r}")
+    new_modules = tuple(prefix for prefixes in additive.values() for prefix in prefixes)
+    misfit = f"init {spec}: its weights do not fit model {name!r}"
+    load_fitting(model, source.state_dict(), misfit, new_modules)
 
 
 def ship_target(spec: str) -> Path:
