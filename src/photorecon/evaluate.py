@@ -127,20 +127,18 @@ class HoleSet:
 def hole_mask(kind: str, seed: int, index: int, height: int, width: int) -> np.ndarray:
     """The (H, W) mask of `kind` for photo `index`: fixed by (seed, kind, index) alone, so every
     model and every run sees the same holes."""
-    from photorecon.masks import HOLE_KINDS, draw_kind
+    from photorecon.masks import HOLE_KINDS, draw_kind, generator_from
 
     rng = np.random.default_rng([seed, 77, HOLE_KINDS.index(kind), index])
-    gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-    return draw_kind(kind, gen, 1, height, width)[0, 0].numpy()
+    return draw_kind(kind, generator_from(rng), 1, height, width)[0, 0].numpy()
 
 
 def drawn_holes(split_dir: str | Path, kind: str, seed: int = 0) -> HoleSet:
     """A split's original/ photos with holes of `kind` drawn on them."""
     from photorecon.imageio import list_images, read_image
-    from photorecon.masks import HOLE_KINDS
+    from photorecon.masks import check_kind
 
-    if kind not in HOLE_KINDS:
-        raise PhotoreconError(f"unknown hole kind {kind!r}; known: {', '.join(HOLE_KINDS)}")
+    check_kind(kind)
     root = Path(split_dir)
     folder = root / "original" if (root / "original").is_dir() else root
     paths = list_images(folder) if folder.is_dir() else []

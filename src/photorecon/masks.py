@@ -75,6 +75,20 @@ HOLE_HELP = {
 }
 
 
+def check_kind(kind: str) -> str:
+    """`kind` itself when it is a known hole kind; else an error listing them."""
+    if kind not in HOLE_KINDS:
+        raise PhotoreconError(f"unknown hole kind {kind!r}; known: {', '.join(HOLE_KINDS)}")
+    return kind
+
+
+def generator_from(rng: np.random.Generator, device="cpu"):
+    """A torch.Generator seeded from a numpy one, for drawing holes in the middle of numpy code."""
+    import torch
+
+    return torch.Generator(device).manual_seed(int(rng.integers(2**62)))
+
+
 def parse_hole_mix(spec: str | dict) -> dict[str, float]:
     """`{"squares": 0.3, "brush": 0.7}` or "squares:0.3,brush:0.7" (or one kind) -> checked weights.
 
@@ -92,8 +106,7 @@ def parse_hole_mix(spec: str | dict) -> dict[str, float]:
                 ) from None
         spec = items
     for name, weight in spec.items():
-        if name not in HOLE_KINDS:
-            raise PhotoreconError(f"unknown hole kind {name!r}; known: {', '.join(HOLE_KINDS)}")
+        check_kind(name)
         if not isinstance(weight, int | float) or isinstance(weight, bool) or not weight >= 0:
             raise PhotoreconError(
                 f"hole kind {name!r}: weight must be a number >= 0, got {weight!r}"
@@ -290,7 +303,7 @@ def draw_kind(kind: str, gen, n: int, height: int, width: int, box_size: int = 7
     elif kind == "blobs":
         masks = blob_masks(gen, n, height, width)
     else:
-        raise PhotoreconError(f"unknown hole kind {kind!r}; known: {', '.join(HOLE_KINDS)}")
+        check_kind(kind)
     return masks[:, None].float()
 
 

@@ -16,7 +16,7 @@ from photorecon.data.crops import random_crop, split_photos
 from photorecon.data.photos import read_manifest
 from photorecon.errors import PhotoreconError
 from photorecon.imageio import read_image, write_image, write_mask
-from photorecon.masks import HOLE_KINDS, paint_white, random_boxes
+from photorecon.masks import check_kind, paint_white, random_boxes
 
 SPLITS = ("train", "val", "test")
 
@@ -62,11 +62,9 @@ def _photo_job(
 
 
 def _kind_mask(rng: np.random.Generator, cfg: BuildConfig) -> np.ndarray:
-    import torch
+    from photorecon.masks import draw_kind, generator_from
 
-    from photorecon.masks import draw_kind
-
-    gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    gen = generator_from(rng)
     return draw_kind(cfg.holes, gen, 1, cfg.size, cfg.size, cfg.box_size)[0, 0].numpy()
 
 
@@ -81,8 +79,7 @@ def build_dataset(
 ) -> dict[str, int]:
     """Write OUT/<split>/{masked,original} and val/test truth.csv; returns images per split."""
     pack, out = Path(pack), Path(out)
-    if cfg.holes not in HOLE_KINDS:
-        raise PhotoreconError(f"unknown hole kind {cfg.holes!r}; known: {', '.join(HOLE_KINDS)}")
+    check_kind(cfg.holes)
     records = read_manifest(pack)
     paths = [str(pack / r.path) for r in records]
     for p in paths:

@@ -10,13 +10,13 @@ import torch
 from torch.utils.data import Dataset
 
 from photorecon.data.crops import augment, challenge_sample, downscale, random_crop, random_rects
-from photorecon.errors import PhotoreconError
 from photorecon.imageio import read_image
 from photorecon.masks import (
-    HOLE_KINDS,
     boxes_to_mask,
+    check_kind,
     draw_holes,
     draw_kind,
+    generator_from,
     parse_hole_mix,
     random_boxes,
 )
@@ -38,28 +38,18 @@ def legacy_boxes(rng: np.random.Generator, height: int, width: int, cfg: DataCon
     return random_boxes(rng, height, width, cfg.boxes, cfg.box_size)
 
 
-def torch_generator(
-    rng: np.random.Generator, device: str | torch.device = "cpu"
-) -> torch.Generator:
-    """A torch generator seeded from a numpy one, for the batched hole drawing."""
-    return torch.Generator(device).manual_seed(int(rng.integers(2**62)))
-
-
 def sample_mask(rng: np.random.Generator, height: int, width: int, cfg: DataConfig) -> np.ndarray:
     """One (H, W) float32 hole mask as `cfg.holes` says (legacy boxes when it is empty)."""
     if not cfg.holes:
         return boxes_to_mask(height, width, legacy_boxes(rng, height, width, cfg))
     mix = parse_hole_mix(cfg.holes)
-    return draw_holes(mix, torch_generator(rng), 1, height, width, cfg.box_size)[0, 0].numpy()
+    return draw_holes(mix, generator_from(rng), 1, height, width, cfg.box_size)[0, 0].numpy()
 
 
 def val_kinds(cfg: DataConfig) -> list[str]:
     """The hole kinds a validation set cycles through."""
     kinds = list(cfg.val_holes) or (list(parse_hole_mix(cfg.holes)) if cfg.holes else ["squares"])
-    for kind in kinds:
-        if kind not in HOLE_KINDS:
-            raise PhotoreconError(f"unknown hole kind {kind!r}; known: {', '.join(HOLE_KINDS)}")
-    return kinds
+    return [check_kind(kind) for kind in kinds]
 
 
 class IndexedStream(Dataset):
@@ -106,7 +96,7 @@ def fixed_set(
                 mask = torch.from_numpy(boxes_to_mask(cfg.size, cfg.size, boxes))[None]
             else:
                 crop = random_crop(photo, rng, cfg.size)
-                mask = draw_kind(kind, torch_generator(rng), 1, cfg.size, cfg.size, cfg.box_size)[0]
+                mask = draw_kind(kind, generator_from(rng), 1, cfg.size, cfg.size, cfg.box_size)[0]
             images.append(torch.from_numpy(crop).permute(2, 0, 1))
             masks.append(mask)
             names.append(kind)
