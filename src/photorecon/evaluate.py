@@ -177,13 +177,9 @@ def mask_split(split_dir: str | Path) -> HoleSet:
 
 def read_mask(path: str | Path) -> np.ndarray:
     """A mask image as (H, W) float32, non-zero = missing."""
-    from PIL import Image, UnidentifiedImageError
+    from photorecon.imageio import decode
 
-    try:
-        with Image.open(path) as im:
-            return (np.asarray(im.convert("L")) > 0).astype(np.float32)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise PhotoreconError(f"{path}: cannot read mask ({exc})") from None
+    return (np.asarray(decode(Path(path), str(path)).convert("L")) > 0).astype(np.float32)
 
 
 def _set_name(kind: str, images: list[np.ndarray]) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import os
+import re
 import warnings
 from pathlib import Path
 
@@ -12,6 +15,30 @@ from photorecon.errors import PhotoreconError
 from photorecon.fsutil import atomic_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+# The one pixel limit of every image photorecon opens (CLI, API, server, training data): a
+# 24-megapixel photo is a fifth of it; a decompression bomb (a few bytes declaring 50000x50000)
+# is refused from its header, before anything is decoded. PHOTORECON_MAX_PIXELS changes it.
+MAX_PIXELS_ENV = "PHOTORECON_MAX_PIXELS"
+DEFAULT_MAX_PIXELS = 120_000_000
+DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError)
+
+
+class ImageTooLarge(PhotoreconError):
+    """An image over the pixel limit (the server answers 413)."""
+
+
+def max_pixels() -> int:
+    """The pixel limit: $PHOTORECON_MAX_PIXELS, else DEFAULT_MAX_PIXELS."""
+    raw = os.environ.get(MAX_PIXELS_ENV, "")
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        raise PhotoreconError(f"{MAX_PIXELS_ENV}={raw!r} is not a whole number") from None
+    if value <= 0:
+        raise PhotoreconError(f"{MAX_PIXELS_ENV}={raw!r} must be positive")
+    return value
 
 
 class ImageModeWarning(UserWarning):
@@ -19,10 +46,24 @@ class ImageModeWarning(UserWarning):
 
 
 def to_rgb(image: Image.Image, name: str = "image") -> Image.Image:
-    """Convert any PIL mode to RGB, warning when information (alpha, colour) is changed."""
+    """Convert any PIL mode to RGB, warning when information (alpha, colour) is changed.
+
+    High-bit-depth grayscale (16-bit "I;16", 32-bit "I", float "F") is scaled to 8 bits, not
+    clipped (a 16-bit scan would otherwise come back almost all white).
+    """
     if image.mode == "RGB":
         return image
     warnings.warn(f"{name}: converted {image.mode} image to RGB", ImageModeWarning, stacklevel=2)
+    if image.mode.startswith("I") or image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        if image.mode.startswith("I;16") or (image.mode == "I" and values.max() > 255):
+            top = 65535.0
+        elif image.mode == "F":
+            top = 1.0 if values.max() <= 1.0 else max(float(values.max()), 1.0)
+        else:
+            top = 255.0
+        gray = np.clip(np.rint(values / top * 255.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(gray, "L").convert("RGB")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         # Composite over white, the colour the challenge uses for holes' surroundings is irrelevant
         # here; white keeps transparent areas from turning black.
@@ -32,19 +73,50 @@ def to_rgb(image: Image.Image, name: str = "image") -> Image.Image:
     return image.convert("RGB")
 
 
+def decode(source: str | Path | bytes, name: str) -> Image.Image:
+    """Open and decode an image (a path or bytes), loaded and EXIF-turned (camera JPEGs store
+    their orientation there: fill what the user sees), mode untouched. Over the pixel limit:
+    ImageTooLarge, from the header alone; undecodable: PhotoreconError. Animated images give
+    their first frame, with a warning."""
+    limit = max_pixels()
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    try:
+        with warnings.catch_warnings():
+            # Pillow's own bomb check warns or raises at its process-wide limit; ours is below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(stream) as im:
+                width, height = im.size
+                if width * height > limit:
+                    raise ImageTooLarge(
+                        f"{name}: image is {width}x{height} ({width * height:,} pixels), over "
+                        f"the limit of {limit:,} pixels (set {MAX_PIXELS_ENV} to change it)"
+                    )
+                if getattr(im, "n_frames", 1) > 1:
+                    warnings.warn(
+                        f"{name}: has {im.n_frames} frames; only the first is used",
+                        ImageModeWarning,
+                        stacklevel=2,
+                    )
+                im.load()
+                return ImageOps.exif_transpose(im)
+    except Image.DecompressionBombError as exc:
+        # Pillow's own check fired first (at twice its limit): it names the declared size only
+        declared = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(declared.group(1)):,} pixels" if declared else "too many pixels"
+        raise ImageTooLarge(
+            f"{name}: image has {size}, over the limit of {limit:,} pixels "
+            f"(set {MAX_PIXELS_ENV} to change it)"
+        ) from None
+    except DECODE_ERRORS as exc:
+        raise PhotoreconError(f"{name}: cannot read image ({exc})") from None
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as an RGB uint8 array (H, W, 3); a clear error if it cannot be decoded."""
     path = Path(path)
     if not path.is_file():
         raise PhotoreconError(f"{path}: no such image file")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            # camera JPEGs store their orientation in EXIF: fill what the user sees
-            rgb = to_rgb(ImageOps.exif_transpose(im), str(path))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise PhotoreconError(f"{path}: cannot read image ({exc})") from None
-    return np.asarray(rgb, dtype=np.uint8).copy()
+    return np.asarray(to_rgb(decode(path, str(path)), str(path)), dtype=np.uint8).copy()
 
 
 def write_image(path: str | Path, image: np.ndarray) -> None:

@@ -31,7 +31,7 @@ from photorecon.errors import PhotoreconError
 from photorecon.fsutil import atomic_open
 
 MIN_SIDE = 256
-Image.MAX_IMAGE_PIXELS = 60_000_000  # the largest wallpapers are 6000x4000; refuse bombs
+PACK_MAX_PIXELS = 60_000_000  # the largest wallpapers are 6000x4000; bigger is a bomb or a scan
 
 
 @dataclass(frozen=True)
@@ -270,6 +270,8 @@ def inspect(data: bytes, check_illustration: bool = True) -> tuple[Image.Image |
     """Decode image bytes and say why it is not a photo (None when it is)."""
     try:
         image = Image.open(io.BytesIO(data))
+        if image.width * image.height > PACK_MAX_PIXELS:  # from the header, before decoding
+            return None, "too large"
         image.load()
     except Exception as exc:  # any decoder failure means "not usable", never a crash
         return None, f"cannot decode ({type(exc).__name__})"

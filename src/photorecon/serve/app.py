@@ -11,11 +11,9 @@ from typing import Annotated
 import numpy as np
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from photorecon.errors import PhotoreconError
-
-MAX_PIXELS = 50_000_000
 
 
 async def read_upload(upload: UploadFile, limit: int, what: str) -> bytes:
@@ -29,16 +27,20 @@ async def read_upload(upload: UploadFile, limit: int, what: str) -> bytes:
 
 
 def decode_image(data: bytes, what: str) -> np.ndarray:
-    """Decode an uploaded image to RGB uint8; 415 when it is not an image, 413 when huge."""
+    """Decode an uploaded image to RGB uint8 as the browser shows it; 413 naming the pixel
+    limit when it is too large (checked from the header), 415 when it is not an image."""
+    import warnings
+
+    from photorecon.errors import PhotoreconError
+    from photorecon.imageio import ImageTooLarge, decode, to_rgb
+
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise HTTPException(413, f"{what} has more than {MAX_PIXELS:,} pixels")
-            im.load()
-            rgb = ImageOps.exif_transpose(im).convert("RGB")  # as the browser shows it
-    except HTTPException:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # mode conversions are expected from browsers
+            rgb = to_rgb(decode(data, what), what)
+    except ImageTooLarge as exc:
+        raise HTTPException(413, str(exc)) from None
+    except PhotoreconError:
         raise HTTPException(
             415, f"{what} is not a readable image (PNG, JPEG, WebP, BMP, TIFF)"
         ) from None
