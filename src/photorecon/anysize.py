@@ -25,6 +25,7 @@ from photorecon.masks import Box, boxes_to_mask
 
 HOLE_SHARE = 0.35  # the largest hole side / window side the model is asked to fill
 THIN_CONTEXT = 3.0  # a thin hole needs context for this many times its thickness
+MIN_SIDE = 32  # smaller windows are mirrored out to this for a learned model (its strides)
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,31 @@ def hole_size(labels: np.ndarray, label: int, hole: Box) -> float:
     return min(float(max(hole.height, hole.width)), THIN_CONTEXT * thickness)
 
 
-def _run_window(model, image, holes, win: Window, device) -> np.ndarray:
+def _mirror_out(image: np.ndarray, mask: np.ndarray, side: int):
+    """Image and mask mirrored (holes mirrored too) to at least side x side; (image, mask,
+    original height, width)."""
+    height, width = mask.shape
+    pad_h, pad_w = max(0, side - height), max(0, side - width)
+    # a 1-pixel dimension cannot be reflected: it is repeated instead
+    border = cv2.BORDER_REFLECT_101 if min(height, width) > 1 else cv2.BORDER_REPLICATE
+    while pad_h or pad_w:  # reflection adds at most the size minus one per pass
+        step_h, step_w = min(pad_h, mask.shape[0] - 1), min(pad_w, mask.shape[1] - 1)
+        if border == cv2.BORDER_REPLICATE:
+            step_h, step_w = pad_h, pad_w
+        image = cv2.copyMakeBorder(image, 0, step_h, 0, step_w, border)
+        mask = cv2.copyMakeBorder(mask, 0, step_h, 0, step_w, border)
+        pad_h, pad_w = pad_h - step_h, pad_w - step_w
+    return image, mask, height, width
+
+
+def _run_window(model, image, holes, win: Window, device, learned: bool) -> np.ndarray:
     """The model's uint8 fill of one window, at the window's scale and back."""
     rows = slice(win.top, win.top + win.height)
     cols = slice(win.left, win.left + win.width)
     crop, crop_mask = image[rows, cols], holes[rows, cols].astype(np.float32)
+    if learned and min(crop_mask.shape) < MIN_SIDE:  # a tiny photo: too small for the strides
+        big, big_mask, height, width = _mirror_out(crop, crop_mask, MIN_SIDE)
+        return to_uint8(fill_batch(model, [big], [big_mask], device)[0])[:height, :width]
     if win.scale >= 1.0:
         return to_uint8(fill_batch(model, [crop], [crop_mask], device)[0])
     size = (max(1, round(win.width * win.scale)), max(1, round(win.height * win.scale)))
@@ -133,10 +154,14 @@ def fill_any_size(
     out = image.copy()
     if not holes.any():
         return out
-    if rescale is None:
-        rescale = getattr(model, "learned", False) or any(
-            p.requires_grad for p in model.parameters()
+    if holes.all():
+        raise PhotoreconError(
+            f"the mask covers the whole {image.shape[1]}x{image.shape[0]} image: nothing is "
+            "left to fill it from"
         )
+    learned = getattr(model, "learned", False) or any(p.requires_grad for p in model.parameters())
+    if rescale is None:
+        rescale = learned
     height, width = holes.shape
     labels, boxes = labelled_holes(holes)
     sizes = [hole_size(labels, k, b) for k, b in enumerate(boxes, start=1)]
@@ -146,7 +171,7 @@ def fill_any_size(
 
     def window_fill(win: Window) -> np.ndarray:
         if win not in fills:
-            fills[win] = _run_window(model, image, holes, win, device)
+            fills[win] = _run_window(model, image, holes, win, device, learned)
         return fills[win]
 
     for label, hole in enumerate(boxes, start=1):

@@ -10,7 +10,7 @@ from PIL import Image
 from torch import nn
 
 from photorecon.anysize import fill_any_size, find_white_boxes, mask_from_boxes
-from photorecon.errors import PhotoreconError
+from photorecon.errors import NoHoles, PhotoreconError
 from photorecon.imageio import to_rgb
 from photorecon.masks import Box
 
@@ -63,7 +63,7 @@ def resolve_mask(image: np.ndarray, mask_or_boxes: MaskOrBoxes, where: str = "im
             raise PhotoreconError(f"unknown mask keyword {mask_or_boxes!r} (use 'white')")
         boxes = find_white_boxes(image)
         if not boxes:
-            raise PhotoreconError(f"{where}: no pure-white rectangles found")
+            raise NoHoles(f"{where}: no pure-white rectangles found")
         return mask_from_boxes(height, width, boxes, where)
     if isinstance(mask_or_boxes, Image.Image):
         mask_or_boxes = np.asarray(mask_or_boxes)

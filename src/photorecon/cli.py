@@ -221,11 +221,13 @@ def _fill_cmd(args: argparse.Namespace) -> None:
     boxes = [parse_box(b) for b in args.box or []]
     if sum([bool(boxes), args.mask is not None, args.white]) != 1:
         raise PhotoreconError("give exactly one of --box (repeatable), --mask or --white")
+    if not 1 <= args.quality <= 100:
+        raise PhotoreconError(f"--quality must be 1-100, got {args.quality}")
     jobs = plan_jobs(args.images, args.out, args.in_place)
     device = resolve_device(args.device)
     spec = args.model or default_model()
     model = load_model(spec, device, tta=args.tta, runtime=args.runtime)
-    run_fill(
+    summary = run_fill(
         jobs,
         model,
         boxes=boxes,
@@ -233,9 +235,17 @@ def _fill_cmd(args: argparse.Namespace) -> None:
         white=args.white,
         device=device,
         progress=not args.quiet,
+        quality=args.quality,
+        label=spec,
     )
-    for job in jobs:
-        print(f"{job.source} -> {job.target}  ({spec})")
+    if len(jobs) > 1:
+        print(
+            f"filled {summary.filled} of {len(jobs)} photos"
+            + (f", {summary.skipped} skipped" if summary.skipped else "")
+            + (f", {summary.failed} failed" if summary.failed else "")
+        )
+    if summary.failed:
+        raise PhotoreconError(f"{summary.failed} of {len(jobs)} photos could not be filled")
 
 
 def _serve_cmd(args: argparse.Namespace) -> None:
@@ -397,11 +407,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("fill", _fill_cmd, "fill holes in photos of any size")
     p.add_argument("images", nargs="+", help="image files or folders")
     p.add_argument("--box", action="append", metavar="ROW,COL,HEIGHT,WIDTH", help="a hole")
-    p.add_argument("--mask", help="mask image, same size as the photo (non-zero = missing)")
+    p.add_argument(
+        "--mask",
+        help="mask image, same size as the photo (non-zero = missing), or a folder of masks "
+        "named like the photos",
+    )
     p.add_argument("--white", action="store_true", help="fill pure-white rectangles")
     p.add_argument("--model", help="model name or checkpoint (default: best shipped model)")
     p.add_argument("-o", "--out", help="output file (one input) or folder")
     p.add_argument("--in-place", action="store_true", help="overwrite the inputs")
+    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality of the outputs (95)")
     p.add_argument("--device", default="auto")
     _add_tta(p)
 
