@@ -122,3 +122,45 @@ def test_bad_requests_get_clear_4xx(client: TestClient, files, data, status, det
     resp = client.post("/api/fill", files=files, data=data)
     assert resp.status_code == status
     assert detail in resp.json()["detail"]
+
+
+def test_fill_answers_in_the_uploads_format_with_alpha_and_exif(client: TestClient) -> None:
+    rgba = np.zeros((40, 50, 4), np.uint8)
+    rgba[..., 0] = 200
+    rgba[..., 3] = np.arange(50, dtype=np.uint8)[None] * 5
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, format="PNG")
+    response = client.post(
+        "/api/fill",
+        files={"image": ("a.png", buf.getvalue(), "image/png")},
+        data={"boxes": "[[5, 5, 10, 10]]"},
+    )
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    back = np.asarray(Image.open(io.BytesIO(response.content)))
+    assert back.shape == (40, 50, 4) and (back[..., 3] == rgba[..., 3]).all()
+    exif = Image.Exif()
+    exif[0x0110] = "camera"
+    jpeg = io.BytesIO()
+    Image.fromarray(rgba[..., :3]).save(jpeg, format="JPEG", exif=exif, quality=95)
+    response = client.post(
+        "/api/fill",
+        files={"image": ("a.jpg", jpeg.getvalue(), "image/jpeg")},
+        data={"boxes": "[[5, 5, 10, 10]]"},
+    )
+    assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(response.content)).getexif()[0x0110] == "camera"
+
+
+@pytest.mark.parametrize("size", [(1, 1), (10, 10)])
+def test_tiny_images_never_get_a_500(client: TestClient, size) -> None:
+    buf = io.BytesIO()
+    Image.fromarray(np.full((*size, 3), 90, np.uint8)).save(buf, format="PNG")
+    response = client.post(
+        "/api/fill",
+        files={"image": ("t.png", buf.getvalue(), "image/png")},
+        data={"boxes": "[[0, 0, 1, 1]]"},
+    )
+    if size == (1, 1):  # the one pixel is the hole: nothing to fill it from
+        assert response.status_code == 400 and "nothing is left" in response.json()["detail"]
+    else:
+        assert response.status_code == 200

@@ -10,18 +10,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from photorecon.anysize import fill_any_size
 from photorecon.errors import NoHoles, PhotoreconError
-from photorecon.fsutil import atomic_path
-from photorecon.imageio import IMAGE_SUFFIXES, ImageModeWarning, decode, list_images, to_rgb
+from photorecon.imageio import (
+    IMAGE_SUFFIXES,
+    ImageModeWarning,
+    decode,
+    list_images,
+    read_photo,
+    write_photo,
+)
 from photorecon.masks import Box
-
-ORIENTATION = 0x0112  # EXIF tag: the pixels come back already turned, so it is reset to 1
-PNG_LEVEL = 1  # zlib level: a 24-megapixel PNG in about a second, 10-20% larger than level 6
-LOSSY = {"JPEG", "WEBP"}
-ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
 
 
 @dataclass(frozen=True)
@@ -33,63 +33,10 @@ class FillJob:
 
 
 @dataclass
-class Photo:
-    """A user's photo: RGB pixels as filled, and what goes back out with them."""
-
-    rgb: np.ndarray  # uint8 (H, W, 3), EXIF-turned
-    alpha: np.ndarray | None  # uint8 (H, W), untouched by the fill
-    exif: bytes | None  # orientation reset to 1
-    icc: bytes | None
-
-
-@dataclass
 class Summary:
     filled: int = 0
     skipped: int = 0
     failed: int = 0
-
-
-def read_photo(path: Path) -> Photo:
-    """Decode a photo for filling, keeping its alpha channel, EXIF and colour profile."""
-    image = decode(path, str(path))
-    icc = image.info.get("icc_profile")
-    exif_data = image.getexif()
-    exif = None
-    if len(exif_data):  # decode() turned the pixels (and dropped the tag): say so with 1
-        exif_data[ORIENTATION] = 1
-        exif = exif_data.tobytes()
-    alpha = None
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = np.asarray(image.convert("RGBA"))
-        rgb, alpha = np.ascontiguousarray(rgba[..., :3]), rgba[..., 3].copy()
-    else:
-        rgb = np.asarray(to_rgb(image, str(path)), dtype=np.uint8).copy()
-    return Photo(rgb, alpha, exif, icc)
-
-
-def write_photo(path: Path, rgb: np.ndarray, like: Photo, quality: int = 95) -> None:
-    """Write the filled pixels atomically in the format of the suffix, with the input's alpha
-    (where the format has one), EXIF and colour profile."""
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None:
-        raise PhotoreconError(f"{path}: unknown image format {path.suffix!r}")
-    image = Image.fromarray(rgb)
-    if like.alpha is not None:
-        if fmt in ALPHA_FORMATS:
-            image = Image.fromarray(np.dstack([rgb, like.alpha]), "RGBA")
-        else:
-            warnings.warn(f"{path}: {fmt} has no alpha channel; saved without it", stacklevel=2)
-    options: dict = {}
-    if like.exif:
-        options["exif"] = like.exif
-    if like.icc:
-        options["icc_profile"] = like.icc
-    if fmt == "PNG":
-        options["compress_level"] = PNG_LEVEL
-    elif fmt in LOSSY:
-        options["quality"] = quality
-    with atomic_path(path) as tmp:
-        image.save(tmp, format=fmt, **options)
 
 
 def parse_box(text: str) -> Box:

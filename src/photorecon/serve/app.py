@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 from importlib import resources
@@ -11,7 +10,6 @@ from typing import Annotated
 import numpy as np
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from PIL import Image
 
 from photorecon.errors import PhotoreconError
 
@@ -26,25 +24,31 @@ async def read_upload(upload: UploadFile, limit: int, what: str) -> bytes:
     return data
 
 
-def decode_image(data: bytes, what: str) -> np.ndarray:
-    """Decode an uploaded image to RGB uint8 as the browser shows it; 413 naming the pixel
-    limit when it is too large (checked from the header), 415 when it is not an image."""
+ANSWER_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+
+
+def decode_photo(data: bytes, what: str):
+    """Decode an upload as the browser shows it, keeping its alpha, EXIF, profile and format;
+    413 naming the pixel limit when it is too large (from the header), 415 when not an image."""
     import warnings
 
-    from photorecon.errors import PhotoreconError
-    from photorecon.imageio import ImageTooLarge, decode, to_rgb
+    from photorecon.imageio import ImageTooLarge, read_photo
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # mode conversions are expected from browsers
-            rgb = to_rgb(decode(data, what), what)
+            return read_photo(data, what)
     except ImageTooLarge as exc:
         raise HTTPException(413, str(exc)) from None
     except PhotoreconError:
         raise HTTPException(
             415, f"{what} is not a readable image (PNG, JPEG, WebP, BMP, TIFF)"
         ) from None
-    return np.asarray(rgb, dtype=np.uint8).copy()
+
+
+def decode_image(data: bytes, what: str) -> np.ndarray:
+    """An upload's RGB uint8 pixels (see decode_photo)."""
+    return decode_photo(data, what).rgb
 
 
 def parse_boxes(text: str) -> list[list[int]]:
@@ -67,6 +71,7 @@ def create_app(
     from photorecon.anysize import fill_any_size, find_white_boxes
     from photorecon.api import cached_model, resolve_mask
     from photorecon.api import default_model as best_model
+    from photorecon.imageio import encode_photo
     from photorecon.models.loading import ready_models
     from photorecon.models.registry import get_model_info
 
@@ -104,7 +109,12 @@ def create_app(
 
     @app.post(
         "/api/fill",
-        responses={200: {"content": {"image/png": {}}, "description": "the filled image"}},
+        responses={
+            200: {
+                "content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}},
+                "description": "the filled image, in the upload's format",
+            }
+        },
         response_class=Response,
     )
     async def fill(
@@ -114,8 +124,12 @@ def create_app(
         model: Annotated[str | None, Form()] = None,
         white: Annotated[bool, Form()] = False,
     ) -> Response:
-        """Fill the image's holes given as `boxes` JSON, a `mask` image, or `white=true`."""
-        pixels = decode_image(await read_upload(image, limit, "image"), "image")
+        """Fill the image's holes given as `boxes` JSON, a `mask` image, or `white=true`.
+
+        The answer is in the upload's format (PNG, JPEG or WebP; PNG for others), with its
+        alpha channel, EXIF and colour profile."""
+        photo = decode_photo(await read_upload(image, limit, "image"), "image")
+        pixels = photo.rgb
         given = [boxes is not None, mask is not None, white]
         if sum(given) != 1:
             raise HTTPException(400, "give exactly one of boxes, mask or white")
@@ -138,8 +152,7 @@ def create_app(
         with lock:
             net = cached_model(spec, device)
             out = fill_any_size(pixels, holes, net, device=device)
-        buf = io.BytesIO()
-        Image.fromarray(out).save(buf, format="PNG")
-        return Response(buf.getvalue(), media_type="image/png")
+        fmt = photo.format if photo.format in ANSWER_TYPES else "PNG"
+        return Response(encode_photo(out, photo, fmt), media_type=ANSWER_TYPES[fmt])
 
     return app
