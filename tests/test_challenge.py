@@ -162,3 +162,16 @@ def test_fast_and_join_paths_agree() -> None:
     shuffled = score_frames(noisy.sample(fraction=1.0, shuffle=True, seed=0), truth)
     assert in_order.rmse == pytest.approx(shuffled.rmse)
     assert in_order.rmse > 0
+
+
+@pytest.mark.parametrize("name", ["../secret.png", "/etc/passwd", "sub/a.png", "..", "a\\\\b.png"])
+def test_masked_info_file_names_stay_inside_their_folder(tmp_path, name: str) -> None:
+    from photorecon.challenge import read_masked_info
+    from photorecon.errors import PhotoreconError
+
+    info = tmp_path / "masked_info.csv"
+    info.write_text(
+        f",filename,box1_row,box1_col,box2_row,box2_col\n0,ok.png,0,0,1,1\n1,{name},0,0,1,1\n"
+    )
+    with pytest.raises(PhotoreconError, match=r"line 3: filename .* is a path"):
+        read_masked_info(info)

@@ -101,3 +101,17 @@ def test_warm_start_copies_weights_and_refuses_another_shape(tmp_path: Path) -> 
         warm_start(wider, str(path), "ffc")
     with pytest.raises(PhotoreconError, match=r"not the 'bilstm' network.*FFCInpainter there"):
         warm_start(create_model("bilstm"), str(path), "bilstm")
+
+
+def test_unknown_constructor_arguments_in_a_checkpoint_are_one_line(tmp_path) -> None:
+    from photorecon.checkpoint import CheckpointMeta, load_checkpoint, save_weights
+    from photorecon.errors import PhotoreconError
+    from photorecon.models.registry import create_model
+
+    model = create_model("ffc", width=4, downs=2, blocks=1, max_width=8)
+    path = tmp_path / "odd.safetensors"
+    save_weights(path, model, CheckpointMeta("ffc", {**model.config, "wings": 2}))
+    with pytest.raises(
+        PhotoreconError, match=r"odd.safetensors: its metadata does not build model 'ffc'.*wings"
+    ):
+        load_checkpoint(path)

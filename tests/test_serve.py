@@ -164,3 +164,14 @@ def test_tiny_images_never_get_a_500(client: TestClient, size) -> None:
         assert response.status_code == 400 and "nothing is left" in response.json()["detail"]
     else:
         assert response.status_code == 200
+
+
+def test_boxes_nested_past_any_depth_are_a_400(client: TestClient) -> None:
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(buf, format="PNG")
+    response = client.post(
+        "/api/fill",
+        files={"image": ("a.png", buf.getvalue(), "image/png")},
+        data={"boxes": "[" * 500_000},
+    )
+    assert response.status_code == 400 and "boxes must be JSON" in response.json()["detail"]

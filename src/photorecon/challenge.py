@@ -76,6 +76,13 @@ def read_masked_info(path: str | Path, box_size: int = BOX_SIZE) -> list[MaskedE
     names = frame["filename"].to_list()
     if any(not n for n in names):
         raise PhotoreconError(f"{path}: empty filename in masked_info.csv")
+    for line, name in enumerate(names, start=2):
+        # a file name, not a path: nothing outside the challenge folder is ever read
+        if "/" in name or "\\" in name or name in (".", "..") or Path(name).is_absolute():
+            raise PhotoreconError(
+                f"{path}: line {line}: filename {name!r} is a path; only names of files in "
+                "the folder are allowed"
+            )
     dupes = frame["filename"].filter(frame["filename"].is_duplicated()).unique().to_list()
     if dupes:
         raise PhotoreconError(f"{path}: filename listed twice: {dupes[0]}")

@@ -101,7 +101,14 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> nn.
 
     file = weights_file(path)
     meta = read_meta(file)
-    model = create_model(meta.model, **meta.kwargs)
+    if not isinstance(meta.kwargs, dict):
+        raise PhotoreconError(f"{file}: malformed checkpoint metadata (kwargs is not a mapping)")
+    try:
+        model = create_model(meta.model, **meta.kwargs)
+    except (TypeError, ValueError) as exc:  # an argument the model does not take, a bad value
+        raise PhotoreconError(
+            f"{file}: its metadata does not build model {meta.model!r} ({exc})"
+        ) from None
     try:
         state = load_file(str(file))
     except (SafetensorError, OSError, ValueError) as exc:

@@ -55,7 +55,7 @@ def parse_boxes(text: str) -> list[list[int]]:
     """`[[row, col, height, width], ...]` from the form field."""
     try:
         boxes = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: [[[[... nested past Python's limit
         raise HTTPException(400, "boxes must be JSON: [[row, col, height, width], ...]") from None
     if not isinstance(boxes, list) or not all(
         isinstance(b, list) and len(b) == 4 and all(isinstance(v, int) for v in b) for b in boxes
