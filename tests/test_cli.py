@@ -159,3 +159,41 @@ def test_rgba_input_is_converted_with_warning(
 def test_score_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     code, _, err = run(capsys, "score", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"))
     assert code == 2 and "a.csv: submission file not found" in err
+
+
+def test_submissions_stream_to_stdout_and_special_files(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import os
+    import threading
+
+    masked = str(dataset / "test" / "masked")
+    code = main(["predict", masked, "--model", "mean", "--out", "-", "-q"])
+    out, err = capsys.readouterr()
+    assert code == 0 and out.startswith("filename_box_pixel,value\n")
+    assert out.count("\n") == 135_001 and "wrote 135,000 rows to -" in err
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    assert main(["predict", masked, "--model", "mean", "--out", str(fifo), "-q"]) == 0
+    reader.join(timeout=60)
+    assert got and got[0].count(b"\n") == 135_001
+    assert fifo.is_fifo()  # written to, not replaced by a regular file
+
+
+def test_write_errors_are_one_line_and_leave_the_destination(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    masked = str(dataset / "test" / "masked")
+    if Path("/dev/full").exists():  # every write there fails with "No space left on device"
+        code = main(["predict", masked, "--model", "mean", "--out", "/dev/full", "-q"])
+        err = capsys.readouterr().err
+        assert code == 2 and "/dev/full: cannot write (No space left on device)" in err
+        assert err.strip().count("\n") == 0
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code = main(["predict", masked, "--model", "mean", "--out", str(blocker / "x.csv"), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write" in err and blocker.read_text() == "not a folder"

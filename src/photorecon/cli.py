@@ -61,7 +61,8 @@ def _predict_cmd(args: argparse.Namespace) -> None:
     rows = predict_to_csv(
         model, split, args.out, batch_size=args.batch_size, device=device, progress=not args.quiet
     )
-    print(f"wrote {rows:,} rows to {args.out} in {time.perf_counter() - start:.2f} s")
+    where = sys.stderr if args.out == "-" else sys.stdout  # keep a streamed CSV clean
+    print(f"wrote {rows:,} rows to {args.out} in {time.perf_counter() - start:.2f} s", file=where)
 
 
 def _score_cmd(args: argparse.Namespace) -> None:
@@ -356,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("predict", _predict_cmd, "fill a challenge folder and write a submission CSV")
     p.add_argument("masked_dir", help="folder with masked photos and masked_info.csv (or a split)")
     p.add_argument("--model", required=True, help="registered model name or checkpoint path")
-    p.add_argument("--out", required=True, help="submission CSV to write")
+    p.add_argument("--out", required=True, help="submission CSV to write (- for standard output)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     _add_challenge_options(p)

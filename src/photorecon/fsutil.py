@@ -1,22 +1,57 @@
-"""Atomic file writes: outputs appear whole or not at all."""
+"""File writes: outputs appear whole or not at all, and a write that fails is one line.
+
+A regular file (or a new one) is written to a temporary file beside it and renamed onto it, so
+a failed or interrupted write leaves what was there. A special file (a FIFO, /dev/stdout, a
+terminal) cannot be replaced that way: it is written to directly, and `-` means standard output.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from photorecon.errors import PhotoreconError
+
+STDOUT = "-"
+
+
+def is_special(path: Path) -> bool:
+    """True for an existing file that is neither a regular file nor a folder."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def _write_error(path: Path, exc: OSError) -> PhotoreconError:
+    return PhotoreconError(f"{path}: cannot write ({exc.strerror or exc})")
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+    A special file is yielded itself. An OSError (disk full, no permission, a file where a
+    folder should be) becomes a one-line PhotoreconError, and the destination is untouched."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    if is_special(path):
+        try:
+            yield path
+        except OSError as exc:
+            raise _write_error(path, exc) from None
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -26,12 +61,27 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, path)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     finally:
         tmp_path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w", **kwargs) -> Iterator[IO]:
-    """Open a temporary file beside `path` for writing; rename it onto `path` on success."""
-    with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as fh:
-        yield fh
+    """Open a temporary file beside `path` for writing; rename it onto `path` on success.
+    `-` is standard output."""
+    if str(path) == STDOUT:
+        stream = sys.stdout.buffer if "b" in mode else sys.stdout
+        try:
+            yield stream
+            stream.flush()
+        except OSError as exc:
+            raise _write_error(Path("<stdout>"), exc) from None
+        return
+    with atomic_path(path) as tmp:
+        try:
+            with open(tmp, mode, **kwargs) as fh:
+                yield fh
+        except OSError as exc:  # a special file's writes fail here (ENOSPC on /dev/full)
+            raise _write_error(Path(path), exc) from None
