@@ -175,3 +175,66 @@ def test_boxes_nested_past_any_depth_are_a_400(client: TestClient) -> None:
         data={"boxes": "[" * 500_000},
     )
     assert response.status_code == 400 and "boxes must be JSON" in response.json()["detail"]
+
+
+def slow_app(monkeypatch, seconds: float, **kwargs):
+    """An app whose fills take `seconds` (a model that sleeps), to watch the queue."""
+    import time as _time
+
+    import torch
+
+    import photorecon.api
+
+    class Sleeper(torch.nn.Module):
+        def forward(self, masked, mask):
+            _time.sleep(seconds)
+            return masked
+
+    monkeypatch.setattr(photorecon.api, "cached_model", lambda *a, **k: Sleeper())
+    return TestClient(create_app(default_model="telea", **kwargs))
+
+
+def small_png() -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.full((16, 16, 3), 80, np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_other_routes_answer_while_a_fill_runs_and_a_full_queue_gets_503(monkeypatch) -> None:
+    import threading
+    import time
+
+    client = slow_app(monkeypatch, 1.5, queue=1)
+    answers = {}
+
+    def fill() -> None:
+        answers["fill"] = client.post(
+            "/api/fill",
+            files={"image": ("a.png", small_png(), "image/png")},
+            data={"boxes": "[[2, 2, 4, 4]]"},
+        )
+
+    worker = threading.Thread(target=fill)
+    worker.start()
+    time.sleep(0.4)  # the fill is running now
+    began = time.perf_counter()
+    assert client.get("/api/models").status_code == 200
+    assert time.perf_counter() - began < 0.5  # not held up by the fill
+    busy = client.post(
+        "/api/fill",
+        files={"image": ("b.png", small_png(), "image/png")},
+        data={"boxes": "[[2, 2, 4, 4]]"},
+    )
+    assert busy.status_code == 503 and busy.headers["retry-after"]
+    worker.join()
+    assert answers["fill"].status_code == 200
+
+
+def test_a_fill_over_its_time_limit_is_a_503(monkeypatch) -> None:
+    client = slow_app(monkeypatch, 1.0, timeout=0.2)
+    response = client.post(
+        "/api/fill",
+        files={"image": ("a.png", small_png(), "image/png")},
+        data={"boxes": "[[2, 2, 4, 4]]"},
+    )
+    assert response.status_code == 503 and "longer than 0.2 s" in response.json()["detail"]

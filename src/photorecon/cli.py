@@ -259,6 +259,8 @@ def _serve_cmd(args: argparse.Namespace) -> None:
         max_upload_mb=args.max_upload_mb,
         device=str(resolve_device(args.device)),
         default_model=args.model,
+        queue=args.queue,
+        timeout=args.timeout,
     )
     print(f"photorecon: serving on http://{args.host}:{args.port} (API docs at /docs)")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
@@ -427,11 +429,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=256, help="input height and width (256)")
 
     p = add("serve", _serve_cmd, "serve the web page and the JSON/multipart API")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--model", help="default model (default: best shipped model)")
-    p.add_argument("--max-upload-mb", type=float, default=20.0)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    p.add_argument("--model", help="default model (default: the best shipped model)")
+    p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest upload in MiB (20)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (auto)")
+    p.add_argument(
+        "--queue", type=int, default=8, help="fills waiting or running at most; more get 503 (8)"
+    )
+    p.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds a fill may take before 503 (120)"
+    )
 
     p = add("train", _train_cmd, "train a model on random holes in the photo pack")
     p.add_argument("--config", help="YAML config (see configs/)")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Annotated
 
@@ -12,6 +15,45 @@ from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from photorecon.errors import PhotoreconError
+
+
+class FillQueue:
+    """Fills run one at a time on a worker thread, so every other route answers at once.
+
+    At most `depth` fills wait or run; one more gets 503 with Retry-After. A fill that takes
+    longer than `timeout` seconds gets 503 too (the worker finishes it and moves on). On
+    shutdown the running fill finishes and queued ones are cancelled.
+    """
+
+    def __init__(self, depth: int = 8, timeout: float = 120.0) -> None:
+        self.depth, self.timeout = depth, timeout
+        self.slots = threading.BoundedSemaphore(depth)
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="photorecon-fill")
+
+    async def run(self, fn, *args):
+        if not self.slots.acquire(blocking=False):
+            raise HTTPException(
+                503,
+                f"busy: {self.depth} fills are queued; try again shortly",
+                headers={"Retry-After": "5"},
+            )
+        try:
+            future = self.executor.submit(fn, *args)
+        except RuntimeError:  # shutting down
+            self.slots.release()
+            raise HTTPException(503, "the server is shutting down") from None
+        future.add_done_callback(lambda _: self.slots.release())
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
+        except TimeoutError:
+            raise HTTPException(
+                503,
+                f"the fill took longer than {self.timeout:g} s; try a smaller photo or hole",
+                headers={"Retry-After": "30"},
+            ) from None
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
 
 
 async def read_upload(upload: UploadFile, limit: int, what: str) -> bytes:
@@ -65,9 +107,15 @@ def parse_boxes(text: str) -> list[list[int]]:
 
 
 def create_app(
-    *, max_upload_mb: float = 20.0, device: str = "cpu", default_model: str | None = None
+    *,
+    max_upload_mb: float = 20.0,
+    device: str = "cpu",
+    default_model: str | None = None,
+    queue: int = 8,
+    timeout: float = 120.0,
 ) -> FastAPI:
-    """Build the app; models load on first use and stay cached."""
+    """Build the app; models load on first use and stay cached; fills run on a worker thread
+    (`queue` of them at most, each within `timeout` seconds)."""
     from photorecon.anysize import fill_any_size, find_white_boxes
     from photorecon.api import cached_model, resolve_mask
     from photorecon.api import default_model as best_model
@@ -76,12 +124,19 @@ def create_app(
     from photorecon.models.registry import get_model_info
 
     limit = int(max_upload_mb * 2**20)
+    fills = FillQueue(queue, timeout)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        fills.close()
+
     app = FastAPI(
         title="photorecon",
-        description="Fill missing rectangles in photos.",
+        description="Fill missing or damaged regions of photos.",
         version="0.1.0",
+        lifespan=lifespan,
     )
-    lock = threading.Lock()  # one fill at a time: the CPU is the bottleneck anyway
     default = default_model or best_model()
 
     @app.exception_handler(PhotoreconError)
@@ -128,31 +183,35 @@ def create_app(
 
         The answer is in the upload's format (PNG, JPEG or WebP; PNG for others), with its
         alpha channel, EXIF and colour profile."""
-        photo = decode_photo(await read_upload(image, limit, "image"), "image")
-        pixels = photo.rgb
         given = [boxes is not None, mask is not None, white]
         if sum(given) != 1:
             raise HTTPException(400, "give exactly one of boxes, mask or white")
-        if mask is not None:
-            holes = resolve_mask(
-                pixels, decode_image(await read_upload(mask, limit, "mask"), "mask")
-            )
-        elif white:
-            holes = resolve_mask(pixels, "white")
-        else:
-            box_list = parse_boxes(boxes or "[]")
-            if not box_list:
-                raise HTTPException(400, "boxes is empty: draw at least one rectangle")
-            holes = resolve_mask(pixels, box_list)
         spec = model or default
         if spec not in ready_models():
             raise HTTPException(
                 400, f"unknown model {spec!r}; available: {', '.join(ready_models())}"
             )
-        with lock:
-            net = cached_model(spec, device)
-            out = fill_any_size(pixels, holes, net, device=device)
+        box_list = parse_boxes(boxes) if boxes is not None else None
+        if box_list is not None and not box_list:
+            raise HTTPException(400, "boxes is empty: draw at least one rectangle")
+        data = await read_upload(image, limit, "image")
+        mask_data = await read_upload(mask, limit, "mask") if mask is not None else None
+        body, media_type = await fills.run(fill_now, data, box_list, mask_data, white, spec)
+        return Response(body, media_type=media_type)
+
+    def fill_now(data, box_list, mask_data, white, spec) -> tuple[bytes, str]:
+        """Decode, fill and encode (on the worker thread: decoding a 24-megapixel photo or
+        running a model would hold up every other request)."""
+        photo = decode_photo(data, "image")
+        pixels = photo.rgb
+        if mask_data is not None:
+            holes = resolve_mask(pixels, decode_image(mask_data, "mask"))
+        elif white:
+            holes = resolve_mask(pixels, "white")
+        else:
+            holes = resolve_mask(pixels, box_list)
+        out = fill_any_size(pixels, holes, cached_model(spec, device), device=device)
         fmt = photo.format if photo.format in ANSWER_TYPES else "PNG"
-        return Response(encode_photo(out, photo, fmt), media_type=ANSWER_TYPES[fmt])
+        return encode_photo(out, photo, fmt), ANSWER_TYPES[fmt]
 
     return app
