@@ -238,3 +238,25 @@ def test_a_fill_over_its_time_limit_is_a_503(monkeypatch) -> None:
         data={"boxes": "[[2, 2, 4, 4]]"},
     )
     assert response.status_code == 503 and "longer than 0.2 s" in response.json()["detail"]
+
+
+def test_a_body_over_the_cap_is_refused_before_it_is_read(client: TestClient) -> None:
+    # the fixture's cap is 1 MiB an upload: 2 MiB + 64 KiB for the whole body
+    big = b"x" * (3 * 2**20)
+    response = client.post(
+        "/api/fill", content=big, headers={"content-type": "multipart/form-data; boundary=b"}
+    )
+    assert response.status_code == 413 and "request body over" in response.json()["detail"]
+
+    def stream():  # no Content-Length: counted while it streams in
+        yield (
+            b'--b\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n'
+            b"Content-Type: image/png\r\n\r\n"
+        )
+        for _ in range(48):
+            yield b"y" * 2**16
+
+    response = client.post(
+        "/api/fill", content=stream(), headers={"content-type": "multipart/form-data; boundary=b"}
+    )
+    assert response.status_code == 413

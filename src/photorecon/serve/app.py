@@ -56,6 +56,56 @@ class FillQueue:
         self.executor.shutdown(wait=True, cancel_futures=True)
 
 
+class BodyLimit:
+    """ASGI middleware: a request body over `limit` bytes gets 413 as soon as that is known,
+    from its Content-Length before anything is read, or while it streams in; it is never
+    spooled to disk first (as multipart parsing would)."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            await self._refuse(send)
+            return
+        seen, started, refused = 0, False, False
+
+        async def counted():
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit and not started:
+                    # answer now; the app sees the client gone and stops reading
+                    await self._refuse(send)
+                    refused = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def watched(message) -> None:
+            nonlocal started
+            if refused:  # the 413 is sent: whatever the app answers after it is dropped
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        await self.app(scope, counted, watched)
+
+    async def _refuse(self, send) -> None:
+        body = json.dumps(
+            {"detail": f"request body over {self.limit // 2**20} MiB (image and mask together)"}
+        ).encode()
+        headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
 async def read_upload(upload: UploadFile, limit: int, what: str) -> bytes:
     """The upload's bytes, refusing more than `limit` (413) without reading it all."""
     data = await upload.read(limit + 1)
@@ -137,6 +187,8 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
     )
+    # an image and a mask of `limit` each, and the form's other fields
+    app.add_middleware(BodyLimit, limit=2 * limit + 2**16)
     default = default_model or best_model()
 
     @app.exception_handler(PhotoreconError)
