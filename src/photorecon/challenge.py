@@ -19,9 +19,8 @@ import polars as pl
 
 from photorecon.errors import PhotoreconError
 from photorecon.fsutil import atomic_open
-from photorecon.masks import Box
+from photorecon.masks import BOX_SIZE, Box
 
-BOX_SIZE = 75
 ID_COLUMN = "filename_box_pixel"
 VALUE_COLUMN = "value"
 SUBMISSION_HEADER = f"{ID_COLUMN},{VALUE_COLUMN}"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from photorecon import __version__
 from photorecon.errors import PhotoreconError
-from photorecon.masks import HOLE_KINDS
+from photorecon.masks import BOX_SIZE, HOLE_KINDS
 
 
 def _console():
@@ -323,7 +323,9 @@ def _add_tta(p: argparse.ArgumentParser) -> None:
 
 
 def _add_challenge_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--box-size", type=int, default=75, help="side of the square holes (75)")
+    p.add_argument(
+        "--box-size", type=int, default=BOX_SIZE, help=f"side of the square holes ({BOX_SIZE})"
+    )
     p.add_argument(
         "--image-size", type=int, default=256, help="required photo size (256; 0 = any size)"
     )

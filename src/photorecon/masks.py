@@ -8,6 +8,8 @@ import numpy as np
 
 from photorecon.errors import PhotoreconError
 
+BOX_SIZE = 75  # the challenge's squares: two of 75x75 in each 256x256 photo
+
 
 @dataclass(frozen=True)
 class Box:
@@ -51,7 +53,7 @@ def paint_white(image: np.ndarray, boxes: list[Box]) -> np.ndarray:
 
 
 def random_boxes(
-    rng: np.random.Generator, height: int, width: int, count: int = 2, size: int = 75
+    rng: np.random.Generator, height: int, width: int, count: int = 2, size: int = BOX_SIZE
 ) -> list[Box]:
     """`count` square boxes of side `size` placed uniformly inside the image (may overlap)."""
     rows = rng.integers(0, height - size + 1, size=count)
@@ -261,7 +263,7 @@ def blob_masks(gen, n: int, height: int, width: int, count=(1, 3), across=(0.1, 
     return out
 
 
-def draw_kind(kind: str, gen, n: int, height: int, width: int, box_size: int = 75):
+def draw_kind(kind: str, gen, n: int, height: int, width: int, box_size: int = BOX_SIZE):
     """(n, 1, H, W) float32 masks (1 = missing) of one hole kind, on the generator's device."""
     import torch
 
@@ -307,7 +309,9 @@ def draw_kind(kind: str, gen, n: int, height: int, width: int, box_size: int = 7
     return masks[:, None].float()
 
 
-def draw_holes(mix: dict[str, float], gen, n: int, height: int, width: int, box_size: int = 75):
+def draw_holes(
+    mix: dict[str, float], gen, n: int, height: int, width: int, box_size: int = BOX_SIZE
+):
     """(n, 1, H, W) float32 masks, each sample's kind drawn from the weights `mix` (normalised)."""
     import torch
 

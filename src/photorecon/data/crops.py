@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from photorecon.errors import PhotoreconError
-from photorecon.masks import Box, random_boxes
+from photorecon.masks import BOX_SIZE, Box, random_boxes
 
 
 def split_photos(
@@ -79,7 +79,11 @@ def downscale(image: np.ndarray, max_side: int) -> np.ndarray:
 
 
 def challenge_sample(
-    photo: np.ndarray, rng: np.random.Generator, size: int = 256, box_size: int = 75, boxes: int = 2
+    photo: np.ndarray,
+    rng: np.random.Generator,
+    size: int = 256,
+    box_size: int = BOX_SIZE,
+    boxes: int = 2,
 ) -> tuple[np.ndarray, list[Box]]:
     """One challenge-style sample: a multi-scale crop and its square holes."""
     crop = random_crop(photo, rng, size)

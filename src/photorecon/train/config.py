@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from photorecon.masks import BOX_SIZE
+
 
 @dataclass
 class DataConfig:
@@ -21,7 +23,7 @@ class DataConfig:
     val_frac: float = 0.1
     test_frac: float = 0.15
     size: int = 256
-    box_size: int = 75
+    box_size: int = BOX_SIZE
     boxes: int = 2
     random_rect_prob: float = 0.25  # share of samples with 1-4 random rectangles instead
     # Hole kinds and their weights (photorecon.masks.HOLE_KINDS), e.g. {squares: 0.3, brush: 0.3,
