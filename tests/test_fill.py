@@ -180,7 +180,7 @@ def test_a_long_scratch_on_a_large_photo_is_filled_at_full_resolution() -> None:
     sizes = [hole_size(labels, k, b) for k, b in enumerate(boxes, start=1)]
     scratch = int(np.argmax([b.width for b in boxes]))
     assert sizes[scratch] < 20 < 80 == sizes[1 - scratch]  # thickness, not length, counts
-    tiles = thin_hole_tiles(labels, scratch + 1, boxes[scratch], 256, 1.0)
+    tiles = thin_hole_tiles(labels, scratch + 1, boxes[scratch], 256, 256, True)
     assert all(w.height == w.width == 256 and w.scale == 1.0 for w in tiles)
     assert 10 < len(tiles) < 60  # along the scratch only, not the whole box
     covered = np.zeros_like(mask, bool)
@@ -206,3 +206,13 @@ def test_a_long_scratch_on_a_large_photo_is_filled_at_full_resolution() -> None:
     assert outside_unchanged(out, image, mask)
     assert (out[mask > 0] == 128).all()  # every hole pixel came from a model call
     assert len(model.calls) == len(tiles) + 1 and set(model.calls) == {(256, 256)}
+
+
+def test_a_thick_stroke_on_a_small_photo_is_filled_at_full_resolution() -> None:
+    from photorecon.anysize import labelled_holes, thin_hole_tiles
+
+    mask = np.zeros((256, 256), np.float32)
+    mask[100:130, 10:240] = 1  # a 30-px stroke: its context window (343 px) is the photo
+    labels, boxes = labelled_holes(mask)
+    tiles = thin_hole_tiles(labels, 1, boxes[0], 343, 256, True)
+    assert {(w.height, w.width, w.scale) for w in tiles} == {(256, 256, 1.0)}

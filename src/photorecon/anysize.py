@@ -108,13 +108,15 @@ def _run_window(model, image, holes, win: Window, device, learned: bool) -> np.n
 
 
 def thin_hole_tiles(
-    labels: np.ndarray, label: int, hole: Box, side: int, scale: float
+    labels: np.ndarray, label: int, hole: Box, side: int, work_size: int, rescale: bool
 ) -> dict[Window, list[tuple[slice, slice]]]:
-    """Windows of `side` along thin hole `label` (its box `hole`), each with the cells (the
-    window's central half) whose hole pixels it fills; only cells the hole passes through get
-    one, and cells sharing a window (a small photo) share it."""
+    """Windows of `side` (clipped to the photo) along thin hole `label` (its box `hole`), each
+    with the cells (the window's central half) whose hole pixels it fills; only cells the hole
+    passes through get one, and cells sharing a window (a small photo) share it. A window over
+    `work_size` runs shrunk to it when `rescale`."""
     height, width = labels.shape
     win_h, win_w = min(side, height), min(side, width)
+    scale = min(1.0, work_size / max(win_h, win_w)) if rescale else 1.0
     cell = max(1, side // 2)
     tiles: dict[Window, list[tuple[slice, slice]]] = {}
     for r0 in range(hole.row, hole.row + hole.height, cell):
@@ -179,8 +181,8 @@ def fill_any_size(
             continue
         if thin[label - 1]:
             side = max(work_size, math.ceil(sizes[label - 1] / HOLE_SHARE))
-            scale = min(1.0, work_size / side) if rescale else 1.0
-            for win, cells in thin_hole_tiles(labels, label, hole, side, scale).items():
+            tiles = thin_hole_tiles(labels, label, hole, side, work_size, rescale)
+            for win, cells in tiles.items():
                 filled = window_fill(win)
                 for rows, cols in cells:
                     target = labels[rows, cols] == label
