@@ -263,6 +263,13 @@ def blob_masks(gen, n: int, height: int, width: int, count=(1, 3), across=(0.1, 
     return out
 
 
+# Random-walk strokes: long, gently turning thin scratches; shorter, turning, thick brush strokes.
+STROKES = {
+    "scratches": dict(strokes=(2, 5), vertices=(2, 4), step=(0.15, 0.45), turn=0.5, thick=(1, 5)),
+    "brush": dict(strokes=(1, 3), vertices=(3, 8), step=(0.06, 0.2), turn=1.5, thick=(8, 40)),
+}
+
+
 def draw_kind(kind: str, gen, n: int, height: int, width: int, box_size: int = BOX_SIZE):
     """(n, 1, H, W) float32 masks (1 = missing) of one hole kind, on the generator's device."""
     import torch
@@ -278,30 +285,8 @@ def draw_kind(kind: str, gen, n: int, height: int, width: int, box_size: int = B
         count = _randint(gen, (n, 1), 1, k)
         active = torch.arange(k, device=gen.device).view(1, k) < count
         masks = rect_masks(gen, n, height, width, hs, ws, active)
-    elif kind == "scratches":
-        masks = stroke_masks(
-            gen,
-            n,
-            height,
-            width,
-            strokes=(2, 5),
-            vertices=(2, 4),
-            step=(0.15, 0.45),
-            turn=0.5,
-            thick=(1.0, 5.0),
-        )
-    elif kind == "brush":
-        masks = stroke_masks(
-            gen,
-            n,
-            height,
-            width,
-            strokes=(1, 3),
-            vertices=(3, 8),
-            step=(0.06, 0.2),
-            turn=1.5,
-            thick=(8.0, 40.0),
-        )
+    elif kind in STROKES:
+        masks = stroke_masks(gen, n, height, width, **STROKES[kind])
     elif kind == "blobs":
         masks = blob_masks(gen, n, height, width)
     else:
