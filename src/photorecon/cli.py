@@ -151,14 +151,14 @@ def _evaluate_kinds(args: argparse.Namespace, dirs: list[str], kinds: list[str])
     from rich.table import Table
 
     from photorecon.device import resolve_device
-    from photorecon.evaluate import drawn_holes, evaluate_kinds, kinds_frame, mask_split
+    from photorecon.evaluate import drawn_hole_sets, evaluate_kinds, kinds_frame, mask_split
 
     sets = []
     for folder in dirs:
         if (Path(folder) / "masks").is_dir():
             sets.append(mask_split(folder))
         else:
-            sets += [drawn_holes(folder, kind, args.seed) for kind in kinds]
+            sets += drawn_hole_sets(folder, kinds, args.seed)
     rows = evaluate_kinds(
         sets,
         _split_models(args.models),

@@ -133,25 +133,37 @@ def hole_mask(kind: str, seed: int, index: int, height: int, width: int) -> np.n
     return draw_kind(kind, generator_from(rng), 1, height, width)[0, 0].numpy()
 
 
-def drawn_holes(split_dir: str | Path, kind: str, seed: int = 0) -> HoleSet:
-    """A split's original/ photos with holes of `kind` drawn on them."""
+def drawn_hole_sets(split_dir: str | Path, kinds: list[str], seed: int = 0) -> list[HoleSet]:
+    """A split's original/ photos (read once) with holes of each of `kinds` drawn on them."""
     from photorecon.imageio import list_images, read_image
     from photorecon.masks import check_kind
 
-    check_kind(kind)
+    for kind in kinds:
+        check_kind(kind)
     root = Path(split_dir)
     folder = root / "original" if (root / "original").is_dir() else root
     paths = list_images(folder) if folder.is_dir() else []
     if not paths:
-        raise PhotoreconError(f"{split_dir}: no original/ photos to draw {kind} holes on")
+        raise PhotoreconError(f"{split_dir}: no original/ photos to draw holes on")
     images = [read_image(p) for p in paths]
-    masks = [hole_mask(kind, seed, i, *im.shape[:2]) for i, im in enumerate(images)]
-    return HoleSet(_set_name(kind, images), images, masks)
+    return [
+        HoleSet(
+            _set_name(kind, images),
+            images,
+            [hole_mask(kind, seed, i, *im.shape[:2]) for i, im in enumerate(images)],
+        )
+        for kind in kinds
+    ]
+
+
+def drawn_holes(split_dir: str | Path, kind: str, seed: int = 0) -> HoleSet:
+    """A split's original/ photos with holes of `kind` drawn on them."""
+    return drawn_hole_sets(split_dir, [kind], seed)[0]
 
 
 def mask_split(split_dir: str | Path) -> HoleSet:
     """A split written by `data build --holes KIND`: original/, masks/ and holes.txt."""
-    from photorecon.imageio import list_images, read_image
+    from photorecon.imageio import list_images, read_image, read_mask
 
     root = Path(split_dir)
     if not (root / MASKS_DIR).is_dir() or not (root / "original").is_dir():
@@ -173,13 +185,6 @@ def mask_split(split_dir: str | Path) -> HoleSet:
     if not images:
         raise PhotoreconError(f"{root / 'original'}: no photos")
     return HoleSet(_set_name(kind, images), images, masks)
-
-
-def read_mask(path: str | Path) -> np.ndarray:
-    """A mask image as (H, W) float32, non-zero = missing."""
-    from photorecon.imageio import decode
-
-    return (np.asarray(decode(Path(path), str(path)).convert("L")) > 0).astype(np.float32)
 
 
 def _set_name(kind: str, images: list[np.ndarray]) -> str:

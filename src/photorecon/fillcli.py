@@ -16,8 +16,8 @@ from photorecon.errors import NoHoles, PhotoreconError
 from photorecon.imageio import (
     IMAGE_SUFFIXES,
     ImageModeWarning,
-    decode,
     list_images,
+    read_mask,
     read_photo,
     write_photo,
 )
@@ -120,7 +120,7 @@ def job_mask(
         path = mask_file(mask_path, source)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ImageModeWarning)  # masks are grayscale by nature
-            mask = np.asarray(decode(path, str(path)).convert("L"))
+            mask = read_mask(path)
         return resolve_mask(image, mask, f"{path} (mask of {source})")
     return resolve_mask(image, "white" if white else boxes, str(source))
 

@@ -151,6 +151,11 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
         Image.fromarray(image).save(tmp, format=fmt)
 
 
+def read_mask(path: str | Path) -> np.ndarray:
+    """A mask image as (H, W) float32, non-zero = missing (any mode, alpha ignored)."""
+    return (np.asarray(decode(Path(path), str(path)).convert("L")) > 0).astype(np.float32)
+
+
 def write_mask(path: str | Path, mask: np.ndarray) -> None:
     """Write a (H, W) mask as an 8-bit grayscale PNG, 255 = missing, atomically."""
     with atomic_path(Path(path)) as tmp:
