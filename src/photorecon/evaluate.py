@@ -231,12 +231,12 @@ def evaluate_kinds(
     progress: bool = True,
 ) -> list[KindRow]:
     """Each model on each hole set (Telea always among them, as the reference)."""
-    from tqdm import tqdm
+    from photorecon.progress import bar as progress_bar
 
     if "telea" not in specs:
         specs = [*specs, "telea"]
     rows = []
-    for spec in tqdm(specs, desc="models", disable=not progress, leave=False):
+    for spec in progress_bar(specs, desc="models", enabled=progress, leave=False):
         model = load_model(spec, device, tta=tta, runtime=runtime)
         scores, times = {}, []
         for holes in sets:

@@ -142,13 +142,11 @@ def run_fill(
     Each output is written atomically. On a terminal one progress bar runs over the batch;
     elsewhere (a log, a pipe) each file gets one plain line when it is done.
     """
-    from tqdm import tqdm
+    from photorecon.progress import bar as progress_bar
+    from photorecon.progress import say
 
     summary = Summary()
-    bar = tqdm(
-        total=len(jobs), desc="fill", unit="img", disable=not progress or not sys.stderr.isatty()
-    )
-    say = tqdm.write if not bar.disable else print
+    bar = progress_bar(total=len(jobs), desc="fill", unit="img", enabled=progress)
     for job in jobs:
         try:
             photo = read_photo(job.source)

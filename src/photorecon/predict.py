@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from photorecon.challenge import MaskedEntry, write_submission
 from photorecon.data.challenge_dir import ChallengeSplit, iter_masked, read_entries
 from photorecon.inpaint import fill_batch
+from photorecon.progress import bar as progress_bar
 
 
 def predict_split(
@@ -27,7 +27,7 @@ def predict_split(
     """Yield (entry, filled float32 (H, W, 3) in [0, 1]) for each photo of the split."""
     entries = read_entries(split) if entries is None else entries
     model.eval()
-    bar = tqdm(total=len(entries), desc="fill", unit="img", disable=not progress, leave=False)
+    bar = progress_bar(total=len(entries), desc="fill", unit="img", enabled=progress, leave=False)
     batch: list[tuple[MaskedEntry, np.ndarray, np.ndarray]] = []
 
     def flush() -> Iterator[tuple[MaskedEntry, np.ndarray]]:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from photorecon.challenge import BOX_SIZE, MaskedEntry, write_masked_info, write_submission
 from photorecon.data.crops import random_crop, split_photos
@@ -17,6 +16,7 @@ from photorecon.data.photos import read_manifest
 from photorecon.errors import PhotoreconError
 from photorecon.imageio import read_image, write_image, write_mask
 from photorecon.masks import check_kind, paint_white, random_boxes
+from photorecon.progress import bar as progress_bar
 
 SPLITS = ("train", "val", "test")
 
@@ -103,8 +103,8 @@ def build_dataset(
     try:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             done = pool.map(_photo_job, jobs, chunksize=1)
-            for job, entries in tqdm(
-                zip(jobs, done, strict=True), total=len(jobs), desc="build", disable=not progress
+            for job, entries in progress_bar(
+                zip(jobs, done, strict=True), total=len(jobs), desc="build", enabled=progress
             ):
                 results[SPLITS[job[2]]].extend(entries)
         for split in SPLITS:

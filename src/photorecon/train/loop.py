@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from photorecon.config import dump_config
 from photorecon.errors import PhotoreconError
 from photorecon.models.registry import count_parameters, create_model, get_model_info
+from photorecon.progress import bar as progress_bar
 from photorecon.train.config import TrainConfig
 from photorecon.train.distributed import (
     DistInfo,
@@ -229,12 +229,8 @@ def train(
     began = time.perf_counter() - run.elapsed
     chunk_began = time.perf_counter()
     seen, running, stopped = 0, math.nan, ""
-    bar = tqdm(
-        total=cfg.steps,
-        initial=run.step,
-        desc="train",
-        unit="step",
-        disable=not progress or not info.main,
+    bar = progress_bar(
+        total=cfg.steps, initial=run.step, desc="train", unit="step", enabled=progress and info.main
     )
     with fast_cuda_kernels(device), StopSignals() as signals:
         for images, masks in samples.batches(run.step, cfg.steps):

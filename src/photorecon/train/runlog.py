@@ -7,9 +7,8 @@ import contextlib
 import csv
 from pathlib import Path
 
-from tqdm import tqdm
-
 from photorecon.fsutil import atomic_open
+from photorecon.progress import say
 
 COLUMNS = ["step", "loss", "lr", "val_rmse", "images_per_s", "minutes"]
 
@@ -64,7 +63,7 @@ class RunLog:
     def say(self, step: int, scores: dict[str, float], best: float, ips: float) -> None:
         per_kind = "".join(f" {k} {scores[k]:.4f}" for k in self.kinds)
         rmse = scores["rmse"]
-        tqdm.write(f"step {step}: val RMSE {rmse:.4f} (best {best:.4f}){per_kind} {ips:.1f} img/s")
+        say(f"step {step}: val RMSE {rmse:.4f} (best {best:.4f}){per_kind} {ips:.1f} img/s")
 
 
 def plot_metrics(csv_path: Path, out: Path) -> None:
