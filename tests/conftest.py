@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 from PIL import Image
 
 from photorecon.data.build import BuildConfig, build_dataset
+
+# Fuzz tests (test_fuzz.py): a derandomised profile for CI and everyday runs, the same 300+
+# examples every time; HYPOTHESIS_PROFILE=long for a deeper, freshly random search.
+_FUZZ = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", max_examples=300, derandomize=True, **_FUZZ)
+settings.register_profile("long", max_examples=5000, **_FUZZ)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def synthetic_photo(rng: np.random.Generator, height: int, width: int) -> np.ndarray:

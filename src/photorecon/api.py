@@ -45,7 +45,11 @@ def as_boxes(items: Sequence[BoxLike]) -> list[Box]:
         if isinstance(item, Box):
             boxes.append(item)
             continue
-        values = list(item)
+        values = (
+            list(item)
+            if isinstance(item, Sequence | np.ndarray) and not isinstance(item, str)
+            else []
+        )
         if len(values) != 4 or not all(isinstance(v, int | np.integer) for v in values):
             raise PhotoreconError(f"a box is (row, col, height, width) integers, got {item!r}")
         boxes.append(Box(*(int(v) for v in values)))

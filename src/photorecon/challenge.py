@@ -57,21 +57,18 @@ def read_masked_info(path: str | Path, box_size: int = BOX_SIZE) -> list[MaskedE
     if missing:
         raise PhotoreconError(
             f"{path}: malformed masked_info.csv, missing column(s) {', '.join(missing)} "
-            f"(header is {','.join(frame.columns)})"
+            f"(header is {','.join(frame.columns)!r})"
         )
     if frame.height == 0:
         raise PhotoreconError(f"{path}: masked_info.csv lists no images")
     coords = frame.select(INFO_COLUMNS[1:])
-    try:
-        ints = coords.cast(pl.Int64, strict=True).to_numpy()
-    except pl.exceptions.PolarsError:
-        bad = coords.with_row_index("line").filter(
-            pl.any_horizontal(
-                pl.col(c).cast(pl.Int64, strict=False).is_null() for c in INFO_COLUMNS[1:]
-            )
-        )
-        line = int(bad["line"][0]) + 2 if bad.height else "?"
-        raise PhotoreconError(f"{path}: line {line}: box coordinates must be integers") from None
+    # a missing value (a short or truncated row) is as wrong as a non-integer one
+    ints = coords.cast(pl.Int64, strict=False)
+    bad = ints.with_row_index("line").filter(pl.any_horizontal(pl.all().exclude("line").is_null()))
+    if bad.height:
+        line = int(bad["line"][0]) + 2
+        raise PhotoreconError(f"{path}: line {line}: box coordinates must be integers")
+    ints = ints.to_numpy()
     names = frame["filename"].to_list()
     if any(not n for n in names):
         raise PhotoreconError(f"{path}: empty filename in masked_info.csv")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,20 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 # is refused from its header, before anything is decoded. PHOTORECON_MAX_PIXELS changes it.
 MAX_PIXELS_ENV = "PHOTORECON_MAX_PIXELS"
 DEFAULT_MAX_PIXELS = 120_000_000
-DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError)
+# what Pillow's decoders raise on corrupt or hostile bytes (fuzzing found the TIFF reader's
+# KeyError and TypeError; struct.error and IndexError come from truncated headers)
+DECODE_ERRORS = (
+    UnidentifiedImageError,
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    KeyError,
+    TypeError,
+    IndexError,
+    ZeroDivisionError,
+    struct.error,
+)
 
 
 class ImageTooLarge(PhotoreconError):
@@ -128,7 +142,8 @@ def decode(source: str | Path | bytes, name: str) -> Image.Image:
             f"(set {MAX_PIXELS_ENV} to change it)"
         ) from None
     except DECODE_ERRORS as exc:
-        raise PhotoreconError(f"{name}: cannot read image ({exc})") from None
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise PhotoreconError(f"{name}: cannot read image ({reason})") from None
 
 
 def read_image(path: str | Path) -> np.ndarray:

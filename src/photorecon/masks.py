@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,14 +110,19 @@ def parse_hole_mix(spec: str | dict) -> dict[str, float]:
         spec = items
     for name, weight in spec.items():
         check_kind(name)
-        if not isinstance(weight, int | float) or isinstance(weight, bool) or not weight >= 0:
+        number = isinstance(weight, int | float) and not isinstance(weight, bool)
+        if not number or not 0 <= weight < math.inf:
             raise PhotoreconError(
-                f"hole kind {name!r}: weight must be a number >= 0, got {weight!r}"
+                f"hole kind {name!r}: weight must be a finite number >= 0, got {weight!r}"
             )
     total = float(sum(spec.values()))
-    if not total > 0:
-        raise PhotoreconError("a hole mix needs at least one kind with a positive weight")
-    return {name: float(w) / total for name, w in spec.items() if w > 0}
+    shares = {name: float(w) / total for name, w in spec.items() if total > 0}
+    shares = {name: share for name, share in shares.items() if share > 0}
+    if not shares or not math.isfinite(total):
+        raise PhotoreconError(
+            "a hole mix needs at least one kind with a positive weight, all weights finite"
+        )
+    return shares
 
 
 def _uniform(gen, shape, low: float, high: float):

@@ -28,7 +28,13 @@ class FillQueue:
     def __init__(self, depth: int = 8, timeout: float = 120.0) -> None:
         self.depth, self.timeout = depth, timeout
         self.slots = threading.BoundedSemaphore(depth)
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="photorecon-fill")
+        self.executor: ThreadPoolExecutor | None = None
+        self.open()
+
+    def open(self) -> None:
+        """Start the worker (at app start-up; again after a shutdown, as test clients do)."""
+        if self.executor is None:
+            self.executor = ThreadPoolExecutor(1, thread_name_prefix="photorecon-fill")
 
     async def run(self, fn, *args):
         if not self.slots.acquire(blocking=False):
@@ -38,6 +44,8 @@ class FillQueue:
                 headers={"Retry-After": "5"},
             )
         try:
+            if self.executor is None:
+                raise RuntimeError("closed")
             future = self.executor.submit(fn, *args)
         except RuntimeError:  # shutting down
             self.slots.release()
@@ -53,7 +61,9 @@ class FillQueue:
             ) from None
 
     def close(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
+        executor, self.executor = self.executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
 
 
 class BodyLimit:
@@ -178,6 +188,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):
+        fills.open()
         yield
         fills.close()
 
@@ -198,6 +209,12 @@ def create_app(
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> str:
         return resources.files("photorecon.serve").joinpath("static/index.html").read_text()
+
+    @app.get("/favicon.svg", include_in_schema=False)
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        icon = resources.files("photorecon.serve").joinpath("static/favicon.svg").read_bytes()
+        return Response(icon, media_type="image/svg+xml")
 
     @app.get("/api/models")
     def models() -> dict:
