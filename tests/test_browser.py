@@ -1,9 +1,14 @@
-"""The web page in a real browser: Debian's Chromium driven by Playwright."""
+"""The web page in a real browser: Debian's Chromium driven by Playwright.
+
+Each test works the page as a user would (mouse strokes, the keyboard, file pickers) and checks
+what the page sends to the server (the multipart request of /api/fill, its mask decoded) and
+what the user downloads.
+"""
 
 from __future__ import annotations
 
-import json
-import os
+import email.parser
+import io
 import shutil
 import socket
 import threading
@@ -30,6 +35,42 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+H, W = 240, 320
+PHOTO = synthetic_photo(np.random.default_rng(9), H, W)
+
+
+class Recorder:
+    """ASGI wrapper keeping every POST /api/fill the app receives and what it answered
+    (Chromium reports neither the bytes of a multipart body built from Blobs nor those of an
+    answer read as a Blob, so the server side tells)."""
+
+    def __init__(self, app) -> None:
+        self.app, self.fills = app, []
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] != "/api/fill":
+            return await self.app(scope, receive, send)
+        chunks: list[bytes] = []
+        answer: list[bytes] = []
+        headers = dict(scope["headers"])
+
+        async def recording():
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            return message
+
+        async def answering(message):
+            if message["type"] == "http.response.body":
+                answer.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    request = (headers[b"content-type"].decode(), b"".join(chunks))
+                    self.fills.append((request, b"".join(answer)))
+            await send(message)
+
+        return await self.app(scope, recording, answering)
+
+
+RECORDER: Recorder | None = None
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +79,12 @@ def server() -> str:
 
     from photorecon.serve.app import create_app
 
+    global RECORDER
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(default_model="telea"), host="127.0.0.1", port=port, log_level="warning"
-    )
+    RECORDER = Recorder(create_app(default_model="telea"))
+    config = uvicorn.Config(RECORDER, host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -57,53 +98,258 @@ def server() -> str:
     thread.join(timeout=10)
 
 
-def test_upload_draw_fill_download(server: str, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def browser():
     from playwright.sync_api import sync_playwright
 
-    photo = synthetic_photo(np.random.default_rng(9), 240, 320)
-    source = tmp_path / "photo.png"
-    Image.fromarray(photo).save(source)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.goto(server)
-        page.wait_for_selector("#model option[value='telea']", state="attached")
-        page.select_option("#model", "telea")
-        page.set_input_files("#file", str(source))
-        page.wait_for_function("document.getElementById('detect').disabled === false")
-        canvas = page.locator("#editor").bounding_box()
-        scale = canvas["width"] / 320
-        x0, y0 = canvas["x"] + 100 * scale, canvas["y"] + 60 * scale
-        page.mouse.move(x0, y0)
-        page.mouse.down()
-        page.mouse.move(x0 + 40 * scale, y0 + 30 * scale, steps=5)
-        page.mouse.move(x0 + 80 * scale, y0 + 50 * scale, steps=5)
-        page.mouse.up()
-        boxes = json.loads(page.text_content("#boxes"))
-        assert len(boxes) == 1
-        row, col, height, width = boxes[0]
-        assert abs(row - 60) <= 2 and abs(col - 100) <= 2 and height > 40 and width > 70
-        with page.expect_response("**/api/fill") as info:
-            page.click("#fill")
-        response = info.value
-        assert response.status == 200
-        page.wait_for_selector("#download:not([hidden])")
-        page.wait_for_function("document.getElementById('after').complete")
-        shot = tmp_path / "page.png"
-        page.screenshot(path=str(shot), full_page=True)
-        if os.environ.get("PHOTORECON_SCREENSHOTS"):
-            Path(os.environ["PHOTORECON_SCREENSHOTS"]).mkdir(parents=True, exist_ok=True)
-            shutil.copy(shot, Path(os.environ["PHOTORECON_SCREENSHOTS"]) / "web-fill.png")
-        with page.expect_download() as dl:
-            page.click("#download button")
-        downloaded = tmp_path / "download.png"
-        dl.value.save_as(downloaded)
-        browser.close()
-    out = np.asarray(Image.open(downloaded))  # what the user downloads
-    assert out.shape == photo.shape
-    changed = (out != photo).any(axis=2)
-    inside = np.zeros_like(changed)
-    inside[row : row + height, col : col + width] = True
-    assert changed[inside].mean() > 0.5  # the box was refilled
-    assert not changed[~inside].any()  # nothing outside it moved
-    assert shot.stat().st_size > 10_000
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, server: str):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.requests_seen = []
+    page.on("request", lambda req: page.requests_seen.append(req.url))
+    page.goto(server)
+    page.wait_for_selector("#model option[value='telea']", state="attached")
+    page.select_option("#model", "telea")
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def photo_file(tmp_path: Path) -> Path:
+    path = tmp_path / "photo.png"
+    Image.fromarray(PHOTO).save(path)
+    return path
+
+
+def open_photo(page, path: Path) -> None:
+    page.set_input_files("#file", str(path))
+    page.wait_for_function("document.getElementById('stage-empty').hidden && S.image !== null")
+
+
+def screen(page, x: float, y: float) -> tuple[float, float]:
+    """Where image pixel (x, y) is on the screen, through the page's zoom and pan."""
+    box = page.locator("#editor").bounding_box()
+    zoom, tx, ty = page.evaluate("[S.zoom, S.tx, S.ty]")
+    return box["x"] + tx + x * zoom, box["y"] + ty + y * zoom
+
+
+def stroke(page, points: list[tuple[float, float]]) -> None:
+    """Press at the first image point, move through the others, release."""
+    page.mouse.move(*screen(page, *points[0]))
+    page.mouse.down()
+    for point in points[1:]:
+        page.mouse.move(*screen(page, *point), steps=6)
+    page.mouse.up()
+
+
+def set_size(page, size: int) -> None:
+    page.evaluate(
+        "(v) => { const s = document.getElementById('size'); s.value = v;"
+        " s.dispatchEvent(new Event('input')); }",
+        size,
+    )
+
+
+def multipart(content_type: str, body: bytes) -> dict[str, bytes]:
+    """The parts of a multipart/form-data body, by field name."""
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    message = email.parser.BytesParser().parsebytes(head + body)
+    return {
+        part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
+        for part in message.get_payload()
+    }
+
+
+def decode(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)))
+
+
+def holes(data: bytes) -> np.ndarray:
+    """A mask PNG (the page's: opaque, white = missing, black = known) as (H, W) bool."""
+    pixels = decode(data).reshape(H, W, -1)
+    assert set(np.unique(pixels[..., :3])) <= {0, 255}
+    assert pixels.shape[2] < 4 or (pixels[..., 3] == 255).all()
+    return pixels[..., 0] > 0
+
+
+def fill(page) -> tuple[dict[str, bytes], bytes]:
+    """Press Fill; the request's parts and the answer's body."""
+    rounds, seen = page.evaluate("S.round"), len(RECORDER.fills)
+    with page.expect_response("**/api/fill") as resp:
+        page.click("#fill")
+    assert resp.value.status == 200, resp.value.text()
+    page.wait_for_function(f"S.round === {rounds + 1} && !S.busy")
+    assert len(RECORDER.fills) == seen + 1
+    request, answer = RECORDER.fills[-1]
+    return multipart(*request), answer
+
+
+def downloaded_mask(page, tmp_path: Path) -> np.ndarray:
+    with page.expect_download() as dl:
+        page.click("#mask-download button")
+    path = tmp_path / dl.value.suggested_filename
+    dl.value.save_as(path)
+    assert path.name == "photo_mask.png"
+    return holes(path.read_bytes())
+
+
+def test_brush_strokes_are_the_mask_the_page_sends(page, photo_file: Path, tmp_path) -> None:
+    open_photo(page, photo_file)
+    set_size(page, 20)
+    stroke(page, [(60, 100), (130, 100), (200, 100)])
+    assert page.locator("#fill").is_enabled()
+    parts, body = fill(page)
+    hole = holes(parts["mask"])
+    assert hole[100, 60:200].all() and hole[93:107, 130].all()  # along the stroke, 20 px wide
+    assert not hole[:85].any() and not hole[116:].any()  # nothing far from it
+    assert not hole[:, :45].any() and not hole[:, 215:].any()
+    assert decode(parts["image"]).shape == PHOTO.shape and parts["model"] == b"telea"
+    out = decode(body)
+    assert out.shape == PHOTO.shape
+    changed = (out != PHOTO).any(axis=2)
+    assert not changed[~hole].any() and changed[hole].mean() > 0.5
+    # the result is offered in the upload's format, named after it
+    assert page.get_attribute("#download", "download") == "photo_filled.png"
+    assert page.locator("#result").is_visible()
+
+
+def test_eraser_undo_and_redo(page, photo_file: Path, tmp_path) -> None:
+    open_photo(page, photo_file)
+    set_size(page, 16)
+    stroke(page, [(40, 60), (280, 60)])
+    stroke(page, [(40, 170), (280, 170)])
+    both = downloaded_mask(page, tmp_path)
+    assert both[60, 150] and both[170, 150]
+    page.keyboard.press("Control+z")
+    one = downloaded_mask(page, tmp_path)
+    assert one[60, 150] and not one[170, 150]
+    page.keyboard.press("Control+Shift+z")
+    again = downloaded_mask(page, tmp_path)
+    assert np.array_equal(again, both)
+    page.keyboard.press("e")  # eraser through the middle of the first stroke
+    set_size(page, 30)
+    stroke(page, [(150, 40), (150, 80)])
+    erased = downloaded_mask(page, tmp_path)
+    assert not erased[60, 150] and erased[60, 60] and erased[170, 150]
+    page.click("#undo")
+    assert np.array_equal(downloaded_mask(page, tmp_path), both)
+    page.click("#redo")
+    assert np.array_equal(downloaded_mask(page, tmp_path), erased)
+    assert page.locator("#redo").is_disabled()
+
+
+def test_zoom_and_pan_keep_the_mask_aligned(page, photo_file: Path, tmp_path) -> None:
+    open_photo(page, photo_file)
+    before = page.evaluate("S.zoom")
+    pointer = screen(page, 200, 150)
+    page.mouse.move(*pointer)
+    page.mouse.wheel(0, -600)  # zoom in at the pointer
+    page.wait_for_function(f"S.zoom > {before * 1.5}")
+    after = screen(page, 200, 150)  # the pixel under the pointer stays under it
+    assert after == pytest.approx(pointer, abs=1)
+    box = page.locator("#editor").bounding_box()
+    page.keyboard.down("Space")  # pan by (80, 40) screen pixels
+    page.mouse.move(box["x"] + 300, box["y"] + 200)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 380, box["y"] + 240, steps=4)
+    page.mouse.up()
+    page.keyboard.up("Space")
+    panned = screen(page, 200, 150)
+    assert panned == pytest.approx((after[0] + 80, after[1] + 40), abs=1)
+    assert (
+        downloaded_mask(page, tmp_path).max() == 0
+        if page.locator("#mask-download").is_visible()
+        else True
+    )  # panning painted nothing
+    page.keyboard.press("r")
+    stroke(page, [(180, 120), (230, 160)])  # a rectangle drawn at high zoom
+    mask = downloaded_mask(page, tmp_path)
+    rows, cols = np.nonzero(mask)
+    assert abs(rows.min() - 120) <= 1 and abs(rows.max() - 159) <= 1
+    assert abs(cols.min() - 180) <= 1 and abs(cols.max() - 229) <= 1
+    assert mask.sum() == pytest.approx(40 * 50, rel=0.1)
+    page.keyboard.press("0")  # fit again
+    assert page.evaluate("S.zoom") == pytest.approx(before)
+
+
+def test_upload_a_mask(page, photo_file: Path, tmp_path) -> None:
+    open_photo(page, photo_file)
+    drawn = np.zeros((H, W), np.uint8)
+    drawn[30:90, 40:120] = 255
+    drawn[150:155, 10:300] = 200  # any non-zero value is a hole, as on the command line
+    (tmp_path / "m.png").write_bytes(b"")
+    Image.fromarray(drawn).save(tmp_path / "m.png")
+    page.set_input_files("#mask-file", str(tmp_path / "m.png"))
+    page.wait_for_function("!document.getElementById('fill').disabled")
+    parts, _ = fill(page)
+    sent = holes(parts["mask"])
+    assert np.array_equal(sent, drawn > 0)
+    wrong = tmp_path / "small.png"
+    Image.fromarray(drawn[:100, :100]).save(wrong)
+    page.set_input_files("#mask-file", str(wrong))
+    page.wait_for_selector("#status.error")
+    assert "100×100" in page.text_content("#status") and "320×240" in page.text_content("#status")
+
+
+def test_fill_twice_then_undo_a_round(page, photo_file: Path, tmp_path) -> None:
+    open_photo(page, photo_file)
+    set_size(page, 14)
+    stroke(page, [(30, 40), (150, 90)])
+    parts1, body1 = fill(page)
+    first = holes(parts1["mask"])
+    # the mask is cleared for the next round; the result is now the photo being edited
+    assert page.locator("#fill").is_disabled()
+    stroke(page, [(200, 180), (300, 200)])
+    parts2, body2 = fill(page)
+    assert parts2["image"] == body1  # round 2 starts from round 1's result
+    second = holes(parts2["mask"])
+    assert not (first & second).any()
+    out = decode(body2)
+    changed = (out != PHOTO).any(axis=2)
+    assert not changed[~(first | second)].any()
+    assert changed[first].mean() > 0.5 and changed[second].mean() > 0.5
+    assert page.text_content("#round-info") == "round 2"
+    with page.expect_download() as dl:
+        page.click("#download button")
+    dl.value.save_as(tmp_path / "result.png")
+    assert np.array_equal(decode((tmp_path / "result.png").read_bytes()), out)
+    page.keyboard.press("Control+z")  # back to round 1, with round 2's mask
+    assert page.text_content("#round-info") == "round 1"
+    restored = downloaded_mask(page, tmp_path)
+    assert np.array_equal(restored, second)
+
+
+def test_a_bad_file_clears_the_page_then_a_good_one_works(page, photo_file, tmp_path) -> None:
+    open_photo(page, photo_file)
+    stroke(page, [(50, 50), (100, 100)])
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nthis is not a PNG")
+    page.set_input_files("#file", str(bad))
+    page.wait_for_selector("#status.error")
+    assert "broken.png" in page.text_content("#status")
+    assert page.evaluate("S.image === null") and page.locator("#stage-empty").is_visible()
+    assert page.locator("#fill").is_disabled() and page.locator("#undo").is_disabled()
+    open_photo(page, photo_file)
+    assert page.locator("#status.error").count() == 0
+    stroke(page, [(50, 50), (100, 100)])
+    _, body = fill(page)
+    assert decode(body).shape == PHOTO.shape
+
+
+def test_page_is_self_contained(page, server: str) -> None:
+    assert all(url.startswith(server) for url in page.requests_seen), page.requests_seen
+    icon = page.evaluate("document.querySelector('link[rel=icon]').href")
+    assert icon == f"{server}/favicon.svg"
+    assert page.evaluate(f"fetch('{icon}').then(r => r.status)") == 200
+    keys = page.text_content("#shortcuts")
+    for shortcut in ("Ctrl", "Z", "Space", "wheel", "[", "]"):
+        assert shortcut in keys
+    options = page.eval_on_selector_all("#model option", "els => els.map(e => e.value)")
+    assert {"telea", "ns", "harmonic"} <= set(options)
