@@ -104,7 +104,8 @@ def test_mix_follows_its_weights_and_checks_them() -> None:
     for bad, message in (
         ("waves:1", "unknown hole kind 'waves'"),
         ("brush:x", "is not a number"),
-        ({"brush": -1}, "weight must be a number >= 0"),
+        ({"brush": -1}, "weight must be a finite number >= 0"),
+        ({"brush": float("inf")}, "weight must be a finite number >= 0"),
         ({"brush": 0}, "at least one kind"),
     ):
         with pytest.raises(PhotoreconError, match=message):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +9,8 @@ import torch
 from photorecon.errors import PhotoreconError
 from photorecon.inpaint import composite, fill_batch
 from photorecon.masks import Box, boxes_to_mask
-from photorecon.models.registry import create_model, list_models
+from photorecon.models.base import InpaintModel
+from photorecon.models.registry import create_model, get_model_info, list_models
 
 
 def batch(seed: int = 0, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -30,6 +33,74 @@ def test_model_contract(name: str) -> None:
     assert torch.isfinite(out).all()
     filled = composite(out, masked, mask)
     assert torch.equal(filled * (1 - mask), masked * (1 - mask))
+    # it says what it is, as the registry does, and records what rebuilds it
+    info = get_model_info(name)
+    assert isinstance(model, InpaintModel) and model.kind == info.kind
+    assert model.learned == info.trainable
+    rebuilt = create_model(name, **model.config)
+    assert rebuilt.config == model.config
+    assert json.loads(json.dumps(dict(model.config))) == model.config
+
+
+def test_config_records_arguments_with_quiet_defaults() -> None:
+    plain = create_model("ffc", width=8, downs=2, blocks=1)
+    assert plain.config == dict(
+        width=8, downs=2, blocks=1, ratio=0.75, max_width=256, skips=True
+    )  # prior/blend left out at their defaults: older checkpoints have no such keys
+    blended = create_model("ffc", width=8, downs=2, blocks=1, blend="harmonic")
+    assert blended.config["blend"] == "harmonic" and "prior" not in blended.config
+    assert create_model("pix2pix").config["widths"] == [64, 128, 256, 512, 512, 512, 512, 512]
+
+
+def test_classical_fills_on_arrays_need_no_torch() -> None:
+    """`--help`, `score`, and predict/fill with Telea, NS or mean never import torch."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    from conftest import synthetic_photo
+
+    tmp = Path(__file__).parent / ".torchless"
+    tmp.mkdir(exist_ok=True)
+    photo = tmp / "photo.png"
+    Image.fromarray(synthetic_photo(np.random.default_rng(1), 64, 80)).save(photo)
+    script = f"""
+import sys
+from photorecon.cli import main
+fill = ["fill", {str(photo)!r}, "--box", "9,9,20,20", "-o", {str(tmp / "out.png")!r}]
+commands = [
+    ["--help"],
+    [*fill, "--model", "telea"],
+    [*fill, "--model", "ns", "--tta"],
+    [*fill, "--model", "mean"],
+    ["predict", {str(tmp)!r}, "--model", "telea", "--image-size", "0", "--box-size", "8",
+     "--out", {str(tmp / "pred.csv")!r}],
+    ["score", {str(tmp / "sub.csv")!r}, {str(tmp / "sub.csv")!r}],
+]
+for argv in commands:
+    try:
+        rc = main(argv)
+    except SystemExit as exc:
+        rc = exc.code
+    assert rc in (0, None), (argv, rc)
+print("TORCH", "torch" in sys.modules)
+"""
+    (tmp / "masked_info.csv").write_text(
+        ",filename,box1_row,box1_col,box2_row,box2_col\n0,photo.png,5,5,30,40\n"
+    )
+    (tmp / "sub.csv").write_text("filename_box_pixel,value\na.png_box1_0_0_0,0.5\n")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+        )
+    finally:
+        for f in tmp.iterdir():
+            f.unlink()
+        tmp.rmdir()
+    assert done.returncode == 0, done.stderr
+    assert "TORCH False" in done.stdout
 
 
 def test_unknown_model_lists_known_names() -> None:

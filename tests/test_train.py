@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from photorecon.config import load_config
+from photorecon.losses import pixel_loss
 from photorecon.train.config import LossConfig, TrainConfig
-from photorecon.train.loop import lr_factor, pixel_loss, train
+from photorecon.train.loop import lr_factor, train
 
 
 def tiny_config(pack: Path, *overrides: str) -> TrainConfig:
@@ -77,7 +78,7 @@ def test_tiny_training_run_improves_and_checkpoints(pack: Path, tmp_path: Path) 
 
 def test_perceptual_loss_is_zero_for_equal_images_and_trains() -> None:
     pytest.importorskip("efficientnet_lite_pytorch")
-    from photorecon.losses import PerceptualLoss
+    from photorecon.losses.perceptual import PerceptualLoss
 
     loss = PerceptualLoss()
     x = torch.rand(2, 3, 64, 64)

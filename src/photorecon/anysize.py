@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-from torch import nn
 
 from photorecon.errors import PhotoreconError
 from photorecon.imageio import to_uint8
 from photorecon.inpaint import fill_batch
 from photorecon.masks import Box, boxes_to_mask
+from photorecon.models.base import kind_of
+
+if TYPE_CHECKING:
+    from torch import nn
 
 HOLE_SHARE = 0.35  # the largest hole side / window side the model is asked to fill
 THIN_CONTEXT = 3.0  # a thin hole needs context for this many times its thickness
@@ -161,7 +165,7 @@ def fill_any_size(
             f"the mask covers the whole {image.shape[1]}x{image.shape[0]} image: nothing is "
             "left to fill it from"
         )
-    learned = getattr(model, "learned", False) or any(p.requires_grad for p in model.parameters())
+    learned = kind_of(model) != "classical"
     if rescale is None:
         rescale = learned
     height, width = holes.shape

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
-from torch import nn
 
 from photorecon.anysize import fill_any_size, find_white_boxes, mask_from_boxes
 from photorecon.errors import NoHoles, PhotoreconError
 from photorecon.imageio import to_rgb
 from photorecon.masks import Box
+
+if TYPE_CHECKING:
+    from torch import nn
 
 BoxLike = Box | Sequence[int]
 MaskOrBoxes = np.ndarray | Image.Image | Sequence[BoxLike] | str

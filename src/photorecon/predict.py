@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
 from photorecon.challenge import MaskedEntry, write_submission
 from photorecon.data.challenge_dir import ChallengeSplit, iter_masked, read_entries
 from photorecon.inpaint import fill_batch
 from photorecon.progress import bar as progress_bar
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 
 def predict_split(

@@ -5,15 +5,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from photorecon.models.base import InpaintModel
 from photorecon.models.registry import register_model
 
 
-class RowBiLSTM(nn.Module):
+class RowBiLSTM(nn.Module, InpaintModel):
     """Rows of each channel -> BiLSTM(width -> hidden, 2 layers) -> Linear(2*hidden -> width)."""
+
+    kind = "supervised"
 
     def __init__(self, *, width: int = 256, hidden: int = 128, layers: int = 2) -> None:
         super().__init__()
-        self.config = dict(width=width, hidden=hidden, layers=layers)
         self.width = width
         self.lstm = nn.LSTM(width, hidden, num_layers=layers, batch_first=True, bidirectional=True)
         self.proj = nn.Linear(2 * hidden, width)
@@ -32,6 +34,6 @@ class RowBiLSTM(nn.Module):
         return out
 
 
-@register_model("bilstm", trainable=True, summary="seed 000 row-wise bidirectional LSTM")
+@register_model("bilstm", kind="supervised", summary="seed 000 row-wise bidirectional LSTM")
 def bilstm(**kwargs) -> nn.Module:
     return RowBiLSTM(**kwargs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from photorecon.models.base import InpaintModel
 from photorecon.models.registry import register_model
 
 SIZE = 256
@@ -21,12 +22,13 @@ def _dec(cin: int, cout: int) -> list[nn.Module]:
     return [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
 
 
-class ContextEncoder(nn.Module):
+class ContextEncoder(nn.Module, InpaintModel):
     """Seed 000's generator; other sizes are resized to 256x256 and back."""
+
+    kind = "adversarial"
 
     def __init__(self, *, bottleneck: int = 4000, width: int = 64) -> None:
         super().__init__()
-        self.config = dict(bottleneck=bottleneck, width=width)
         w = width
         # 256 -> 128 -> 64 -> 32 -> 16 -> 8 -> 4 (channels as the seed lists them)
         self.encoder = nn.Sequential(
@@ -68,7 +70,7 @@ class ContextEncoder(nn.Module):
 
 @register_model(
     "context_encoder",
-    trainable=True,
+    kind="adversarial",
     summary="seed 000 context-encoder GAN (4000-d bottleneck)",
     trainer="gan",
     discriminator="sixteen",  # seed 000's 16x16-output discriminator over the image alone

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from photorecon.models.base import ConfigMixin, InpaintModel
 from photorecon.models.registry import register_model
 
 
@@ -25,12 +26,11 @@ class ResBlock(nn.Module):
         return x + self.block(x)
 
 
-class ResnetGenerator(nn.Module):
+class ResnetGenerator(nn.Module, ConfigMixin):
     """CycleGAN's generator: 7x7 stem, two stride-2 downs, residual blocks, two ups, 7x7 head."""
 
     def __init__(self, *, width: int = 64, blocks: int = 9) -> None:
         super().__init__()
-        self.config = dict(width=width, blocks=blocks)
         w = width
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
@@ -67,12 +67,13 @@ class ResnetGenerator(nn.Module):
         return ((self.net(x * 2 - 1) + 1) / 2)[..., :h, :w]
 
 
-class CycleGAN(nn.Module):
+class CycleGAN(nn.Module, InpaintModel):
     """Both generators; the inpainting contract uses masked -> clean (`g_ab`)."""
+
+    kind = "adversarial"
 
     def __init__(self, *, width: int = 64, blocks: int = 9) -> None:
         super().__init__()
-        self.config = dict(width=width, blocks=blocks)
         self.g_ab = ResnetGenerator(width=width, blocks=blocks)  # masked -> clean
         self.g_ba = ResnetGenerator(width=width, blocks=blocks)  # clean -> masked-looking
 
@@ -103,7 +104,7 @@ class CyclePasses(nn.Module):
 
 @register_model(
     "cyclegan",
-    trainable=True,
+    kind="adversarial",
     summary="seed 002 CycleGAN, two ResNet generators, unpaired",
     trainer="cyclegan",
     discriminator="image",  # two of them, one per domain: 70x70 PatchGANs over one image

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from photorecon.models.base import ConfigMixin
+
 
 def _down(cin: int, cout: int, norm: bool, stride: int = 2) -> list[nn.Module]:
     layers: list[nn.Module] = [nn.Conv2d(cin, cout, 4, stride, 1, bias=not norm)]
@@ -14,12 +16,11 @@ def _down(cin: int, cout: int, norm: bool, stride: int = 2) -> list[nn.Module]:
     return layers
 
 
-class PatchGAN(nn.Module):
+class PatchGAN(nn.Module, ConfigMixin):
     """pix2pix's 70x70 PatchGAN: 256x256 in -> 30x30 logits; `in_channels` 6 for (input, target)."""
 
     def __init__(self, *, in_channels: int = 6, width: int = 64) -> None:
         super().__init__()
-        self.config = dict(in_channels=in_channels, width=width)
         self.net = nn.Sequential(
             *_down(in_channels, width, norm=False),
             *_down(width, 2 * width, norm=True),
@@ -36,12 +37,11 @@ class PatchGAN(nn.Module):
         return self.net(x)
 
 
-class SixteenPatch(nn.Module):
+class SixteenPatch(nn.Module, ConfigMixin):
     """Seed 000's discriminator: 3x256x256 -> 64x128 -> 128x64 -> 256x32 -> 512x16 -> 1x16x16."""
 
     def __init__(self, *, in_channels: int = 3, width: int = 64) -> None:
         super().__init__()
-        self.config = dict(in_channels=in_channels, width=width)
         self.net = nn.Sequential(
             *_down(in_channels, width, norm=False),
             *_down(width, 2 * width, norm=True),

@@ -18,13 +18,18 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from photorecon.models.base import InpaintModel
 from photorecon.models.blocks import FFCResBlock, UpBlock, conv_norm_act
 from photorecon.models.classical import harmonic_fill, pushpull_fill
 from photorecon.models.registry import register_model
 
 
-class FFCInpainter(nn.Module):
+class FFCInpainter(nn.Module, InpaintModel):
     """Generator: (masked (B,3,H,W), mask (B,1,H,W)) -> image (B,3,H,W) in [0, 1]."""
+
+    kind = "supervised"
+    # recorded only when set, so the configs of checkpoints made before them stay as they were
+    quiet_defaults = ("prior", "blend")
 
     def __init__(
         self,
@@ -39,18 +44,10 @@ class FFCInpainter(nn.Module):
         blend: str = "none",
     ) -> None:
         super().__init__()
-        # recorded in checkpoints so weights always rebuild the same network, whatever defaults
         if prior not in ("none", "pushpull"):
             raise ValueError(f"prior must be 'none' or 'pushpull', got {prior!r}")
-        self.config = dict(
-            width=width, downs=downs, blocks=blocks, ratio=ratio, max_width=max_width, skips=skips
-        )
         if blend not in ("none", "harmonic"):
             raise ValueError(f"blend must be 'none' or 'harmonic', got {blend!r}")
-        if prior != "none":  # only then, so older checkpoints' configs stay as they were
-            self.config["prior"] = prior
-        if blend != "none":
-            self.config["blend"] = blend
         self.prior = prior
         self.blend = blend
         self.downs = downs
@@ -107,6 +104,6 @@ class FFCInpainter(nn.Module):
         return out
 
 
-@register_model("ffc", trainable=True, summary="LaMa-style Fast Fourier Convolution generator")
+@register_model("ffc", kind="supervised", summary="LaMa-style Fast Fourier Convolution generator")
 def ffc(**kwargs) -> nn.Module:
     return FFCInpainter(**kwargs)

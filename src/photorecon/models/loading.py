@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from photorecon.errors import PhotoreconError
+from photorecon.models.arrays import ArrayFlipTTA, ArrayInpainter
 from photorecon.models.registry import create_model, get_model_info, list_models
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 
 def shipped_weights(name: str) -> Path | None:
@@ -50,13 +53,21 @@ def load_model(
     random weights would only produce noise. `tta` averages the fills of the four flips;
     `runtime="onnx"` runs a learned model on onnxruntime (exported once, then cached).
     """
+    if runtime not in ("torch", "onnx"):
+        raise PhotoreconError(f"unknown runtime {runtime!r} (torch or onnx)")
     model = _load(spec, device)
+    if isinstance(model, ArrayInpainter):  # a classical fill on arrays: no torch, no device
+        if runtime == "onnx":
+            raise PhotoreconError(
+                f"{spec} has no network to run on onnxruntime (use the torch runtime)"
+            )
+        return ArrayFlipTTA(model) if tta else model
+    import torch
+
     if runtime == "onnx":
         model = _onnx_version(spec, model)
-    elif runtime == "torch":
-        model = model.to(memory_format=torch.channels_last)  # ffc fills 1.3x faster on CPU
     else:
-        raise PhotoreconError(f"unknown runtime {runtime!r} (torch or onnx)")
+        model = model.to(memory_format=torch.channels_last)  # ffc fills 1.3x faster on CPU
     if tta:
         from photorecon.models.tta import FlipTTA
 
@@ -95,9 +106,37 @@ def _onnx_version(spec: str, model: nn.Module, size: int = 256) -> nn.Module:
     return OnnxModel(path).eval()
 
 
-def _load(spec: str, device: torch.device | str) -> nn.Module:
-    from photorecon.checkpoint import load_checkpoint
+def load_model_for(
+    spec: str, device: str = "auto", *, tta: bool = False, runtime: str = "torch"
+) -> tuple[nn.Module | ArrayInpainter, torch.device | str]:
+    """A ready model and the device it runs on, for a command's `--model` and `--device`.
 
+    A classical fill on arrays (telea, ns, mean) runs on the CPU without torch, so for it the
+    device is not resolved and torch is never imported.
+    """
+    if not _looks_like_path(spec) and registered_kind(spec) == "classical":
+        model = load_model(spec, "cpu", tta=tta, runtime=runtime)
+        if isinstance(model, ArrayInpainter):
+            return model, "cpu"
+    from photorecon.device import resolve_device
+
+    where = resolve_device(device)
+    return load_model(spec, where, tta=tta, runtime=runtime), where
+
+
+def registered_kind(spec: str) -> str | None:
+    """The kind of a registered model, None for anything else."""
+    try:
+        return get_model_info(spec).kind
+    except PhotoreconError:
+        return None
+
+
+def _looks_like_path(spec: str) -> bool:
+    return os.sep in spec or spec.endswith((".safetensors", ".onnx")) or Path(spec).exists()
+
+
+def _load(spec: str, device: torch.device | str) -> nn.Module | ArrayInpainter:
     if spec.endswith(".onnx"):
         from photorecon.export import OnnxModel
 
@@ -105,8 +144,9 @@ def _load(spec: str, device: torch.device | str) -> nn.Module:
             raise PhotoreconError(f"{spec}: no such ONNX file")
         return OnnxModel(spec).eval()
 
-    looks_like_path = os.sep in spec or spec.endswith(".safetensors") or Path(spec).exists()
-    if looks_like_path:
+    if _looks_like_path(spec):
+        from photorecon.checkpoint import load_checkpoint
+
         return load_checkpoint(spec, device)
     try:
         info = get_model_info(spec)
@@ -122,5 +162,7 @@ def _load(spec: str, device: torch.device | str) -> nn.Module:
                 f"model {spec!r} needs trained weights: train it with 'photorecon train' and "
                 "pass the run folder or checkpoint"
             )
+        from photorecon.checkpoint import load_checkpoint
+
         return load_checkpoint(weights, device)
     return create_model(spec).to(device).eval()

@@ -5,13 +5,16 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from torch import nn
+from typing import Any
 
 from photorecon.errors import PhotoreconError
+from photorecon.models.base import KINDS
 
-# Modules whose import registers models; imported on first use, never at package import.
+# Modules whose import registers models; imported on first use, never at package import, and
+# only as far as needed: a name is looked up module by module, so the classical fills on
+# arrays (first) load without torch.
 _MODEL_MODULES = (
+    "photorecon.models.arrays",
     "photorecon.models.classical",
     "photorecon.models.ffc",
     "photorecon.models.context_encoder",
@@ -23,47 +26,57 @@ _MODEL_MODULES = (
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """A registered model: its factory, whether it must be trained, and a one-line summary."""
+    """A registered model: its factory, its kind (models/base.py: classical, supervised,
+    adversarial, diffusion) and a one-line summary."""
 
     name: str
-    factory: Callable[..., nn.Module]
-    trainable: bool
+    factory: Callable[..., Any]
+    kind: str
     summary: str
     trainer: str = "supervised"  # which training loop: supervised, gan or cyclegan
     # the discriminator GAN training pairs it with (models/discriminators.py): a PatchGAN over
     # (input, image) pairs unless the family's report says otherwise
     discriminator: str = "conditional"
 
+    @property
+    def trainable(self) -> bool:
+        """Whether it must be trained before use (everything but the classical fills)."""
+        return self.kind != "classical"
+
 
 _REGISTRY: dict[str, ModelInfo] = {}
-_loaded = False
+_imported: set[str] = set()
 
 
 def register_model(
     name: str,
     *,
-    trainable: bool,
+    kind: str,
     summary: str,
     trainer: str = "supervised",
     discriminator: str = "conditional",
-) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator registering a model factory under `name`."""
+    if kind not in KINDS:
+        raise ValueError(f"model {name!r}: kind must be one of {KINDS}, got {kind!r}")
 
-    def wrap(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    def wrap(factory: Callable[..., Any]) -> Callable[..., Any]:
         if name in _REGISTRY and _REGISTRY[name].factory is not factory:
             raise ValueError(f"model {name!r} is registered twice")
-        _REGISTRY[name] = ModelInfo(name, factory, trainable, summary, trainer, discriminator)
+        _REGISTRY[name] = ModelInfo(name, factory, kind, summary, trainer, discriminator)
         return factory
 
     return wrap
 
 
-def _ensure_loaded() -> None:
-    global _loaded
-    if not _loaded:
-        for module in _MODEL_MODULES:
+def _ensure_loaded(name: str | None = None) -> None:
+    """Import the model modules in order, stopping once `name` is registered (all if None)."""
+    for module in _MODEL_MODULES:
+        if name is not None and name in _REGISTRY:
+            return
+        if module not in _imported:
             importlib.import_module(module)
-        _loaded = True
+            _imported.add(module)
 
 
 def list_models(trainable: bool | None = None) -> list[str]:
@@ -74,17 +87,17 @@ def list_models(trainable: bool | None = None) -> list[str]:
 
 def get_model_info(name: str) -> ModelInfo:
     """Registry entry for `name`; an unknown name fails with the known names."""
-    _ensure_loaded()
+    _ensure_loaded(name)
     if name not in _REGISTRY:
         raise PhotoreconError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
     return _REGISTRY[name]
 
 
-def create_model(name: str, **kwargs) -> nn.Module:
+def create_model(name: str, **kwargs) -> Any:
     """Build a registered model with its constructor arguments."""
     return get_model_info(name).factory(**kwargs)
 
 
-def count_parameters(model: nn.Module) -> int:
+def count_parameters(model) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -5,17 +5,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from photorecon.models.base import InpaintModel, kind_of
+
 FLIPS: tuple[tuple[int, ...], ...] = ((), (3,), (2,), (2, 3))
 
 
-class FlipTTA(nn.Module):
+class FlipTTA(nn.Module, InpaintModel):
     """Wraps any model; runs it on the 4 flips of the input and averages the un-flipped fills."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
-        # fill shrinks windows for learned models; an ONNX model says so with this flag
-        self.learned = getattr(model, "learned", False)
+        self.kind = kind_of(model)  # what it wraps: the fill path treats it the same way
 
     def forward(self, masked: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         total = torch.zeros_like(masked)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from photorecon.models.base import InpaintModel
 from photorecon.models.registry import register_model
 
 
@@ -42,8 +43,10 @@ class Up(nn.Module):
         return self.block(x)
 
 
-class UNet(nn.Module):
+class UNet(nn.Module, InpaintModel):
     """Encoder-decoder with skips; `widths` per level; input = masked image (+ mask channel)."""
+
+    kind = "adversarial"  # pix2pix and the vanilla U-Net GAN train it against a PatchGAN
 
     def __init__(
         self,
@@ -56,13 +59,6 @@ class UNet(nn.Module):
     ) -> None:
         super().__init__()
         widths = tuple(widths)
-        self.config = dict(
-            widths=list(widths),
-            dropout_levels=dropout_levels,
-            dropout=dropout,
-            with_mask=with_mask,
-            innermost_norm=innermost_norm,
-        )
         self.with_mask = with_mask
         self.factor = 2 ** len(widths)
         cin = 4 if with_mask else 3
@@ -104,7 +100,7 @@ class UNet(nn.Module):
 
 @register_model(
     "pix2pix",
-    trainable=True,
+    kind="adversarial",
     summary="seed 002 pix2pix U-Net (54M) + 70x70 PatchGAN",
     trainer="gan",
 )
@@ -113,7 +109,10 @@ def pix2pix(**kwargs) -> nn.Module:
 
 
 @register_model(
-    "unet_gan", trainable=True, summary="seed 002 vanilla U-Net GAN (lighter U-Net)", trainer="gan"
+    "unet_gan",
+    kind="adversarial",
+    summary="seed 002 vanilla U-Net GAN (lighter U-Net)",
+    trainer="gan",
 )
 def unet_gan(**kwargs) -> nn.Module:
     kwargs.setdefault("widths", (32, 64, 128, 256, 256, 256))

@@ -43,14 +43,13 @@ from photorecon.train.state import (
     ship_if_better,
     warm_start,
 )
-from photorecon.train.steps import CycleGANStep, GANStep, Step, SupervisedStep, pixel_loss
+from photorecon.train.steps import CycleGANStep, GANStep, Step, SupervisedStep
 
 __all__ = [
     "RunResult",
     "build_data",
     "build_step",
     "lr_factor",
-    "pixel_loss",
     "train",
     "validate",
     "validate_split",

@@ -20,8 +20,8 @@ from photorecon.train.config import TrainConfig
 
 
 def model_kwargs(model: nn.Module, given: dict) -> dict:
-    """Every constructor argument of the model (its `config` when it records one)."""
-    return dict(getattr(model, "config", None) or given)
+    """Every constructor argument of the model, as it recorded them (models/base.py)."""
+    return dict(model.config or given)
 
 
 def save_state(folder: Path, step, ema: nn.Module | None, extra: dict) -> None:
@@ -163,9 +163,9 @@ def warm_start(model: nn.Module, spec: str, name: str) -> None:
     from photorecon.models.loading import load_model
 
     source = load_model(spec)
-    mine, given = getattr(model, "config", None) or {}, getattr(source, "config", None) or {}
+    mine, given = dict(model.config), dict(source.config)
     # arguments that only add modules (ffc's blend gate) may differ: those start fresh
-    additive = {k: v for k, v in getattr(model, "additive_args", {}).items() if k not in given}
+    additive = {k: v for k, v in model.additive_args.items() if k not in given}
     differ = sorted(
         k for k in mine.keys() | given.keys() if mine.get(k) != given.get(k) and k not in additive
     )

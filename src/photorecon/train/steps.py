@@ -10,42 +10,18 @@ import math
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from photorecon.errors import PhotoreconError
+from photorecon.losses import (
+    adversarial,
+    cycle_loss,
+    feature_matching,
+    hole_l1,
+    identity_loss,
+    pixel_loss,
+)
 from photorecon.train.config import GANConfig, TrainConfig
-
-
-def pixel_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, cfg) -> torch.Tensor:
-    """Weighted L1/L2 inside the holes (normalised by hole area) plus L1 on known pixels."""
-    diff = pred - target
-    hole = mask.sum().clamp_min(1.0) * 3
-    known = (1 - mask).sum().clamp_min(1.0) * 3
-    loss = cfg.hole_l1 * (diff.abs() * mask).sum() / hole
-    loss = loss + cfg.hole_l2 * (diff.square() * mask).sum() / hole
-    loss = loss + cfg.image_l2 * diff.square().mean()
-    return loss + cfg.known_l1 * (diff.abs() * (1 - mask)).sum() / known
-
-
-def adversarial(logits: torch.Tensor, real: bool, kind: str) -> torch.Tensor:
-    """GAN loss against an all-real or all-fake target: BCE on logits, or least squares."""
-    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
-    if kind == "bce":
-        return F.binary_cross_entropy_with_logits(logits, target)
-    if kind == "lsgan":
-        return F.mse_loss(logits, target)
-    raise PhotoreconError(f"unknown gan.adv_loss {kind!r} (bce or lsgan)")
-
-
-def discriminator_features(disc: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
-    """Activations after each LeakyReLU of a PatchGAN-style `disc.net` (logits excluded)."""
-    feats = []
-    for layer in disc.net:
-        x = layer(x)
-        if isinstance(layer, nn.LeakyReLU):
-            feats.append(x)
-    return feats
 
 
 def _adam(params, lr: float, beta1: float, beta2: float, weight_decay: float = 0.0):
@@ -115,7 +91,7 @@ class SupervisedStep(Step):
         self.optimizers = {"generator": opt}
         self.perceptual = None
         if cfg.loss.perceptual > 0:
-            from photorecon.losses import PerceptualLoss
+            from photorecon.losses.perceptual import PerceptualLoss
 
             device = next(generator.parameters()).device
             self.perceptual = PerceptualLoss().to(device)
@@ -163,10 +139,8 @@ class GANStep(Step):
 
     def _feature_matching(self, masked, images, pred) -> torch.Tensor:
         """L1 between the discriminator's hidden activations for the real and the filled image."""
-        with torch.no_grad():
-            real = discriminator_features(self.discriminator, self._d_input(masked, images))
-        fake = discriminator_features(self.discriminator, self._d_input(masked, pred))
-        return sum(F.l1_loss(f, r) for f, r in zip(fake, real, strict=True)) / len(fake)
+        real, fake = self._d_input(masked, images), self._d_input(masked, pred)
+        return feature_matching(self.discriminator, real, fake)
 
     def _reconstruction(self, pred, images, masks, g: GANConfig) -> torch.Tensor:
         if g.rec_loss == "pixel":
@@ -174,7 +148,7 @@ class GANStep(Step):
         if g.rec_loss != "l1":
             raise PhotoreconError(f"unknown gan.rec_loss {g.rec_loss!r} (l1 or pixel)")
         if g.rec_region == "hole":
-            return ((pred - images).abs() * masks).sum() / (masks.sum().clamp_min(1) * 3)
+            return hole_l1(pred, images, masks)
         return (pred - images).abs().mean()
 
     def __call__(self, images, masks, autocast) -> dict[str, float]:
@@ -244,8 +218,8 @@ class CycleGANStep(Step):
             adv = adversarial(self.train_d_b(fake_b).float(), True, "lsgan") + adversarial(
                 self.train_d_a(fake_a).float(), True, "lsgan"
             )
-        cycle = (rec_a.float() - real_a).abs().mean() + (rec_b.float() - real_b).abs().mean()
-        idt = (idt_b.float() - real_b).abs().mean() + (idt_a.float() - real_a).abs().mean()
+        cycle = cycle_loss(rec_a, real_a, rec_b, real_b)
+        idt = identity_loss(idt_a, real_a, idt_b, real_b)
         g_loss = g.adv_weight * adv + g.cycle_weight * cycle + g.identity_weight * idt
         self._update_generator(g_loss, end_step=False)  # the discriminators step next
         with autocast():

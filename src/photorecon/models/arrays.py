@@ -1,0 +1,127 @@
+"""Classical fills on NumPy arrays: OpenCV's Telea and Navier-Stokes, and the mean colour.
+
+They need no torch, so `photorecon predict --model telea` and `fill --model telea` start in a
+fraction of a second (torch is never imported). `fill_arrays` is their own interface; they
+also answer the tensor contract of every other model (`model(masked, mask)`), for code that
+works on tensors (test-time augmentation, training's validation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import cv2
+import numpy as np
+
+from photorecon.imageio import to_uint8
+from photorecon.models.base import InpaintModel
+from photorecon.models.registry import register_model
+
+
+class ArrayInpainter(InpaintModel):
+    """A classical fill on arrays: masked float32 (B, H, W, 3) in [0, 1], holes zeroed, and
+    masks (B, H, W) with 1 = missing -> fills (B, H, W, 3) (known pixels are pasted back by
+    the caller, `photorecon.inpaint.fill_batch`)."""
+
+    kind = "classical"
+
+    def fill_arrays(self, masked: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, masked, mask):
+        """The tensor contract: (B,3,H,W) and (B,1,H,W) tensors in, a tensor out."""
+        import torch  # only tensor callers come here
+
+        images = masked.detach().permute(0, 2, 3, 1).float().cpu().numpy()
+        holes = mask.detach()[:, 0].float().cpu().numpy()
+        out = np.ascontiguousarray(self.fill_arrays(images, holes), dtype=np.float32)
+        return torch.from_numpy(out).permute(0, 3, 1, 2).to(masked.device, masked.dtype)
+
+    # what callers that also handle networks ask of a model: nothing to move or switch
+    def eval(self) -> ArrayInpainter:
+        return self
+
+    def train(self, mode: bool = True) -> ArrayInpainter:
+        return self
+
+    def to(self, *args: Any, **kwargs: Any) -> ArrayInpainter:
+        return self
+
+    def parameters(self) -> Iterator[Any]:
+        return iter(())
+
+
+class MeanFill(ArrayInpainter):
+    """Fill holes with each image's mean colour over its known pixels."""
+
+    def fill_arrays(self, masked: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        known = (1.0 - masks)[..., None]
+        total = (masked * known).sum(axis=(1, 2), keepdims=True)
+        count = np.maximum(known.sum(axis=(1, 2), keepdims=True), 1.0)
+        return masked * known + (total / count) * masks[..., None]
+
+
+class OpenCVInpaint(ArrayInpainter):
+    """OpenCV's `cv2.inpaint` applied per image; subclasses pick the method."""
+
+    flag: ClassVar[int]
+
+    def __init__(self, *, radius: float = 5.0) -> None:
+        self.radius = float(radius)
+
+    def fill_arrays(self, masked: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        out = np.empty_like(masked, dtype=np.float32)
+        for i, (image, hole) in enumerate(zip(masked, masks > 0.5, strict=True)):
+            filled = cv2.inpaint(to_uint8(image), hole.astype(np.uint8), self.radius, self.flag)
+            out[i] = filled.astype(np.float32) / 255.0
+        return out
+
+
+class Telea(OpenCVInpaint):
+    """Telea's fast marching method."""
+
+    flag = cv2.INPAINT_TELEA
+
+    def __init__(self, *, radius: float = 5.0) -> None:
+        super().__init__(radius=radius)
+
+
+class NavierStokes(OpenCVInpaint):
+    """The Navier-Stokes based method."""
+
+    flag = cv2.INPAINT_NS
+
+    def __init__(self, *, radius: float = 5.0) -> None:
+        super().__init__(radius=radius)
+
+
+class ArrayFlipTTA(ArrayInpainter):
+    """Test-time augmentation for an array fill: the mean of its fills of the four flips."""
+
+    FLIPS: tuple[tuple[int, ...], ...] = ((), (2,), (1,), (1, 2))  # (B, H, W, C) axes
+
+    def __init__(self, model: ArrayInpainter) -> None:
+        self.model = model
+
+    def fill_arrays(self, masked: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        total = np.zeros(masked.shape, np.float32)
+        for axes in self.FLIPS:
+            fill = self.model.fill_arrays(np.flip(masked, axes), np.flip(masks, axes))
+            total += np.flip(fill, axes)
+        return total / len(self.FLIPS)
+
+
+@register_model("mean", kind="classical", summary="each image's mean known colour")
+def mean_fill() -> ArrayInpainter:
+    return MeanFill()
+
+
+@register_model("telea", kind="classical", summary="OpenCV Telea fast-marching inpainting")
+def telea(*, radius: float = 5.0) -> ArrayInpainter:
+    return Telea(radius=radius)
+
+
+@register_model("ns", kind="classical", summary="OpenCV Navier-Stokes inpainting")
+def navier_stokes(*, radius: float = 5.0) -> ArrayInpainter:
+    return NavierStokes(radius=radius)

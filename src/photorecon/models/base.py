@@ -1,0 +1,89 @@
+"""What every photorecon model says about itself: its kind and its constructor arguments.
+
+`InpaintModel` is a small mixin, as diffusers' ConfigMixin is: a subclass's keyword
+arguments are recorded in `self.config` when it is built (defaults included), so a checkpoint
+stores exactly what rebuilds the same network, with no hand-written dict per model. `kind`
+says what the model is: `classical` (no training), `supervised`, `adversarial` (trained
+against a discriminator) or `diffusion`. No torch here: classical fills on arrays build on it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+KINDS = ("classical", "supervised", "adversarial", "diffusion")
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, so a recorded config equals the same config read back from JSON."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+class ConfigMixin:
+    """Records the constructor's keyword arguments in `self.config`.
+
+    `quiet_defaults` names arguments recorded only when they differ from their default
+    (checkpoints written before the argument existed have no such key, and stay equal).
+    """
+
+    quiet_defaults: ClassVar[tuple[str, ...]] = ()
+    config: Mapping[str, Any] = MappingProxyType({})  # a class without arguments records none
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+        signature = inspect.signature(init)
+        named = [
+            p
+            for p in list(signature.parameters.values())[1:]
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
+
+        @functools.wraps(init)
+        def recording(self, *args: Any, **kw: Any) -> None:
+            init(self, *args, **kw)
+            bound = signature.bind(self, *args, **kw)
+            bound.apply_defaults()
+            config = {}
+            for param in named:
+                value = bound.arguments[param.name]
+                if param.name in cls.quiet_defaults and value == param.default:
+                    continue
+                config[param.name] = _plain(value)
+            self.config = config  # the outermost class's __init__ finishes last, and wins
+
+        cls.__init__ = recording  # type: ignore[method-assign]
+
+
+class InpaintModel(ConfigMixin):
+    """An inpainting model: `model(masked (B,3,H,W), mask (B,1,H,W)) -> (B,3,H,W)`.
+
+    `additive_args` names constructor arguments that only add modules (their name prefixes):
+    weights trained without them warm-start a model built with them.
+    """
+
+    kind: ClassVar[str] = "supervised"
+    additive_args: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.kind not in KINDS:
+            raise TypeError(f"{cls.__name__}.kind must be one of {KINDS}, got {cls.kind!r}")
+
+    @property
+    def learned(self) -> bool:
+        """True for a trained network (the fill path shrinks large windows to its scale)."""
+        return self.kind != "classical"
+
+
+def kind_of(model: Any) -> str:
+    """A model's kind; a plain network of the user's own (not an InpaintModel) is learned."""
+    return model.kind if isinstance(model, InpaintModel) else "supervised"

@@ -1,0 +1,87 @@
+"""The architecture picture in README, checked: which layer may import which (at import
+time only downwards; inside a function a core module may load the networks it needs).
+
+core      errors, fsutil, progress, config, imageio, masks, metrics, challenge, data/, device,
+          models/{base,registry,arrays,loading}, inpaint, anysize, api, fillcli, predict, viz
+          -- no torch at import time (a learned model imports it when it is loaded)
+networks  models/ (the rest), losses/, checkpoint, export, evaluate   -- core and networks
+engine    train/                                                     -- core, networks, engine
+front     cli, serve/                                                -- anything
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+CORE_MODELS = {"base", "registry", "arrays", "loading", "__init__"}
+CORE_FILES = {
+    "errors", "fsutil", "progress", "config", "imageio", "masks", "metrics", "challenge",
+    "device", "inpaint", "anysize", "api", "fillcli", "predict", "viz", "__init__",
+}  # fmt: skip
+NETWORK_FILES = {"checkpoint", "export", "evaluate"}
+ORDER = ["core", "networks", "engine", "front"]
+
+
+def layer(module: str) -> str:
+    parts = module.split(".")[1:]  # drop "photorecon"
+    top = parts[0] if parts else "__init__"
+    if top in ("cli", "serve"):
+        return "front"
+    if top == "train":
+        return "engine"
+    if top == "losses" or top in NETWORK_FILES:
+        return "networks"
+    if top == "models":
+        return "core" if (parts[1:] or ["__init__"])[0] in CORE_MODELS else "networks"
+    assert top in CORE_FILES or top == "data", f"{module}: which layer? (add it to this test)"
+    return "core"
+
+
+def modules() -> list[tuple[str, Path]]:
+    found = []
+    for path in sorted((SRC / "photorecon").rglob("*.py")):
+        name = ".".join(path.relative_to(SRC).with_suffix("").parts)
+        found.append((name.removesuffix(".__init__"), path))
+    return found
+
+
+def imports(path: Path) -> tuple[set[str], set[str]]:
+    """(imported at module level, imported anywhere), as absolute module names."""
+    tree = ast.parse(path.read_text())
+    top, everywhere = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = {node.module}
+        else:
+            continue
+        everywhere |= names
+    for node in tree.body:
+        if isinstance(node, ast.If):  # `if TYPE_CHECKING:` blocks are for type checkers only
+            continue
+        if isinstance(node, ast.Import):
+            top |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            top.add(node.module)
+    return top, everywhere
+
+
+@pytest.mark.parametrize(("module", "path"), modules(), ids=[m for m, _ in modules()])
+def test_imports_follow_the_layers(module: str, path: Path) -> None:
+    mine = ORDER.index(layer(module))
+    top, everywhere = imports(path)
+    for name in everywhere:
+        if name.startswith("photorecon.") and name != "photorecon":
+            theirs = ORDER.index(layer(name))
+            # at import time only downwards; inside a function core may reach the networks
+            # (loading a learned model), never the engine or the front ends
+            allowed = mine if name in top else max(mine, ORDER.index("networks"))
+            assert theirs <= allowed, f"{module} ({ORDER[mine]}) imports {name} ({ORDER[theirs]})"
+    if layer(module) == "core":
+        heavy = sorted(n for n in top if n.split(".")[0] in ("torch", "onnx", "onnxruntime"))
+        assert not heavy, f"{module} imports {heavy} at import time; import it where it is used"
