@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	else \
 		echo "no NVIDIA GPU: installing the CPU build $(TORCH_CPU)"; $(BIN)/pip install -q "$(TORCH_CPU)"; \
 	fi
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,diffusion]'
 	touch $@
 
 data/photos/manifest.json: | $(STAMP)

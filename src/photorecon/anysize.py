@@ -22,7 +22,7 @@ from photorecon.errors import PhotoreconError
 from photorecon.imageio import to_uint8
 from photorecon.inpaint import fill_batch
 from photorecon.masks import Box, boxes_to_mask
-from photorecon.models.base import kind_of
+from photorecon.models.base import kind_of, work_size_of
 
 if TYPE_CHECKING:
     from torch import nn
@@ -140,15 +140,17 @@ def fill_any_size(
     mask: np.ndarray,
     model: nn.Module,
     *,
-    work_size: int = 256,
+    work_size: int | None = None,
     rescale: bool | None = None,
     device="cpu",
 ) -> np.ndarray:
     """Fill the holes of an RGB uint8 image (H, W, 3); returns uint8, known pixels unchanged.
 
-    `rescale` (default: for learned models) runs large windows shrunk to `work_size`; classical
-    fills work at full resolution.
+    `rescale` (default: for learned models) runs large windows shrunk to `work_size` (default:
+    the side the model was trained at, 256 for ffc, 512 for SD 2); classical fills work at full
+    resolution.
     """
+    work_size = work_size or work_size_of(model)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise PhotoreconError(f"expected an RGB uint8 image, got {image.dtype} {image.shape}")
     if mask.shape != image.shape[:2]:

@@ -17,6 +17,8 @@ from photorecon.masks import Box
 if TYPE_CHECKING:
     from torch import nn
 
+    from photorecon.models.diffusion import DiffusionOptions
+
 BoxLike = Box | Sequence[int]
 MaskOrBoxes = np.ndarray | Image.Image | Sequence[BoxLike] | str
 
@@ -33,12 +35,17 @@ def default_model() -> str:
 
 @functools.lru_cache(maxsize=4)
 def cached_model(
-    spec: str, device: str = "cpu", tta: bool = False, runtime: str = "torch"
+    spec: str,
+    device: str = "cpu",
+    tta: bool = False,
+    runtime: str = "torch",
+    diffusion: DiffusionOptions | None = None,
+    lora: str | None = None,
 ) -> nn.Module:
-    """Load a model once per (spec, device, tta, runtime) for repeated API calls."""
+    """Load a model once per (spec, device, tta, runtime, options) for repeated API calls."""
     from photorecon.models.loading import load_model
 
-    return load_model(spec, device, tta=tta, runtime=runtime)
+    return load_model(spec, device, tta=tta, runtime=runtime, diffusion=diffusion, lora=lora)
 
 
 def as_boxes(items: Sequence[BoxLike]) -> list[Box]:
@@ -95,14 +102,18 @@ def fill(
     device: str = "cpu",
     tta: bool = False,
     runtime: str = "torch",
+    diffusion: DiffusionOptions | None = None,
+    lora: str | None = None,
 ) -> np.ndarray | Image.Image:
     """Fill holes in a photo of any size and return the same kind (PIL image or H×W×3 uint8).
 
     `mask_or_boxes`: a mask (array or PIL image, non-zero = missing), a list of
     (row, col, height, width) boxes, or "white" to fill pure-white rectangles. `model`: a
     registered name or a checkpoint path; default the best shipped model. `tta` averages the
-    fills of the four flips; `runtime="onnx"` runs a learned model on onnxruntime. Pixels
-    outside the holes are returned unchanged.
+    fills of the four flips; `runtime="onnx"` runs a learned model on onnxruntime. A diffusers
+    folder as `model` runs Stable Diffusion inpainting, sampled as `diffusion`
+    (`photorecon.models.diffusion.DiffusionOptions`: prompt, steps, guidance, strength, seed,
+    samples) says, with `lora` weights added. Pixels outside the holes are returned unchanged.
     """
     is_pil = isinstance(image, Image.Image)
     if is_pil:
@@ -112,6 +123,6 @@ def fill(
         if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
             raise PhotoreconError(f"expected an H×W×3 uint8 array, got {array.dtype} {array.shape}")
     mask = resolve_mask(array, mask_or_boxes)
-    net = cached_model(model or default_model(), device, tta, runtime)
+    net = cached_model(model or default_model(), device, tta, runtime, diffusion, lora)
     out = fill_any_size(array, mask, net, device=device)
     return Image.fromarray(out) if is_pil else out

@@ -38,6 +38,9 @@ def _models_cmd(args: argparse.Namespace) -> None:
         table.add_column(col, justify="right" if col == "parameters" else "left")
     for name in list_models():
         info = get_model_info(name)
+        if info.kind == "diffusion":  # its weights are the user's: a diffusers folder
+            table.add_row(name, info.kind, "-", "lora", "--model FOLDER", info.summary)
+            continue
         params = count_parameters(create_model(name))
         if not info.trainable:
             weights, trainer = "none needed", "-"
@@ -54,7 +57,9 @@ def _predict_cmd(args: argparse.Namespace) -> None:
     from photorecon.predict import predict_to_csv
 
     split = open_split(args.masked_dir, args.box_size, _image_size(args))
-    model, device = load_model_for(args.model, args.device, tta=args.tta, runtime=args.runtime)
+    model, device = load_model_for(
+        args.model, args.device, tta=args.tta, runtime=args.runtime, **_model_options(args)
+    )
     start = time.perf_counter()
     rows = predict_to_csv(
         model, split, args.out, batch_size=args.batch_size, device=device, progress=not args.quiet
@@ -116,6 +121,7 @@ def _evaluate_cmd(args: argparse.Namespace) -> None:
         progress=not args.quiet,
         tta=args.tta,
         runtime=args.runtime,
+        model_options=_model_options(args),
     )
     frame = rows_to_frame(rows)
     n = len(split.info_path.read_text().splitlines()) - 1
@@ -164,6 +170,7 @@ def _evaluate_kinds(args: argparse.Namespace, dirs: list[str], kinds: list[str])
         tta=args.tta,
         runtime=args.runtime,
         progress=not args.quiet,
+        model_options=_model_options(args),
     )
     frame = kinds_frame(rows)
     count = ", ".join(f"{s.name} {len(s.images)}" for s in sets)
@@ -223,7 +230,9 @@ def _fill_cmd(args: argparse.Namespace) -> None:
         raise PhotoreconError(f"--quality must be 1-100, got {args.quality}")
     jobs = plan_jobs(args.images, args.out, args.in_place)
     spec = args.model or default_model()
-    model, device = load_model_for(spec, args.device, tta=args.tta, runtime=args.runtime)
+    model, device = load_model_for(
+        spec, args.device, tta=args.tta, runtime=args.runtime, **_model_options(args)
+    )
     summary = run_fill(
         jobs,
         model,
@@ -257,6 +266,7 @@ def _serve_cmd(args: argparse.Namespace) -> None:
         default_model=args.model,
         queue=args.queue,
         timeout=args.timeout,
+        model_options=_model_options(args) if args.model else None,
     )
     print(f"photorecon: serving on http://{args.host}:{args.port} (API docs at /docs)")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
@@ -318,6 +328,41 @@ def _add_tta(p: argparse.ArgumentParser) -> None:
     )
 
 
+# Stable Diffusion's sampling flags (photorecon.models.diffusion.DiffusionOptions; the
+# defaults are repeated there, and tests/test_diffusion.py checks they agree)
+DIFFUSION_PROMPT = "a high quality photograph, natural detail, seamless, sharp focus"
+DIFFUSION_NEGATIVE = "text, watermark, frame, border, blurry, lowres, artifacts, distorted"
+
+
+def _add_diffusion(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("Stable Diffusion (with --model DIFFUSERS_FOLDER)")
+    g.add_argument("--prompt", default=DIFFUSION_PROMPT, help="what to paint (a photo's detail)")
+    g.add_argument(
+        "--negative-prompt", default=DIFFUSION_NEGATIVE, help="what not to (text, blur, ...)"
+    )
+    g.add_argument("--steps", type=int, default=25, help="denoising steps (25)")
+    g.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance (7.5)")
+    g.add_argument("--strength", type=float, default=1.0, help="how much to repaint, 0-1 (1)")
+    g.add_argument("--sample-seed", type=int, default=0, help="seed of the first sample (0)")
+    g.add_argument("--samples", type=int, default=1, help="average this many seeded samples (1)")
+    g.add_argument("--lora", help="LoRA weights for the pipeline's UNet (a .safetensors file)")
+
+
+def _model_options(args: argparse.Namespace) -> dict:
+    """load_model's diffusion sampling and LoRA, from the command's flags."""
+    diffusion = dict(
+        prompt=args.prompt,
+        negative_prompt=args.negative_prompt,
+        steps=args.steps,
+        guidance=args.guidance,
+        strength=args.strength,
+        seed=args.sample_seed,
+        samples=args.samples,
+        progress=not args.quiet,
+    )
+    return dict(diffusion=diffusion, lora=args.lora)
+
+
 def _add_challenge_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--box-size", type=int, default=BOX_SIZE, help=f"side of the square holes ({BOX_SIZE})"
@@ -362,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     _add_challenge_options(p)
     _add_tta(p)
+    _add_diffusion(p)
 
     p = add("score", _score_cmd, "RMSE and PSNR of a submission against a truth CSV")
     p.add_argument("submission")
@@ -404,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     _add_challenge_options(p)
     _add_tta(p)
+    _add_diffusion(p)
 
     p = add("fill", _fill_cmd, "fill holes in photos of any size")
     p.add_argument("images", nargs="+", help="image files or folders")
@@ -420,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality of the outputs (95)")
     p.add_argument("--device", default="auto")
     _add_tta(p)
+    _add_diffusion(p)
 
     p = add("export-onnx", _export_cmd, "export a model to ONNX (Fourier units as DFT matmuls)")
     p.add_argument("--model", default="ffc", help="model name or checkpoint (default ffc)")
@@ -438,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--timeout", type=float, default=120.0, help="seconds a fill may take before 503 (120)"
     )
+    _add_diffusion(p)
 
     p = add("train", _train_cmd, "train a model on random holes in the photo pack")
     p.add_argument("--config", help="YAML config (see configs/)")

@@ -47,8 +47,10 @@ def evaluate_models(
     progress: bool = True,
     tta: bool = False,
     runtime: str = "torch",
+    model_options: dict | None = None,
 ) -> list[EvalRow]:
-    """Score each model on the split's truth.csv, same code path as `photorecon score`."""
+    """Score each model on the split's truth.csv, same code path as `photorecon score`
+    (`model_options`: load_model's diffusion sampling and LoRA)."""
     if split.truth is None:
         raise PhotoreconError(f"{split.masked_dir.parent}: no truth.csv to score against")
     truth = read_submission(split.truth, "truth")
@@ -56,7 +58,7 @@ def evaluate_models(
     warn_if_trained_on(split, specs)
     rows = []
     for spec in specs:
-        model = load_model(spec, device, tta=tta, runtime=runtime)
+        model = load_model(spec, device, tta=tta, runtime=runtime, **(model_options or {}))
         start = time.perf_counter()
         filled: list[tuple[MaskedEntry, np.ndarray]] = list(
             predict_split(
@@ -229,6 +231,7 @@ def evaluate_kinds(
     tta: bool = False,
     runtime: str = "torch",
     progress: bool = True,
+    model_options: dict | None = None,
 ) -> list[KindRow]:
     """Each model on each hole set (Telea always among them, as the reference)."""
     from photorecon.progress import bar as progress_bar
@@ -237,7 +240,7 @@ def evaluate_kinds(
         specs = [*specs, "telea"]
     rows = []
     for spec in progress_bar(specs, desc="models", enabled=progress, leave=False):
-        model = load_model(spec, device, tta=tta, runtime=runtime)
+        model = load_model(spec, device, tta=tta, runtime=runtime, **(model_options or {}))
         scores, times = {}, []
         for holes in sets:
             scores[holes.name], seconds = fill_rmse(model, holes, device)

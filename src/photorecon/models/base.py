@@ -33,12 +33,13 @@ class ConfigMixin:
     """
 
     quiet_defaults: ClassVar[tuple[str, ...]] = ()
+    records_arguments: ClassVar[bool] = True  # False: the class sets `config` itself
     config: Mapping[str, Any] = MappingProxyType({})  # a class without arguments records none
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         init = cls.__dict__.get("__init__")
-        if init is None:
+        if init is None or not cls.__dict__.get("records_arguments", True):
             return
         signature = inspect.signature(init)
         named = [
@@ -72,6 +73,7 @@ class InpaintModel(ConfigMixin):
 
     kind: ClassVar[str] = "supervised"
     additive_args: ClassVar[dict[str, tuple[str, ...]]] = {}
+    work_size: ClassVar[int] = 256  # the side it was trained at: the fill path's window scale
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -87,3 +89,8 @@ class InpaintModel(ConfigMixin):
 def kind_of(model: Any) -> str:
     """A model's kind; a plain network of the user's own (not an InpaintModel) is learned."""
     return model.kind if isinstance(model, InpaintModel) else "supervised"
+
+
+def work_size_of(model: Any) -> int:
+    """The side a model fills at (256 for a plain network of the user's own)."""
+    return model.work_size if isinstance(model, InpaintModel) else InpaintModel.work_size

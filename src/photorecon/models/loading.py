@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from photorecon.models.diffusion import DiffusionOptions
+
 
 def shipped_weights(name: str) -> Path | None:
     """Weights shipped for a trainable model: in $PHOTORECON_WEIGHTS when set, else the
@@ -39,15 +41,24 @@ def trained_on(name: str) -> set[str]:
 
 
 def ready_models() -> list[str]:
-    """Models usable by name right now: trained ones with shipped weights first, then classical."""
+    """Models usable by name right now: trained ones with shipped weights first, then classical
+    (a diffusion model is used through its folder: `--model PATH`)."""
     trained = [n for n in list_models(trainable=True) if shipped_weights(n) is not None]
     return trained + list_models(trainable=False)
 
 
 def load_model(
-    spec: str, device: torch.device | str = "cpu", tta: bool = False, runtime: str = "torch"
+    spec: str,
+    device: torch.device | str = "cpu",
+    tta: bool = False,
+    runtime: str = "torch",
+    *,
+    diffusion: DiffusionOptions | dict | None = None,
+    lora: str | None = None,
 ) -> nn.Module:
-    """A model in eval mode on `device` from a registered name, a checkpoint or an .onnx file.
+    """A model in eval mode on `device` from a registered name, a checkpoint, an .onnx file or
+    a diffusers folder (Stable Diffusion inpainting, sampled as `diffusion` says, with `lora`
+    weights added).
 
     A trainable model's name loads its shipped weights; an untrained one is refused, since its
     random weights would only produce noise. `tta` averages the fills of the four flips;
@@ -55,6 +66,23 @@ def load_model(
     """
     if runtime not in ("torch", "onnx"):
         raise PhotoreconError(f"unknown runtime {runtime!r} (torch or onnx)")
+    if _is_diffusion(spec):
+        from photorecon.models.diffusion import DiffusionOptions, load_diffusion
+
+        if runtime == "onnx":
+            raise PhotoreconError(f"{spec}: a diffusion pipeline runs on the torch runtime only")
+        if not isinstance(diffusion, DiffusionOptions):
+            diffusion = DiffusionOptions(**(diffusion or {}))
+        model = load_diffusion(spec, device, lora=lora, options=diffusion)
+        if tta:
+            from photorecon.models.tta import FlipTTA
+
+            model = FlipTTA(model).eval()
+        return model
+    if lora is not None:
+        raise PhotoreconError(
+            "--lora goes with a Stable Diffusion folder: --model DIFFUSERS_FOLDER"
+        )
     model = _load(spec, device)
     if isinstance(model, ArrayInpainter):  # a classical fill on arrays: no torch, no device
         if runtime == "onnx":
@@ -107,7 +135,13 @@ def _onnx_version(spec: str, model: nn.Module, size: int = 256) -> nn.Module:
 
 
 def load_model_for(
-    spec: str, device: str = "auto", *, tta: bool = False, runtime: str = "torch"
+    spec: str,
+    device: str = "auto",
+    *,
+    tta: bool = False,
+    runtime: str = "torch",
+    diffusion: DiffusionOptions | dict | None = None,
+    lora: str | None = None,
 ) -> tuple[nn.Module | ArrayInpainter, torch.device | str]:
     """A ready model and the device it runs on, for a command's `--model` and `--device`.
 
@@ -121,7 +155,16 @@ def load_model_for(
     from photorecon.device import resolve_device
 
     where = resolve_device(device)
-    return load_model(spec, where, tta=tta, runtime=runtime), where
+    model = load_model(spec, where, tta=tta, runtime=runtime, diffusion=diffusion, lora=lora)
+    return model, where
+
+
+def _is_diffusion(spec: str) -> bool:
+    """A diffusers folder, or one that looks meant to be (a unet/ folder, no checkpoint)."""
+    path = Path(spec)
+    if not path.is_dir():
+        return False
+    return (path / "model_index.json").is_file() or (path / "unet").is_dir()
 
 
 def registered_kind(spec: str) -> str | None:

@@ -21,6 +21,7 @@ _MODEL_MODULES = (
     "photorecon.models.bilstm",
     "photorecon.models.unet",
     "photorecon.models.cyclegan",
+    "photorecon.models.diffusion",
 )
 
 

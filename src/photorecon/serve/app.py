@@ -173,9 +173,12 @@ def create_app(
     default_model: str | None = None,
     queue: int = 8,
     timeout: float = 120.0,
+    model_options: dict | None = None,
 ) -> FastAPI:
     """Build the app; models load on first use and stay cached; fills run on a worker thread
-    (`queue` of them at most, each within `timeout` seconds)."""
+    (`queue` of them at most, each within `timeout` seconds). A default model given as a path
+    (a checkpoint, or a Stable Diffusion folder sampled as `model_options` say) is offered
+    beside the ready models."""
     from photorecon.anysize import fill_any_size, find_white_boxes
     from photorecon.api import cached_model, resolve_mask
     from photorecon.api import default_model as best_model
@@ -202,6 +205,23 @@ def create_app(
     app.add_middleware(BodyLimit, limit=2 * limit + 2**16)
     default = default_model or best_model()
 
+    def offered() -> list[str]:
+        ready = ready_models()
+        return ready if default in ready else [default, *ready]
+
+    def summary(spec: str) -> str:
+        if spec in ready_models():
+            return get_model_info(spec).summary
+        return f"{spec} (given to serve --model)"
+
+    def load(spec: str):
+        if spec == default and model_options:
+            from photorecon.models.diffusion import DiffusionOptions
+
+            diffusion = DiffusionOptions(**model_options.get("diffusion", {}))
+            return cached_model(spec, device, False, "torch", diffusion, model_options.get("lora"))
+        return cached_model(spec, device)
+
     @app.exception_handler(PhotoreconError)
     async def photorecon_error(_: Request, exc: PhotoreconError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
@@ -221,7 +241,7 @@ def create_app(
         """Models usable now, best first, with the default."""
         return {
             "default": default,
-            "models": [{"name": n, "summary": get_model_info(n).summary} for n in ready_models()],
+            "models": [{"name": n, "summary": summary(n)} for n in offered()],
         }
 
     @app.post("/api/detect")
@@ -256,10 +276,8 @@ def create_app(
         if sum(given) != 1:
             raise HTTPException(400, "give exactly one of boxes, mask or white")
         spec = model or default
-        if spec not in ready_models():
-            raise HTTPException(
-                400, f"unknown model {spec!r}; available: {', '.join(ready_models())}"
-            )
+        if spec not in offered():
+            raise HTTPException(400, f"unknown model {spec!r}; available: {', '.join(offered())}")
         box_list = parse_boxes(boxes) if boxes is not None else None
         if box_list is not None and not box_list:
             raise HTTPException(400, "boxes is empty: draw at least one rectangle")
@@ -279,7 +297,7 @@ def create_app(
             holes = resolve_mask(pixels, "white")
         else:
             holes = resolve_mask(pixels, box_list)
-        out = fill_any_size(pixels, holes, cached_model(spec, device), device=device)
+        out = fill_any_size(pixels, holes, load(spec), device=device)
         fmt = photo.format if photo.format in ANSWER_TYPES else "PNG"
         return encode_photo(out, photo, fmt), ANSWER_TYPES[fmt]
 
