@@ -30,7 +30,11 @@ WATCH = {"supervised": "loss", "gan": "rec", "cyclegan": "cycle"}
 
 
 def test_every_trainable_model_has_a_tiny_config() -> None:
-    assert set(TINY) == set(list_models(trainable=True))
+    # the diffusion kind trains on a pipeline written to disk: tests/test_diffusion.py
+    from photorecon.models.registry import get_model_info
+
+    trainable = list_models(trainable=True)
+    assert set(TINY) == {n for n in trainable if get_model_info(n).kind != "diffusion"}
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.stem)
@@ -38,6 +42,9 @@ def test_every_shipped_config_loads_and_builds_its_model(path: Path) -> None:
     cfg = load_config(TrainConfig, path)
     assert cfg.model.name in list_models(trainable=True)
     assert cfg.model.name in path.stem  # configs/<model>[-variant].yaml
+    if cfg.model.name == "sd_inpaint":  # its weights are the user's folder (test_diffusion.py)
+        assert cfg.ema == 0 and cfg.model.kwargs["lora_rank"] > 0
+        return
     with torch.device("meta"):  # constructor arguments checked, no weights allocated
         create_model(cfg.model.name, **cfg.model.kwargs)
 

@@ -147,26 +147,65 @@ def add_lora(pipe, lora: str | Path) -> None:
         raise PhotoreconError(f"{lora}: cannot load LoRA weights ({reason})") from None
 
 
+class LoRAWeights(nn.Module):
+    """The LoRA parameters of a UNet as a module of their own: what a fine-tuning run trains,
+    checkpoints and resumes; the base weights stay in the user's folder."""
+
+    def __init__(self, unet) -> None:
+        super().__init__()
+        for name, param in unet.named_parameters():
+            if "lora_" in name:
+                self.register_parameter(name.replace(".", "__"), param)
+
+
 class DiffusionInpainter(nn.Module, InpaintModel):
-    """A StableDiffusionInpaintPipeline behind the model contract."""
+    """A StableDiffusionInpaintPipeline behind the model contract, optionally with LoRA
+    adapters on its UNet (`lora_rank` > 0: the only weights this model owns and saves)."""
 
     kind = "diffusion"
     records_arguments = False  # a pipeline is no constructor argument: `config` names its folder
 
-    def __init__(self, pipe, options: DiffusionOptions | None = None, *, source: str = "") -> None:
+    def __init__(
+        self,
+        pipe,
+        options: DiffusionOptions | None = None,
+        *,
+        source: str = "",
+        lora_rank: int = 0,
+        lora_alpha: float = 0.0,
+    ) -> None:
         super().__init__()
-        self.config = {"path": source}
         self.pipe = pipe
         self.options = (options or DiffusionOptions()).check()
         self.source = source
+        self.config = {"path": source}
         self.size = native_size(pipe)
         self.work_size = self.size  # the fill path cuts windows at this scale
+        self.lora = None
+        if lora_rank > 0:
+            self.lora = add_lora_adapters(pipe, lora_rank, lora_alpha or float(lora_rank))
+            o = self.options
+            self.config.update(
+                lora_rank=lora_rank,
+                lora_alpha=lora_alpha or float(lora_rank),
+                steps=o.steps,
+                guidance=o.guidance,
+            )
         pipe.set_progress_bar_config(
             disable=not self.options.progress or not _on_terminal(), leave=False
         )
 
-    def parameters(self, recurse: bool = True):
-        return iter(())  # the pipeline's weights are not ours to train here (LoRA: train/)
+    def with_options(self, options: DiffusionOptions) -> DiffusionInpainter:
+        """Sample as `options` say from now on (a command's flags over a run's defaults)."""
+        self.options = options.check()
+        self.pipe.set_progress_bar_config(disable=not options.progress or not _on_terminal())
+        return self
+
+    def to(self, *args: Any, **kwargs: Any) -> DiffusionInpainter:
+        device = torch._C._nn._parse_to(*args, **kwargs)[0]
+        if device is not None:
+            self.pipe.to(device)
+        return self
 
     @torch.inference_mode()
     def forward(self, masked: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -177,6 +216,7 @@ class DiffusionInpainter(nn.Module, InpaintModel):
         holes = (F.interpolate(mask.float(), size=(side, side), mode="bilinear") > 0).float()
         o = self.options
         batch = image.shape[0]
+        dtype = self.pipe.unet.dtype
         total = torch.zeros_like(image)
         for k in range(o.samples):
             generator = [
@@ -186,8 +226,8 @@ class DiffusionInpainter(nn.Module, InpaintModel):
             out = self.pipe(
                 prompt=[o.prompt] * batch,
                 negative_prompt=[o.negative_prompt] * batch,
-                image=image.to(self.pipe.device, self.pipe.unet.dtype),
-                mask_image=holes.to(self.pipe.device, self.pipe.unet.dtype),
+                image=image.to(self.pipe.device, dtype),
+                mask_image=holes.to(self.pipe.device, dtype),
                 height=side,
                 width=side,
                 strength=o.strength,
@@ -201,6 +241,24 @@ class DiffusionInpainter(nn.Module, InpaintModel):
         return F.interpolate(mean, size=(height, width), mode="bicubic").clamp(0, 1)
 
 
+def add_lora_adapters(pipe, rank: int, alpha: float) -> LoRAWeights:
+    """LoRA adapters (peft) on the UNet's attention projections; everything else frozen."""
+    try:
+        from peft import LoraConfig
+    except ImportError:
+        raise PhotoreconError(INSTALL_HINT) from None
+    for part in (pipe.unet, pipe.vae, pipe.text_encoder):
+        part.requires_grad_(False)
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=alpha,
+        init_lora_weights="gaussian",
+        target_modules=["to_k", "to_q", "to_v", "to_out.0"],
+    )
+    pipe.unet.add_adapter(config)
+    return LoRAWeights(pipe.unet)
+
+
 def load_diffusion(
     path: str | Path,
     device: torch.device | str = "cpu",
@@ -208,11 +266,42 @@ def load_diffusion(
     lora: str | Path | None = None,
     options: DiffusionOptions | None = None,
 ) -> DiffusionInpainter:
-    """A ready diffusion model from a local diffusers folder, with optional LoRA weights."""
+    """A ready diffusion model from a local diffusers folder, with optional LoRA weights: a
+    photorecon run (folder or checkpoint) or a diffusers-format LoRA file."""
     pipe = load_pipeline(path, device)
-    if lora is not None:
-        add_lora(pipe, lora)
-    return DiffusionInpainter(pipe, options, source=str(path)).eval()
+    meta = _photorecon_lora(lora) if lora is not None else None
+    if meta is None:
+        if lora is not None:
+            add_lora(pipe, lora)
+        return DiffusionInpainter(pipe, options, source=str(path)).eval()
+    from safetensors.torch import load_file
+
+    from photorecon.checkpoint import load_fitting, weights_file
+
+    kwargs = meta.kwargs
+    model = DiffusionInpainter(
+        pipe,
+        options,
+        source=str(path),
+        lora_rank=int(kwargs.get("lora_rank", 0)),
+        lora_alpha=float(kwargs.get("lora_alpha", 0.0)),
+    )
+    state = load_file(str(weights_file(lora)))
+    load_fitting(model, state, f"{lora}: LoRA weights do not fit {path}")
+    return model.to(device).eval()
+
+
+def _photorecon_lora(lora: str | Path):
+    """The metadata of a photorecon LoRA run or checkpoint; None for any other file."""
+    from photorecon.checkpoint import read_meta
+
+    try:
+        meta = read_meta(lora)
+    except PhotoreconError:
+        return None
+    if meta.model != "sd_inpaint" or not meta.kwargs.get("lora_rank"):
+        raise PhotoreconError(f"{lora}: a photorecon {meta.model!r} checkpoint, not LoRA weights")
+    return meta
 
 
 def _on_terminal() -> bool:
@@ -227,5 +316,18 @@ def _on_terminal() -> bool:
     summary="Stable Diffusion inpainting (diffusers); bring weights: --model DIFFUSERS_FOLDER",
     trainer="diffusion",
 )
-def sd_inpaint(*, path: str, lora: str | None = None) -> DiffusionInpainter:
-    return load_diffusion(path, lora=lora)
+def sd_inpaint(
+    *,
+    path: str,
+    lora_rank: int = 0,
+    lora_alpha: float = 0.0,
+    steps: int = 25,
+    guidance: float = 7.5,
+) -> DiffusionInpainter:
+    """The pipeline in `path` (on the CPU; `.to()` moves it), with fresh LoRA adapters of
+    `lora_rank` for fine-tuning; `steps` and `guidance` sample its validation fills."""
+    options = DiffusionOptions(steps=steps, guidance=guidance, progress=False)
+    pipe = load_pipeline(path, "cpu")
+    return DiffusionInpainter(
+        pipe, options, source=path, lora_rank=lora_rank, lora_alpha=lora_alpha
+    )

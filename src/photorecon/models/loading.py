@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from photorecon.errors import PhotoreconError
 from photorecon.models.arrays import ArrayFlipTTA, ArrayInpainter
+from photorecon.models.base import kind_of
 from photorecon.models.registry import create_model, get_model_info, list_models
 
 if TYPE_CHECKING:
@@ -84,6 +85,12 @@ def load_model(
             "--lora goes with a Stable Diffusion folder: --model DIFFUSERS_FOLDER"
         )
     model = _load(spec, device)
+    if diffusion is not None and kind_of(model) == "diffusion":  # a LoRA run: sample as asked
+        from photorecon.models.diffusion import DiffusionOptions
+
+        if not isinstance(diffusion, DiffusionOptions):
+            diffusion = DiffusionOptions(**diffusion)
+        model.with_options(diffusion)
     if isinstance(model, ArrayInpainter):  # a classical fill on arrays: no torch, no device
         if runtime == "onnx":
             raise PhotoreconError(

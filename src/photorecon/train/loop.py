@@ -111,6 +111,10 @@ def build_step(cfg: TrainConfig, generator: nn.Module, info: DistInfo, device) -
             wrap_ddp(d_b, info, device),
             cfg,
         )
+    if kind == "diffusion":
+        from photorecon.train.steps import DiffusionStep
+
+        return DiffusionStep(generator, wrap_ddp(generator.pipe.unet, info, device), cfg)
     raise PhotoreconError(f"model {cfg.model.name!r} has unknown trainer {kind!r}")
 
 
@@ -176,6 +180,8 @@ def train(
     model_info = get_model_info(cfg.model.name)
     if not model_info.trainable:
         raise PhotoreconError(f"model {cfg.model.name!r} has nothing to train")
+    if model_info.kind == "diffusion" and cfg.ema > 0:  # a copy of a whole pipeline: no
+        raise PhotoreconError("a diffusion run trains LoRA weights without an EMA copy: set ema: 0")
     checkpoints = Checkpointer(out, cfg)
     if not resume and checkpoints.exists():
         check_same_config(out, cfg)

@@ -43,11 +43,24 @@ class LoaderSamples:
             num_workers=workers,
             pin_memory=self.device.type == "cuda",
             persistent_workers=workers > 0,
+            generator=own_generator(self.cfg.seed, start),
         )
 
     def bn_batches(self, count: int) -> DataLoader:
         indices = range(BN_FIRST, BN_FIRST + count)
-        return DataLoader(self.dataset, batch_size=self.cfg.batch_size, sampler=indices)
+        return DataLoader(
+            self.dataset,
+            batch_size=self.cfg.batch_size,
+            sampler=indices,
+            generator=own_generator(self.cfg.seed, BN_FIRST),
+        )
+
+
+def own_generator(seed: int, start: int) -> torch.Generator:
+    """A DataLoader's own generator: starting an iterator draws its workers' base seed, and
+    from torch's global generator that draw would shift every random number a step takes
+    after a resume (noise, dropout). Batches depend on (seed, step) alone either way."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + start)
 
 
 class DeviceSamples:

@@ -243,3 +243,65 @@ class CycleGANStep(Step):
             "d_loss": d_loss.detach().item(),
             "cycle": cycle.detach().item(),
         }
+
+
+class DiffusionStep(Step):
+    """LoRA fine-tuning of a Stable Diffusion inpainting UNet: the denoising loss on latents.
+
+    Each photo and its masked copy are encoded by the frozen VAE; the UNet sees the noised
+    latents, the mask at latent size and the masked image's latents (its 9 channels) with the
+    prompt's frozen text embedding, and learns to predict the noise (or v, as the scheduler
+    says). Only the LoRA weights train; the random timesteps and noise come from torch's
+    generator, which the engine checkpoints, so a resumed run continues exactly.
+    """
+
+    def __init__(self, generator: nn.Module, train_unet: nn.Module, cfg: TrainConfig) -> None:
+        from diffusers import DDPMScheduler
+
+        if generator.lora is None:
+            raise PhotoreconError(
+                "a diffusion run trains LoRA weights: set model.kwargs.lora_rank (e.g. 4)"
+            )
+        self.generator = generator
+        self.train_model = train_unet  # the UNet, DDP-wrapped when distributed
+        self.cfg = cfg
+        pipe = generator.pipe
+        self.pipe = pipe
+        self.noise = DDPMScheduler.from_config(pipe.scheduler.config)
+        o = cfg.optim
+        opt = _adam(generator.parameters(), o.lr, o.beta1, o.beta2, o.weight_decay)
+        self.modules = {"generator": generator}
+        self.optimizers = {"generator": opt}
+        with torch.no_grad():  # one prompt for every sample: its embedding, once
+            tokens = pipe.tokenizer(
+                [generator.options.prompt],
+                padding="max_length",
+                max_length=pipe.tokenizer.model_max_length,
+                truncation=True,
+                return_tensors="pt",
+            ).input_ids.to(pipe.device)
+            self.text = pipe.text_encoder(tokens)[0]
+
+    def __call__(self, images, masks, autocast) -> dict[str, float]:
+        vae, scale = self.pipe.vae, self.pipe.vae.config.scaling_factor
+        x = images * 2 - 1
+        with torch.no_grad():
+            latents = vae.encode(x).latent_dist.sample() * scale
+            masked = vae.encode(x * (masks < 0.5)).latent_dist.sample() * scale
+        small = torch.nn.functional.interpolate(masks, size=latents.shape[-2:])
+        noise = torch.randn_like(latents)
+        t = torch.randint(
+            0, self.noise.config.num_train_timesteps, (latents.shape[0],), device=latents.device
+        )
+        noisy = self.noise.add_noise(latents, noise, t)
+        target = noise
+        if self.noise.config.prediction_type == "v_prediction":
+            target = self.noise.get_velocity(latents, noise, t)
+        text = self.text.expand(latents.shape[0], -1, -1)
+        with autocast():
+            pred = self.train_model(
+                torch.cat([noisy, small, masked], dim=1), t, encoder_hidden_states=text
+            ).sample
+        loss = torch.nn.functional.mse_loss(pred.float(), target.float())
+        self._update_generator(loss)
+        return {"loss": loss.detach().item()}
