@@ -287,3 +287,27 @@ def test_lora_training_saves_resumes_and_loads(sd: Path, pack: Path, tmp_path: P
     plain = fill(photo, [(5, 5, 10, 12)], model=str(sd), diffusion=options)
     assert np.array_equal(by_run, by_lora)
     assert not np.array_equal(by_run, plain)  # the LoRA weights change the fill
+
+
+def test_lora_training_under_torchrun(sd: Path, pack: Path, tmp_path: Path) -> None:
+    """Two processes train the same LoRA weights (DDP over the UNet's LoRA parameters)."""
+    import os
+
+    run = tmp_path / "ddp"
+    sets = [
+        f"data.photos={pack}", "data.workers=0", "data.val_frac=0.2", "data.test_frac=0.2",
+        "data.size=32", "data.val_crops_per_photo=1", "data.holes={squares: 1.0}",
+        "data.box_size=10", f"model.kwargs={{path: {sd}, lora_rank: 2, steps: 2}}",
+        "batch_size=2", "steps=4", "eval_every=4",
+    ]  # fmt: skip
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
+        "-m", "photorecon.cli", "train", "-q", "--config",
+        str(ROOT / "configs" / "sd_inpaint_lora.yaml"), "--out", str(run),
+        *(arg for s in sets for arg in ("--set", s)),
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "all 2 ranks agree on the weights" in done.stdout
+    assert "processes: 2" in (run / "result.yaml").read_text()
