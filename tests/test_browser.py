@@ -197,7 +197,10 @@ def downloaded_mask(page, tmp_path: Path) -> np.ndarray:
     path = tmp_path / dl.value.suggested_filename
     dl.value.save_as(path)
     assert path.name == "photo_mask.png"
-    return holes(path.read_bytes())
+    mask = holes(path.read_bytes())
+    # the count the page shows is the count of the mask it gives
+    assert page.text_content("#mask-info") == f"{int(mask.sum()):,} px marked"
+    return mask
 
 
 def test_brush_strokes_are_the_mask_the_page_sends(page, photo_file: Path, tmp_path) -> None:
