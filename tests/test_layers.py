@@ -1,7 +1,7 @@
 """The architecture picture in README, checked: which layer may import which (at import
 time only downwards; inside a function a core module may load the networks it needs).
 
-core      errors, fsutil, progress, config, imageio, masks, metrics, challenge, data/, device,
+core      errors, fsutil, progress, config, imageio, png, masks, metrics, challenge, data/, device,
           models/{base,registry,arrays,loading}, inpaint, anysize, api, fillcli, predict, viz
           -- no torch at import time (a learned model imports it when it is loaded)
 networks  models/ (the rest), losses/, checkpoint, export, evaluate   -- core and networks
@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 CORE_MODELS = {"base", "registry", "arrays", "loading", "__init__"}
 CORE_FILES = {
     "errors", "fsutil", "progress", "config", "imageio", "masks", "metrics", "challenge",
-    "device", "inpaint", "anysize", "api", "fillcli", "predict", "viz", "__init__",
+    "device", "inpaint", "anysize", "api", "fillcli", "predict", "viz", "png", "__init__",
 }  # fmt: skip
 NETWORK_FILES = {"checkpoint", "export", "evaluate"}
 ORDER = ["core", "networks", "engine", "front"]
