@@ -336,16 +336,19 @@ DIFFUSION_NEGATIVE = "text, watermark, frame, border, blurry, lowres, artifacts,
 
 def _add_diffusion(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("Stable Diffusion (with --model DIFFUSERS_FOLDER)")
-    g.add_argument("--prompt", default=DIFFUSION_PROMPT, help="what to paint (a photo's detail)")
+    g.add_argument("--prompt", default=DIFFUSION_PROMPT, help="what to paint (%(default)r)")
     g.add_argument(
-        "--negative-prompt", default=DIFFUSION_NEGATIVE, help="what not to (text, blur, ...)"
+        "--negative-prompt", default=DIFFUSION_NEGATIVE, help="what not to (%(default)r)"
     )
     g.add_argument("--steps", type=int, default=25, help="denoising steps (25)")
     g.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance (7.5)")
     g.add_argument("--strength", type=float, default=1.0, help="how much to repaint, 0-1 (1)")
     g.add_argument("--sample-seed", type=int, default=0, help="seed of the first sample (0)")
     g.add_argument("--samples", type=int, default=1, help="average this many seeded samples (1)")
-    g.add_argument("--lora", help="LoRA weights for the pipeline's UNet (a .safetensors file)")
+    g.add_argument(
+        "--lora",
+        help="LoRA weights for the pipeline's UNet: a photorecon run or a .safetensors file (none)",
+    )
 
 
 def _model_options(args: argparse.Namespace) -> dict:
