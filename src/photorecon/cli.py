@@ -25,6 +25,7 @@ def _console():
 def _models_cmd(args: argparse.Namespace) -> None:
     from rich.table import Table
 
+    from photorecon.checkpoint import read_meta
     from photorecon.models.loading import shipped_weights
     from photorecon.models.registry import (
         count_parameters,
@@ -41,7 +42,9 @@ def _models_cmd(args: argparse.Namespace) -> None:
         if info.kind == "diffusion":  # its weights are the user's: a diffusers folder
             table.add_row(name, info.kind, "-", "lora", "--model FOLDER", info.summary)
             continue
-        params = count_parameters(create_model(name))
+        shipped = shipped_weights(name) if info.trainable else None
+        kwargs = read_meta(shipped).kwargs if shipped else {}  # the shipped net's own size
+        params = count_parameters(create_model(name, **kwargs))
         if not info.trainable:
             weights, trainer = "none needed", "-"
         else:
