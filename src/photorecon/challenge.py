@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from photorecon.errors import PhotoreconError
+from photorecon.errors import PhotoreconError, first_line
 from photorecon.fsutil import atomic_open
 from photorecon.masks import BOX_SIZE, Box
 
@@ -52,7 +52,7 @@ def read_masked_info(path: str | Path, box_size: int = BOX_SIZE) -> list[MaskedE
     try:
         frame = pl.read_csv(path, infer_schema=False)
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
-        raise PhotoreconError(f"{path}: cannot parse CSV ({_first_line(exc)})") from None
+        raise PhotoreconError(f"{path}: cannot parse CSV ({first_line(exc)})") from None
     missing = [c for c in INFO_COLUMNS if c not in frame.columns]
     if missing:
         raise PhotoreconError(
@@ -211,7 +211,7 @@ def read_submission(path: str | Path, role: str = "submission") -> pl.DataFrame:
             truncate_ragged_lines=False,
         )
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise PhotoreconError(f"{path}: malformed {role} CSV ({_first_line(exc)})") from None
+        raise PhotoreconError(f"{path}: malformed {role} CSV ({first_line(exc)})") from None
     nulls = frame.null_count()
     if nulls[ID_COLUMN][0] or nulls[VALUE_COLUMN][0]:
         bad = frame.with_row_index("line").filter(
@@ -219,11 +219,6 @@ def read_submission(path: str | Path, role: str = "submission") -> pl.DataFrame:
         )
         raise PhotoreconError(f"{path}: line {int(bad['line'][0]) + 2}: empty id or value")
     return frame
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def _example(series: pl.Series) -> str:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from photorecon.errors import PhotoreconError
+from photorecon.errors import PhotoreconError, first_line
 
 T = TypeVar("T")
 
@@ -112,7 +112,7 @@ def load_config(cls: type[T], path: str | Path | None = None, sets: list[str] = 
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise PhotoreconError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+            raise PhotoreconError(f"{path}: invalid YAML ({first_line(exc)})") from None
         if not isinstance(data, dict):
             raise PhotoreconError(f"{path}: a config must be a mapping")
     for assignment in sets:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from photorecon.errors import PhotoreconError
+from photorecon.errors import PhotoreconError, first_line
 from photorecon.fsutil import atomic_path
 from photorecon.models.base import InpaintModel
 from photorecon.models.blocks import FourierUnit
@@ -48,7 +48,7 @@ def export_onnx(model: nn.Module, out: str | Path, size: int = 256, opset: int =
                 dynamo=False,
             )
     except Exception as exc:  # exporter failures are many kinds; report them in one line
-        raise PhotoreconError(f"ONNX export failed: {str(exc).splitlines()[0]}") from None
+        raise PhotoreconError(f"ONNX export failed: {first_line(exc)}") from None
     finally:
         use_dft_matmul(model, False)
     return out
@@ -77,9 +77,7 @@ class OnnxModel(nn.Module, InpaintModel):
                 str(path), options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:
-            raise PhotoreconError(
-                f"{path}: cannot load ONNX model ({str(exc).splitlines()[0]})"
-            ) from None
+            raise PhotoreconError(f"{path}: cannot load ONNX model ({first_line(exc)})") from None
         shape = self.session.get_inputs()[0].shape
         self.size = tuple(shape[2:])
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from photorecon.errors import PhotoreconError
+from photorecon.errors import PhotoreconError, first_line
 from photorecon.fsutil import atomic_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -145,8 +145,7 @@ def decode(source: str | Path | bytes, name: str) -> Image.Image:
             f"(set {MAX_PIXELS_ENV} to change it)"
         ) from None
     except DECODE_ERRORS as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise PhotoreconError(f"{name}: cannot read image ({reason})") from None
+        raise PhotoreconError(f"{name}: cannot read image ({first_line(exc)})") from None
 
 
 def read_image(path: str | Path) -> np.ndarray:

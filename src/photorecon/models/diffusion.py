@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from photorecon.errors import PhotoreconError
+from photorecon.errors import PhotoreconError, first_line
 from photorecon.models.base import InpaintModel
 from photorecon.models.registry import register_model
 
@@ -118,8 +118,7 @@ def load_pipeline(path: str | Path, device: torch.device | str = "cpu"):
             requires_safety_checker=False,
         )
     except Exception as exc:  # diffusers raises many kinds for broken folders; one line each
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise PhotoreconError(f"{path}: cannot load the pipeline ({reason})") from None
+        raise PhotoreconError(f"{path}: cannot load the pipeline ({first_line(exc)})") from None
     if pipe.unet.config.in_channels != 9:
         raise PhotoreconError(
             f"{path}: its UNet takes {pipe.unet.config.in_channels} channels, not the 9 of an "
@@ -143,8 +142,7 @@ def add_lora(pipe, lora: str | Path) -> None:
     try:
         pipe.load_lora_weights(str(lora.parent), weight_name=lora.name, local_files_only=True)
     except Exception as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise PhotoreconError(f"{lora}: cannot load LoRA weights ({reason})") from None
+        raise PhotoreconError(f"{lora}: cannot load LoRA weights ({first_line(exc)})") from None
 
 
 class LoRAWeights(nn.Module):

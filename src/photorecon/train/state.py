@@ -14,7 +14,7 @@ from torch import nn
 
 from photorecon.checkpoint import CheckpointMeta, cpu_state, load_fitting, save_weights
 from photorecon.config import load_config, to_dict
-from photorecon.errors import PhotoreconError
+from photorecon.errors import PhotoreconError, first_line
 from photorecon.fsutil import atomic_open
 from photorecon.train.config import TrainConfig
 
@@ -60,8 +60,7 @@ def load_state(folder: Path, step, ema: nn.Module | None) -> dict:
             ema.load_state_dict(load_file(str(folder / "ema.safetensors")))
         state = torch.load(folder / "trainer.pt", map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PhotoreconError(f"{folder}: cannot resume ({first})") from None
+        raise PhotoreconError(f"{folder}: cannot resume ({first_line(exc)})") from None
     for name, opt in step.optimizers.items():
         opt.load_state_dict(state["optimizers"][name])
     torch.set_rng_state(state["rng"])
