@@ -1,8 +1,9 @@
 """The architecture picture in README, checked: which layer may import which (at import
 time only downwards; inside a function a core module may load the networks it needs).
 
-core      errors, fsutil, progress, config, imageio, png, masks, metrics, challenge, data/, device,
-          models/{base,registry,arrays,loading}, inpaint, anysize, api, fillcli, predict, viz
+core      errors, fsutil, progress, config, threads, imageio, png, masks, damage, metrics,
+          challenge, data/, device, models/{base,registry,arrays,loading,onnxrt}, inpaint, detect,
+          anysize, api, fillcli, predict, viz
           -- no torch at import time (a learned model imports it when it is loaded)
 networks  models/ (the rest), losses/, checkpoint, export, evaluate   -- core and networks
 engine    train/                                                     -- core, networks, engine
@@ -17,10 +18,11 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-CORE_MODELS = {"base", "registry", "arrays", "loading", "__init__"}
+CORE_MODELS = {"base", "registry", "arrays", "loading", "onnxrt", "__init__"}
 CORE_FILES = {
     "errors", "fsutil", "progress", "config", "imageio", "masks", "metrics", "challenge",
     "device", "inpaint", "anysize", "api", "fillcli", "predict", "viz", "png", "__init__",
+    "threads", "damage", "detect",
 }  # fmt: skip
 NETWORK_FILES = {"checkpoint", "export", "evaluate"}
 ORDER = ["core", "networks", "engine", "front"]

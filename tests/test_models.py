@@ -23,7 +23,7 @@ def batch(seed: int = 0, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @pytest.mark.parametrize(
-    "name", [n for n in list_models() if get_model_info(n).kind != "diffusion"]
+    "name", [n for n in list_models(fills=True) if get_model_info(n).kind != "diffusion"]
 )
 def test_model_contract(name: str) -> None:
     torch.manual_seed(0)

@@ -240,6 +240,36 @@ def test_a_fill_over_its_time_limit_is_a_503(monkeypatch) -> None:
     assert response.status_code == 503 and "longer than 0.2 s" in response.json()["detail"]
 
 
+def test_a_timed_out_fill_stops_at_its_next_batch_of_windows(monkeypatch) -> None:
+    """The worker drops an abandoned fill between batches instead of finishing it."""
+    import threading
+
+    import torch
+
+    import photorecon.api
+
+    release, calls = threading.Event(), []
+
+    class Gate(torch.nn.Module):
+        def forward(self, masked, mask):
+            calls.append(masked.shape[0])
+            release.wait(30)
+            return masked
+
+    monkeypatch.setattr(photorecon.api, "cached_model", lambda *a, **k: Gate())
+    client = TestClient(create_app(default_model="telea", timeout=0.2))
+    buf = io.BytesIO()
+    Image.fromarray(np.full((64, 17 * 300, 3), 90, np.uint8)).save(buf, format="PNG")
+    boxes = json.dumps([[20, 100 + 300 * k, 10, 10] for k in range(17)])  # 17 windows: 3 batches
+    form = dict(files={"image": ("wide.png", buf.getvalue(), "image/png")}, data={"boxes": boxes})
+    first = client.post("/api/fill", **form)
+    assert first.status_code == 503  # its first batch is still running
+    release.set()
+    second = client.post("/api/fill", **form)  # runs once the worker has dropped the first
+    assert second.status_code == 200
+    assert calls == [8, 8, 8, 1]  # the first fill stopped after one batch, the second ran 3
+
+
 def test_a_body_over_the_cap_is_refused_before_it_is_read(client: TestClient) -> None:
     # the fixture's cap is 1 MiB an upload: 2 MiB + 64 KiB for the whole body
     big = b"x" * (3 * 2**20)

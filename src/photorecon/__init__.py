@@ -1,14 +1,15 @@
-"""photorecon: reconstruct damaged photos by filling missing rectangles."""
+"""photorecon: reconstruct damaged photos: find the damage and fill it."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "fill"]
+__all__ = ["__version__", "detect", "fill"]
 
 if TYPE_CHECKING:
     from photorecon.api import fill
+    from photorecon.detect import detect
 
 
 def __getattr__(name: str) -> Any:
@@ -17,4 +18,8 @@ def __getattr__(name: str) -> Any:
         from photorecon.api import fill
 
         return fill
+    if name == "detect":
+        from photorecon.detect import detect
+
+        return detect
     raise AttributeError(f"module 'photorecon' has no attribute {name!r}")

@@ -12,6 +12,7 @@ Pixels outside the holes are returned bit-identical.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from photorecon.imageio import to_uint8
 from photorecon.inpaint import fill_batch
 from photorecon.masks import Box, boxes_to_mask
 from photorecon.models.base import kind_of, work_size_of
+from photorecon.models.onnxrt import mirror_out
 
 if TYPE_CHECKING:
     from torch import nn
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
 HOLE_SHARE = 0.35  # the largest hole side / window side the model is asked to fill
 THIN_CONTEXT = 3.0  # a thin hole needs context for this many times its thickness
 MIN_SIDE = 32  # smaller windows are mirrored out to this for a learned model (its strides)
+TINY = 8  # a hole this small (a speck, a dead pixel) needs little context: ...
+SMALL_SIDE = 64  # ... a window of this side, at full resolution
+BATCH = 8  # windows of one shape run together, this many at a time
 
 
 @dataclass(frozen=True)
@@ -44,12 +49,22 @@ class Window:
 
 
 def labelled_holes(mask: np.ndarray) -> tuple[np.ndarray, list[Box]]:
-    """Label image of the connected holes of a (H, W) mask and each hole's bounding box."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats((mask > 0).astype(np.uint8), 8)
+    """Label image of the connected holes of a (H, W) mask and each hole's bounding box; the
+    components are found inside the holes' bounding region only (a speck on a 24-megapixel
+    photo costs a small labelling, not a whole-photo one)."""
+    binary = (mask > 0).astype(np.uint8)
+    left, top, w, h = cv2.boundingRect(binary)
+    labels = np.zeros(binary.shape, np.int32)
+    if w == 0 or h == 0:
+        return labels, []
+    count, region, stats, _ = cv2.connectedComponentsWithStats(
+        binary[top : top + h, left : left + w], connectivity=8, ltype=cv2.CV_32S
+    )
+    labels[top : top + h, left : left + w] = region
     boxes = [
         Box(
-            int(s[cv2.CC_STAT_TOP]),
-            int(s[cv2.CC_STAT_LEFT]),
+            top + int(s[cv2.CC_STAT_TOP]),
+            left + int(s[cv2.CC_STAT_LEFT]),
             int(s[cv2.CC_STAT_HEIGHT]),
             int(s[cv2.CC_STAT_WIDTH]),
         )
@@ -58,9 +73,13 @@ def labelled_holes(mask: np.ndarray) -> tuple[np.ndarray, list[Box]]:
     return labels, boxes
 
 
-def context_window(hole: Box, height: int, width: int, work_size: int, rescale: bool) -> Window:
-    """A square window centred on the hole, shifted (and clipped) to lie inside the image."""
-    side = max(work_size, math.ceil(max(hole.height, hole.width) / HOLE_SHARE))
+def context_window(
+    hole: Box, height: int, width: int, least: int, rescale: bool, work_size: int | None = None
+) -> Window:
+    """A square window centred on the hole, at least `least` wide, shifted (and clipped) to lie
+    inside the image; over `work_size` (default `least`) it runs shrunk when `rescale`."""
+    work_size = work_size or least
+    side = max(least, math.ceil(max(hole.height, hole.width) / HOLE_SHARE))
     win_h, win_w = min(side, height), min(side, width)
     cy, cx = hole.row + hole.height / 2, hole.col + hole.width / 2
     top = int(min(max(round(cy - win_h / 2), 0), height - win_h))
@@ -77,38 +96,49 @@ def hole_size(labels: np.ndarray, label: int, hole: Box) -> float:
     return min(float(max(hole.height, hole.width)), THIN_CONTEXT * thickness)
 
 
-def _mirror_out(image: np.ndarray, mask: np.ndarray, side: int):
-    """Image and mask mirrored (holes mirrored too) to at least side x side; (image, mask,
-    original height, width)."""
-    height, width = mask.shape
-    pad_h, pad_w = max(0, side - height), max(0, side - width)
-    # a 1-pixel dimension cannot be reflected: it is repeated instead
-    border = cv2.BORDER_REFLECT_101 if min(height, width) > 1 else cv2.BORDER_REPLICATE
-    while pad_h or pad_w:  # reflection adds at most the size minus one per pass
-        step_h, step_w = min(pad_h, mask.shape[0] - 1), min(pad_w, mask.shape[1] - 1)
-        if border == cv2.BORDER_REPLICATE:
-            step_h, step_w = pad_h, pad_w
-        image = cv2.copyMakeBorder(image, 0, step_h, 0, step_w, border)
-        mask = cv2.copyMakeBorder(mask, 0, step_h, 0, step_w, border)
-        pad_h, pad_w = pad_h - step_h, pad_w - step_w
-    return image, mask, height, width
-
-
-def _run_window(model, image, holes, win: Window, device, learned: bool) -> np.ndarray:
-    """The model's uint8 fill of one window, at the window's scale and back."""
+def _window_input(image, holes, win: Window, learned: bool):
+    """What the model sees of a window (image uint8, mask float32) and how its float fill
+    becomes the window's uint8 fill: shrunk to the window's scale and back, or for a learned
+    model a tiny window mirrored out to its strides and cut back."""
     rows = slice(win.top, win.top + win.height)
     cols = slice(win.left, win.left + win.width)
     crop, crop_mask = image[rows, cols], holes[rows, cols].astype(np.float32)
     if learned and min(crop_mask.shape) < MIN_SIDE:  # a tiny photo: too small for the strides
-        big, big_mask, height, width = _mirror_out(crop, crop_mask, MIN_SIDE)
-        return to_uint8(fill_batch(model, [big], [big_mask], device)[0])[:height, :width]
+        big, big_mask = mirror_out(crop, crop_mask, MIN_SIDE)
+        return big, big_mask, lambda pred: to_uint8(pred)[: win.height, : win.width]
     if win.scale >= 1.0:
-        return to_uint8(fill_batch(model, [crop], [crop_mask], device)[0])
+        return crop, crop_mask, to_uint8
     size = (max(1, round(win.width * win.scale)), max(1, round(win.height * win.scale)))
     small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
     small_mask = (cv2.resize(crop_mask, size, interpolation=cv2.INTER_AREA) > 0).astype(np.float32)
-    pred = fill_batch(model, [small], [small_mask], device)[0]
-    return to_uint8(cv2.resize(pred, (win.width, win.height), interpolation=cv2.INTER_CUBIC))
+
+    def back(pred: np.ndarray) -> np.ndarray:
+        return to_uint8(cv2.resize(pred, (win.width, win.height), interpolation=cv2.INTER_CUBIC))
+
+    return small, small_mask, back
+
+
+def run_windows(
+    model, image, holes, windows, device, learned: bool, check: Callable[[], None] | None = None
+) -> dict[Window, np.ndarray]:
+    """Each window's uint8 fill; windows whose inputs have the same shape run as one batch
+    (at most BATCH at a time), and `check` is called before each batch (to cancel)."""
+    inputs = {win: _window_input(image, holes, win, learned) for win in windows}
+    groups: dict[tuple[int, ...], list[Window]] = {}
+    for win, (crop, _, _) in inputs.items():
+        groups.setdefault(crop.shape, []).append(win)
+    fills: dict[Window, np.ndarray] = {}
+    for group in groups.values():
+        for start in range(0, len(group), BATCH):
+            if check is not None:
+                check()
+            part = group[start : start + BATCH]
+            crops = [inputs[w][0] for w in part]
+            masks = [inputs[w][1] for w in part]
+            preds = fill_batch(model, crops, masks, device)
+            for win, pred in zip(part, preds, strict=True):
+                fills[win] = inputs[win][2](pred)
+    return fills
 
 
 def thin_hole_tiles(
@@ -143,12 +173,13 @@ def fill_any_size(
     work_size: int | None = None,
     rescale: bool | None = None,
     device="cpu",
+    check: Callable[[], None] | None = None,
 ) -> np.ndarray:
     """Fill the holes of an RGB uint8 image (H, W, 3); returns uint8, known pixels unchanged.
 
     `rescale` (default: for learned models) runs large windows shrunk to `work_size` (default:
     the side the model was trained at, 256 for ffc, 512 for SD 2); classical fills work at full
-    resolution.
+    resolution. `check` is called between batches of windows: raising there cancels the fill.
     """
     work_size = work_size or work_size_of(model)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -170,55 +201,70 @@ def fill_any_size(
     learned = kind_of(model) != "classical"
     if rescale is None:
         rescale = learned
-    height, width = holes.shape
     labels, boxes = labelled_holes(holes)
+    pastes = plan_fill(labels, boxes, work_size, rescale, learned)
+    fills = run_windows(
+        model, image, holes, list(dict.fromkeys(p[0] for p in pastes)), device, learned, check
+    )
+    for win, rows, cols, which in pastes:
+        region = labels[rows, cols]
+        target = region == which[0] if len(which) == 1 else np.isin(region, which)
+        local = fills[win][
+            rows.start - win.top : rows.stop - win.top, cols.start - win.left : cols.stop - win.left
+        ]
+        out[rows, cols][target] = local[target]
+    return out
+
+
+Paste = tuple[Window, slice, slice, tuple[int, ...]]  # fill these labels here from this window
+
+
+def plan_fill(
+    labels: np.ndarray, boxes: list[Box], work_size: int, rescale: bool, learned: bool
+) -> list[Paste]:
+    """Which window fills which hole pixels: thin holes in tiles along their length, every
+    other hole in a window around it that also takes the holes lying wholly inside it; a
+    tiny hole (a speck) gets a small window when the model is learned."""
+    height, width = labels.shape
+    if not boxes:
+        return []
     sizes = [hole_size(labels, k, b) for k, b in enumerate(boxes, start=1)]
-    thin = [size < max(b.height, b.width) for size, b in zip(sizes, boxes, strict=True)]
-    done = np.zeros(len(boxes) + 1, dtype=bool)
-    fills: dict[Window, np.ndarray] = {}  # a window's fill depends only on the window
-
-    def window_fill(win: Window) -> np.ndarray:
-        if win not in fills:
-            fills[win] = _run_window(model, image, holes, win, device, learned)
-        return fills[win]
-
-    for label, hole in enumerate(boxes, start=1):
-        if done[label]:
+    thin = np.array([size < max(b.height, b.width) for size, b in zip(sizes, boxes, strict=True)])
+    box = np.array([[b.row, b.col, b.row + b.height, b.col + b.width] for b in boxes])
+    done = np.zeros(len(boxes), dtype=bool)
+    pastes: list[Paste] = []
+    for index, hole in enumerate(boxes):
+        label = index + 1
+        if done[index]:
             continue
-        if thin[label - 1]:
-            side = max(work_size, math.ceil(sizes[label - 1] / HOLE_SHARE))
+        if thin[index]:
+            side = max(work_size, math.ceil(sizes[index] / HOLE_SHARE))
             tiles = thin_hole_tiles(labels, label, hole, side, work_size, rescale)
-            for win, cells in tiles.items():
-                filled = window_fill(win)
-                for rows, cols in cells:
-                    target = labels[rows, cols] == label
-                    local = filled[
-                        rows.start - win.top : rows.stop - win.top,
-                        cols.start - win.left : cols.stop - win.left,
-                    ]
-                    out[rows, cols][target] = local[target]
-            done[label] = True
+            pastes.extend(
+                (win, rows, cols, (label,)) for win, cells in tiles.items() for rows, cols in cells
+            )
+            done[index] = True
             continue
-        win = context_window(hole, height, width, work_size, rescale)
+        least = work_size
+        if learned and max(hole.height, hole.width) <= TINY:
+            least = min(work_size, SMALL_SIDE)
+        win = context_window(hole, height, width, least, rescale, work_size)
         # every hole lying wholly inside this window is filled by this one model call (a thin
         # one only when the window runs at full resolution: it would lose its detail shrunk)
-        inside = [
-            k
-            for k, b in enumerate(boxes, start=1)
-            if not done[k]
-            and (not thin[k - 1] or win.scale >= 1.0 or k == label)
-            and b.row >= win.top
-            and b.col >= win.left
-            and b.row + b.height <= win.top + win.height
-            and b.col + b.width <= win.left + win.width
-        ]
-        done[inside] = True
+        inside = (
+            ~done
+            & (~thin | (win.scale >= 1.0))
+            & (box[:, 0] >= win.top)
+            & (box[:, 1] >= win.left)
+            & (box[:, 2] <= win.top + win.height)
+            & (box[:, 3] <= win.left + win.width)
+        )
+        inside[index] = True
+        done |= inside
         rows = slice(win.top, win.top + win.height)
         cols = slice(win.left, win.left + win.width)
-        filled = window_fill(win)
-        target = np.isin(labels[rows, cols], inside)
-        out[rows, cols][target] = filled[target]
-    return out
+        pastes.append((win, rows, cols, tuple(int(k) + 1 for k in np.flatnonzero(inside))))
+    return pastes
 
 
 def find_white_boxes(image: np.ndarray, min_side: int = 8) -> list[Box]:

@@ -23,13 +23,18 @@ BoxLike = Box | Sequence[int]
 MaskOrBoxes = np.ndarray | Image.Image | Sequence[BoxLike] | str
 
 
+PREFERRED = "ffc"  # the best shipped fill: picked without loading the registry (no torch)
+
+
 def default_model() -> str:
-    """The best model usable without training: shipped learned weights first, else Telea (the
-    best classical fill on the challenge's holes; `mean` is only a floor)."""
+    """The best model usable without training: shipped learned weights first (ffc), else Telea
+    (the best classical fill on the challenge's holes; `mean` is only a floor)."""
     from photorecon.models.loading import shipped_weights
     from photorecon.models.registry import list_models
 
-    trained = [n for n in list_models(trainable=True) if shipped_weights(n) is not None]
+    if shipped_weights(PREFERRED) is not None:
+        return PREFERRED
+    trained = [n for n in list_models(True, fills=True) if shipped_weights(n) is not None]
     return trained[0] if trained else "telea"
 
 
@@ -38,12 +43,15 @@ def cached_model(
     spec: str,
     device: str = "cpu",
     tta: bool = False,
-    runtime: str = "torch",
+    runtime: str = "auto",
     diffusion: DiffusionOptions | None = None,
     lora: str | None = None,
 ) -> nn.Module:
     """Load a model once per (spec, device, tta, runtime, options) for repeated API calls."""
     from photorecon.models.loading import load_model
+    from photorecon.threads import configure_once
+
+    configure_once()  # before torch is first imported: threads that do not spin
 
     return load_model(spec, device, tta=tta, runtime=runtime, diffusion=diffusion, lora=lora)
 
@@ -67,14 +75,22 @@ def as_boxes(items: Sequence[BoxLike]) -> list[Box]:
 
 
 def resolve_mask(image: np.ndarray, mask_or_boxes: MaskOrBoxes, where: str = "image") -> np.ndarray:
-    """A (H, W) float mask from a mask array/image, boxes, or "white" (detect white boxes).
+    """A (H, W) float mask from a mask array/image, boxes, "white" (detect white boxes) or
+    "auto" (find the damage with the shipped detector, `photorecon.detect`).
 
     `where` names the input in error messages.
     """
     height, width = image.shape[:2]
     if isinstance(mask_or_boxes, str):
+        if mask_or_boxes == "auto":
+            from photorecon.detect import detect
+
+            found = detect(image) > 0
+            if not found.any():
+                raise NoHoles(f"{where}: no damage found")
+            return found.astype(np.float32)
         if mask_or_boxes != "white":
-            raise PhotoreconError(f"unknown mask keyword {mask_or_boxes!r} (use 'white')")
+            raise PhotoreconError(f"unknown mask keyword {mask_or_boxes!r} (use 'white' or 'auto')")
         boxes = find_white_boxes(image)
         if not boxes:
             raise NoHoles(f"{where}: no pure-white rectangles found")
@@ -101,16 +117,18 @@ def fill(
     *,
     device: str = "cpu",
     tta: bool = False,
-    runtime: str = "torch",
+    runtime: str = "auto",
     diffusion: DiffusionOptions | None = None,
     lora: str | None = None,
 ) -> np.ndarray | Image.Image:
     """Fill holes in a photo of any size and return the same kind (PIL image or H×W×3 uint8).
 
     `mask_or_boxes`: a mask (array or PIL image, non-zero = missing), a list of
-    (row, col, height, width) boxes, or "white" to fill pure-white rectangles. `model`: a
+    (row, col, height, width) boxes, "white" to fill pure-white rectangles, or "auto" to find
+    the damage (scratches, dust, blotches, tears) first and fill it. `model`: a
     registered name or a checkpoint path; default the best shipped model. `tta` averages the
-    fills of the four flips; `runtime="onnx"` runs a learned model on onnxruntime. A diffusers
+    fills of the four flips; `runtime` picks torch or onnxruntime for a learned model
+    ("auto": onnxruntime on a CPU where the network exports, as ffc does). A diffusers
     folder as `model` runs Stable Diffusion inpainting, sampled as `diffusion`
     (`photorecon.models.diffusion.DiffusionOptions`: prompt, steps, guidance, strength, seed,
     samples) says, with `lora` weights added. Pixels outside the holes are returned unchanged.

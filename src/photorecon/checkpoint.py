@@ -14,8 +14,17 @@ from torch import nn
 
 from photorecon.errors import PhotoreconError
 from photorecon.fsutil import atomic_path
+from photorecon.models.loading import WEIGHTS_NAME, weights_file
 
-WEIGHTS_NAME = "model.safetensors"
+__all__ = [
+    "WEIGHTS_NAME",
+    "CheckpointMeta",
+    "load_checkpoint",
+    "read_meta",
+    "save_weights",
+    "weights_file",
+]
+
 META_KEY = "photorecon"
 
 
@@ -57,19 +66,6 @@ def save_weights(
     )
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata={META_KEY: text})
-
-
-def weights_file(path: str | Path) -> Path:
-    """A checkpoint's safetensors file: the path itself, or DIR/[best/]model.safetensors."""
-    path = Path(path)
-    if path.is_dir():
-        for candidate in (path / "best" / WEIGHTS_NAME, path / WEIGHTS_NAME):
-            if candidate.is_file():
-                return candidate
-        raise PhotoreconError(f"{path}: no {WEIGHTS_NAME} in this folder or its best/")
-    if not path.is_file():
-        raise PhotoreconError(f"{path}: no such checkpoint")
-    return path
 
 
 def read_meta(path: str | Path) -> CheckpointMeta:

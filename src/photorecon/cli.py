@@ -227,8 +227,22 @@ def _fill_cmd(args: argparse.Namespace) -> None:
     from photorecon.models.loading import load_model_for
 
     boxes = [parse_box(b) for b in args.box or []]
-    if sum([bool(boxes), args.mask is not None, args.white]) != 1:
-        raise PhotoreconError("give exactly one of --box (repeatable), --mask or --white")
+    given = sum([bool(boxes), args.mask is not None, args.white])
+    if given > 1 or (given == 0 and not args.auto):
+        raise PhotoreconError(
+            "give one of --box (repeatable), --mask or --white, or --auto (with or without "
+            "--box/--mask)"
+        )
+    if args.auto and args.white:
+        raise PhotoreconError("--auto finds white blotches too: drop --white")
+    auto = None
+    if args.auto:
+        from photorecon.detect import check_dilate, check_sensitivity, load_detector
+        from photorecon.fillcli import AutoDetect
+
+        sensitivity = check_sensitivity(args.sensitivity, "--sensitivity")
+        dilate = check_dilate(args.dilate, "--dilate")
+        auto = AutoDetect(load_detector(args.detector, "cpu"), sensitivity, dilate)
     if not 1 <= args.quality <= 100:
         raise PhotoreconError(f"--quality must be 1-100, got {args.quality}")
     jobs = plan_jobs(args.images, args.out, args.in_place)
@@ -246,6 +260,7 @@ def _fill_cmd(args: argparse.Namespace) -> None:
         progress=not args.quiet,
         quality=args.quality,
         label=spec,
+        auto=auto,
     )
     if len(jobs) > 1:
         print(
@@ -255,6 +270,52 @@ def _fill_cmd(args: argparse.Namespace) -> None:
         )
     if summary.failed:
         raise PhotoreconError(f"{summary.failed} of {len(jobs)} photos could not be filled")
+
+
+def _detect_cmd(args: argparse.Namespace) -> None:
+    from photorecon.detect import check_dilate, check_sensitivity, load_detector
+    from photorecon.device import resolve_device
+    from photorecon.fillcli import plan_masks, run_detect
+
+    sensitivity = check_sensitivity(args.sensitivity, "--sensitivity")
+    dilate = check_dilate(args.dilate, "--dilate")
+    jobs = plan_masks(args.images, args.out)
+    device = "cpu" if args.model == "tophat" else str(resolve_device(args.device))
+    model = load_detector(args.model, device)
+    summary = run_detect(
+        jobs,
+        model,
+        sensitivity=sensitivity,
+        dilate=dilate,
+        device=device,
+        progress=not args.quiet,
+    )
+    if len(jobs) > 1:
+        print(
+            f"wrote {summary.filled} of {len(jobs)} masks"
+            + (f", {summary.failed} failed" if summary.failed else "")
+        )
+    if summary.failed:
+        raise PhotoreconError(f"{summary.failed} of {len(jobs)} photos could not be read")
+
+
+def _add_detection(p: argparse.ArgumentParser, prefix: str = "") -> None:
+    p.add_argument(
+        "--sensitivity",
+        default="0.5",
+        help="how readily a pixel is called damage, between 0 and 1: flagged where the "
+        "detector's probability exceeds 1 - SENSITIVITY (0.5; higher finds fainter damage "
+        "and flags more of the photo itself)",
+    )
+    p.add_argument(
+        "--dilate", default="0", metavar="N", help="grow the found damage by N pixels (0)"
+    )
+    p.add_argument(
+        f"--{prefix}model" if prefix else "--model",
+        dest="detector" if prefix else "model",
+        default="damage",
+        help="damage detector: damage (shipped), tophat (classical baseline) or a checkpoint",
+    )
 
 
 def _serve_cmd(args: argparse.Namespace) -> None:
@@ -303,7 +364,7 @@ def _train_cmd(args: argparse.Namespace) -> None:
     if not result.main or result.stopped:
         return
     print(
-        f"best val RMSE {result.best_rmse:.4f} at step {result.best_step}; "
+        f"best val {result.metric} {result.best_rmse:.4f} at step {result.best_step}; "
         f"{result.images_per_s:.1f} images/s; checkpoint {out / 'best' / 'model.safetensors'}"
     )
 
@@ -325,9 +386,10 @@ def _add_tta(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tta", action="store_true", help="average the fills of the 4 flips")
     p.add_argument(
         "--runtime",
-        choices=("torch", "onnx"),
-        default="torch",
-        help="onnx: run a learned model on onnxruntime (CPU; exported once and cached)",
+        choices=("auto", "torch", "onnx"),
+        default="auto",
+        help="where a learned model runs: onnx = onnxruntime (CPU; exported once and cached), "
+        "auto (default) = onnxruntime on a CPU for networks that export (ffc), else torch",
     )
 
 
@@ -401,6 +463,12 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.set_defaults(func=func)
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+        p.add_argument(
+            "--threads",
+            metavar="N",
+            help="CPU threads for the work (default: $PHOTORECON_THREADS, else the usable CPUs "
+            "less those other processes keep busy)",
+        )
         return p
 
     add("models", _models_cmd, "list registered models with their parameter counts")
@@ -467,6 +535,12 @@ def build_parser() -> argparse.ArgumentParser:
         "named like the photos",
     )
     p.add_argument("--white", action="store_true", help="fill pure-white rectangles")
+    p.add_argument(
+        "--auto",
+        action="store_true",
+        help="find the damage (scratches, dust, blotches, tears) and fill it; --box/--mask "
+        "add to what is found",
+    )
     p.add_argument("--model", help="model name or checkpoint (default: best shipped model)")
     p.add_argument("-o", "--out", help="output file (one input) or folder")
     p.add_argument("--in-place", action="store_true", help="overwrite the inputs")
@@ -474,6 +548,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     _add_tta(p)
     _add_diffusion(p)
+
+    g = p.add_argument_group("damage detection (with --auto)")
+    _add_detection(g, prefix="detector-")
+
+    p = add("detect", _detect_cmd, "find damage (scratches, dust, blotches, tears): write masks")
+    p.add_argument("images", nargs="+", help="image files or folders")
+    p.add_argument(
+        "-o",
+        "--out",
+        help="mask PNG (one photo) or folder (<stem>.png each); default <stem>_mask.png beside "
+        "each photo",
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda ...")
+    _add_detection(p)
 
     p = add("export-onnx", _export_cmd, "export a model to ONNX (Fourier units as DFT matmuls)")
     p.add_argument("--model", default="ffc", help="model name or checkpoint (default ffc)")
@@ -556,6 +644,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # gives the process its own formatter back)
     previous, warnings.showwarning = warnings.showwarning, _show_warning
     try:
+        from photorecon.threads import configure
+
+        configure(getattr(args, "threads", None))  # before torch is imported: no spinning
         args.func(args)
     except PhotoreconError as exc:
         print(f"photorecon: error: {exc}", file=sys.stderr)

@@ -106,23 +106,50 @@ def mask_file(mask_path: str, source: Path) -> Path:
     raise PhotoreconError(f"{source}: no mask named {source.stem}.png in {folder}")
 
 
+@dataclass(frozen=True)
+class AutoDetect:
+    """`fill --auto`: find the damage with this detector before filling."""
+
+    model: object
+    sensitivity: float
+    dilate: int
+    device: str = "cpu"
+
+
 def job_mask(
     image: np.ndarray,
     source: Path,
     boxes: list[Box],
     mask_path: str | None,
     white: bool,
+    auto: AutoDetect | None = None,
 ) -> np.ndarray:
-    """The hole mask for one image from --box, --mask (a file or a folder) or --white."""
+    """The hole mask for one image from --box, --mask (a file or a folder) or --white, and
+    with --auto the damage the detector finds added to it."""
     from photorecon.api import resolve_mask
 
+    given = None
     if mask_path is not None:
         path = mask_file(mask_path, source)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ImageModeWarning)  # masks are grayscale by nature
             mask = read_mask(path)
-        return resolve_mask(image, mask, f"{path} (mask of {source})")
-    return resolve_mask(image, "white" if white else boxes, str(source))
+        given = resolve_mask(image, mask, f"{path} (mask of {source})")
+    elif white or boxes:
+        given = resolve_mask(image, "white" if white else boxes, str(source))
+    if auto is None:
+        if given is None:
+            raise PhotoreconError("give --box, --mask, --white or --auto")
+        return given
+    from photorecon.detect import damage_mask
+
+    found = damage_mask(image, auto.model, auto.sensitivity, auto.dilate, auto.device) > 0
+    holes = found if given is None else found | (given > 0)
+    if not holes.any():
+        raise NoHoles(f"{source}: no damage found")
+    if holes.all():
+        raise PhotoreconError(f"{source}: the detector flags the whole photo; lower --sensitivity")
+    return holes.astype(np.float32)
 
 
 def run_fill(
@@ -136,6 +163,7 @@ def run_fill(
     progress: bool = True,
     quality: int = 95,
     label: str = "",
+    auto: AutoDetect | None = None,
 ) -> Summary:
     """Fill each job; a bad file is reported in one line and the batch goes on.
 
@@ -150,7 +178,7 @@ def run_fill(
     for job in jobs:
         try:
             photo = read_photo(job.source)
-            mask = job_mask(photo.rgb, job.source, boxes, mask_path, white)
+            mask = job_mask(photo.rgb, job.source, boxes, mask_path, white, auto)
             filled = fill_any_size(photo.rgb, mask, model, device=device)
             write_photo(job.target, filled, photo, quality)
         except NoHoles as exc:
@@ -167,6 +195,80 @@ def run_fill(
             summary.filled += 1
             if progress:
                 say(f"{job.source} -> {job.target}" + (f"  ({label})" if label else ""))
+        bar.update(1)
+    bar.close()
+    return summary
+
+
+def plan_masks(inputs: list[str], out: str | None) -> list[FillJob]:
+    """`detect`'s jobs: each photo and the mask file written for it (`<stem>.png` in an output
+    folder, `<stem>_mask.png` beside the photo without -o, or the -o file for one photo)."""
+    sources: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            files = list_images(path)
+            if not files:
+                raise PhotoreconError(f"{path}: no images in this folder")
+            sources += files
+        elif path.is_file():
+            sources.append(path)
+        else:
+            raise PhotoreconError(f"{path}: no such file or folder")
+    one_file = out is not None and len(sources) == 1 and Path(out).suffix.lower() == ".png"
+    if out is not None and not one_file and Path(out).suffix.lower() in IMAGE_SUFFIXES:
+        raise PhotoreconError(f"{out}: masks are PNGs: a .png file for one photo, else a folder")
+    jobs = []
+    for src in sources:
+        if one_file:
+            target = Path(out)
+        elif out is not None:
+            target = Path(out) / f"{src.stem}.png"
+        else:
+            target = src.with_name(f"{src.stem}_mask.png")
+        jobs.append(FillJob(src, target))
+    inputs_set = {j.source.resolve() for j in jobs}
+    targets = [j.target.resolve() for j in jobs]
+    if any(t in inputs_set for t in targets):
+        raise PhotoreconError("a mask would overwrite an input photo; use -o FOLDER")
+    if len(set(targets)) != len(targets):
+        raise PhotoreconError("two photos would get the same mask file; use -o FOLDER")
+    return jobs
+
+
+def run_detect(
+    jobs: list[FillJob],
+    model,
+    *,
+    sensitivity: float,
+    dilate: int,
+    device="cpu",
+    progress: bool = True,
+) -> Summary:
+    """Write each photo's damage mask; a bad file is one line and the batch goes on."""
+    from photorecon.detect import damage_mask
+    from photorecon.imageio import write_mask
+    from photorecon.progress import bar as progress_bar
+    from photorecon.progress import say
+
+    summary = Summary()
+    bar = progress_bar(total=len(jobs), desc="detect", unit="img", enabled=progress)
+    for job in jobs:
+        try:
+            photo = read_photo(job.source)
+            mask = damage_mask(photo.rgb, model, sensitivity, dilate, device)
+            job.target.parent.mkdir(parents=True, exist_ok=True)
+            write_mask(job.target, mask)
+        except PhotoreconError as exc:
+            if len(jobs) == 1:
+                raise
+            summary.failed += 1
+            print(f"photorecon: error: {exc}", file=sys.stderr)
+        else:
+            summary.filled += 1
+            if progress:
+                share = float((mask > 0).mean()) * 100
+                say(f"{job.source} -> {job.target}  ({share:.2f}% flagged)")
         bar.update(1)
     bar.close()
     return summary

@@ -103,6 +103,8 @@ class ArrayFlipTTA(ArrayInpainter):
 
     def __init__(self, model: ArrayInpainter) -> None:
         self.model = model
+        self.kind = model.kind  # a learned model's flips are still learned (windows, scale)
+        self.work_size = model.work_size
 
     def fill_arrays(self, masked: np.ndarray, masks: np.ndarray) -> np.ndarray:
         total = np.zeros(masked.shape, np.float32)

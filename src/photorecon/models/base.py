@@ -4,7 +4,8 @@
 arguments are recorded in `self.config` when it is built (defaults included), so a checkpoint
 stores exactly what rebuilds the same network, with no hand-written dict per model. `kind`
 says what the model is: `classical` (no training), `supervised`, `adversarial` (trained
-against a discriminator) or `diffusion`. No torch here: classical fills on arrays build on it.
+against a discriminator), `diffusion`, or `detector` (finds damage instead of filling it).
+No torch here: classical fills on arrays build on it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-KINDS = ("classical", "supervised", "adversarial", "diffusion")
+KINDS = ("classical", "supervised", "adversarial", "diffusion", "detector")
 
 
 def _plain(value: Any) -> Any:
@@ -74,6 +75,7 @@ class InpaintModel(ConfigMixin):
     kind: ClassVar[str] = "supervised"
     additive_args: ClassVar[dict[str, tuple[str, ...]]] = {}
     work_size: ClassVar[int] = 256  # the side it was trained at: the fill path's window scale
+    onnx_ready: ClassVar[bool] = False  # exports to ONNX as it is (runtime "auto" then uses it)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -28,6 +28,7 @@ class FFCInpainter(nn.Module, InpaintModel):
     """Generator: (masked (B,3,H,W), mask (B,1,H,W)) -> image (B,3,H,W) in [0, 1]."""
 
     kind = "supervised"
+    onnx_ready = True  # exports as it is (Fourier units as DFT matrix products)
     # recorded only when set, so the configs of checkpoints made before them stay as they were
     quiet_defaults = ("prior", "blend")
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from photorecon.errors import PhotoreconError
 from photorecon.models.arrays import ArrayFlipTTA, ArrayInpainter
 from photorecon.models.base import kind_of
+from photorecon.models.onnxrt import OnnxModel
 from photorecon.models.registry import create_model, get_model_info, list_models
 
 if TYPE_CHECKING:
@@ -16,6 +19,23 @@ if TYPE_CHECKING:
     from torch import nn
 
     from photorecon.models.diffusion import DiffusionOptions
+
+
+WEIGHTS_NAME = "model.safetensors"
+RUNTIMES = ("auto", "torch", "onnx")
+
+
+def weights_file(path: str | Path) -> Path:
+    """A checkpoint's safetensors file: the path itself, or DIR/[best/]model.safetensors."""
+    path = Path(path)
+    if path.is_dir():
+        for candidate in (path / "best" / WEIGHTS_NAME, path / WEIGHTS_NAME):
+            if candidate.is_file():
+                return candidate
+        raise PhotoreconError(f"{path}: no {WEIGHTS_NAME} in this folder or its best/")
+    if not path.is_file():
+        raise PhotoreconError(f"{path}: no such checkpoint")
+    return path
 
 
 def shipped_weights(name: str) -> Path | None:
@@ -44,7 +64,7 @@ def trained_on(name: str) -> set[str]:
 def ready_models() -> list[str]:
     """Models usable by name right now: trained ones with shipped weights first, then classical
     (a diffusion model is used through its folder: `--model PATH`)."""
-    trained = [n for n in list_models(trainable=True) if shipped_weights(n) is not None]
+    trained = [n for n in list_models(True, fills=True) if shipped_weights(n) is not None]
     return trained + list_models(trainable=False)
 
 
@@ -62,11 +82,13 @@ def load_model(
     weights added).
 
     A trainable model's name loads its shipped weights; an untrained one is refused, since its
-    random weights would only produce noise. `tta` averages the fills of the four flips;
-    `runtime="onnx"` runs a learned model on onnxruntime (exported once, then cached).
+    random weights would only produce noise. `tta` averages the fills of the four flips.
+    `runtime="onnx"` runs a learned model on onnxruntime (exported once, then cached);
+    `"auto"` does so on a CPU for networks that export (ffc: faster, and later runs need no
+    torch), and runs the rest on torch.
     """
-    if runtime not in ("torch", "onnx"):
-        raise PhotoreconError(f"unknown runtime {runtime!r} (torch or onnx)")
+    if runtime not in RUNTIMES:
+        raise PhotoreconError(f"unknown runtime {runtime!r} ({', '.join(RUNTIMES)})")
     if _is_diffusion(spec):
         from photorecon.models.diffusion import DiffusionOptions, load_diffusion
 
@@ -75,15 +97,16 @@ def load_model(
         if not isinstance(diffusion, DiffusionOptions):
             diffusion = DiffusionOptions(**(diffusion or {}))
         model = load_diffusion(spec, device, lora=lora, options=diffusion)
-        if tta:
-            from photorecon.models.tta import FlipTTA
-
-            model = FlipTTA(model).eval()
-        return model
+        return _with_tta(model, tta)
     if lora is not None:
         raise PhotoreconError(
             "--lora goes with a Stable Diffusion folder: --model DIFFUSERS_FOLDER"
         )
+    cpu = str(device).startswith("cpu")
+    if runtime != "torch" and cpu and not spec.endswith(".onnx"):
+        cached = cached_onnx(spec)  # exported before: no torch needed at all
+        if cached is not None:
+            return _with_tta(OnnxModel(cached, exporter=_exporter(spec)), tta)
     model = _load(spec, device)
     if diffusion is not None and kind_of(model) == "diffusion":  # a LoRA run: sample as asked
         from photorecon.models.diffusion import DiffusionOptions
@@ -91,23 +114,44 @@ def load_model(
         if not isinstance(diffusion, DiffusionOptions):
             diffusion = DiffusionOptions(**diffusion)
         model.with_options(diffusion)
-    if isinstance(model, ArrayInpainter):  # a classical fill on arrays: no torch, no device
-        if runtime == "onnx":
+    if isinstance(model, ArrayInpainter):  # a classical fill or an .onnx file: no torch
+        if runtime == "onnx" and not isinstance(model, OnnxModel):
             raise PhotoreconError(
                 f"{spec} has no network to run on onnxruntime (use the torch runtime)"
             )
-        return ArrayFlipTTA(model) if tta else model
-    import torch
+        return _with_tta(model, tta)
+    if runtime == "onnx" or (runtime == "auto" and cpu and _onnx_ready(model)):
+        try:
+            return _with_tta(_onnx_version(spec, model), tta)
+        except PhotoreconError as exc:
+            if runtime == "onnx":
+                raise
+            warnings.warn(f"{spec}: running on torch, the ONNX export failed ({exc})", stacklevel=2)
+    if kind_of(model) != "diffusion":
+        import torch
 
-    if runtime == "onnx":
-        model = _onnx_version(spec, model)
-    else:
         model = model.to(memory_format=torch.channels_last)  # ffc fills 1.3x faster on CPU
-    if tta:
-        from photorecon.models.tta import FlipTTA
+    return _with_tta(model, tta)
 
-        model = FlipTTA(model).eval()
-    return model
+
+def _with_tta(model, tta: bool):
+    """The model, or when `tta` the mean of its fills of the four flips."""
+    if not tta:
+        return model
+    if isinstance(model, ArrayInpainter):
+        return ArrayFlipTTA(model)
+    from photorecon.models.tta import FlipTTA
+
+    return FlipTTA(model).eval()
+
+
+def _onnx_ready(model) -> bool:
+    """Whether `model` exports to ONNX as it is and onnxruntime is installed to run it."""
+    import importlib.util
+
+    return bool(getattr(model, "onnx_ready", False)) and (
+        importlib.util.find_spec("onnxruntime") is not None
+    )
 
 
 def cache_dir() -> Path:
@@ -118,27 +162,67 @@ def cache_dir() -> Path:
     return Path(base) / "photorecon"
 
 
-def _onnx_version(spec: str, model: nn.Module, size: int = 256) -> nn.Module:
-    """The model exported to ONNX (cached by its weights file) and loaded on onnxruntime."""
+def _weights_source(spec: str) -> Path | None:
+    """The safetensors file a spec loads (shipped weights for a name), or None."""
+    if _looks_like_path(spec):
+        try:
+            return weights_file(spec)
+        except PhotoreconError:
+            return None
+    return shipped_weights(spec)
+
+
+def onnx_cache_path(source: Path, size: int) -> Path:
+    """Where the export at side `size` of the weights `source` is kept (keyed by the file's
+    path, time and size, and photorecon's version)."""
     import hashlib
 
     from photorecon import __version__
-    from photorecon.checkpoint import weights_file
-    from photorecon.export import OnnxModel, export_onnx
 
-    if spec.endswith(".onnx"):
-        return model
+    stat = source.stat()
+    key = f"{source.resolve()}:{stat.st_mtime_ns}:{stat.st_size}:{__version__}:{size}"
+    return cache_dir() / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.onnx"
+
+
+def cached_onnx(spec: str, size: int = 256) -> Path | None:
+    """The cached export of a spec's weights at side `size`, if there is one (no torch)."""
+    source = _weights_source(spec)
+    if source is None:
+        return None
+    path = onnx_cache_path(source, size)
+    return path if path.is_file() else None
+
+
+def _exporter(spec: str, model=None) -> Callable[[int], Path]:
+    """Exports the spec's network at a given side into the cache (torch loaded on first use)."""
+    state = {"model": model}
+
+    def export(side: int) -> Path:
+        source = _weights_source(spec)
+        if source is None:
+            raise PhotoreconError(f"{spec}: no weights file to export")
+        path = onnx_cache_path(source, side)
+        if not path.is_file():
+            from photorecon.export import export_onnx
+
+            if state["model"] is None:
+                state["model"] = _load(spec, "cpu")
+            export_onnx(state["model"].cpu(), path, size=side)
+        return path
+
+    return export
+
+
+def _onnx_version(spec: str, model: nn.Module, size: int = 256) -> OnnxModel:
+    """The model exported to ONNX (cached by its weights file) and loaded on onnxruntime."""
     if not any(True for _ in model.parameters()):
         raise PhotoreconError(
             f"{spec} has no network to run on onnxruntime (use the torch runtime)"
         )
-    source = shipped_weights(spec) if not Path(spec).exists() else weights_file(spec)
-    stat = source.stat()
-    key = f"{source.resolve()}:{stat.st_mtime_ns}:{stat.st_size}:{__version__}:{size}"
-    path = cache_dir() / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.onnx"
-    if not path.is_file():
-        export_onnx(model.cpu(), path, size=size)
-    return OnnxModel(path).eval()
+    if _weights_source(spec) is None:
+        raise PhotoreconError(f"{spec}: no weights file to export")
+    exporter = _exporter(spec, model)
+    return OnnxModel(exporter(size), exporter=exporter)
 
 
 def load_model_for(
@@ -146,15 +230,22 @@ def load_model_for(
     device: str = "auto",
     *,
     tta: bool = False,
-    runtime: str = "torch",
+    runtime: str = "auto",
     diffusion: DiffusionOptions | dict | None = None,
     lora: str | None = None,
 ) -> tuple[nn.Module | ArrayInpainter, torch.device | str]:
     """A ready model and the device it runs on, for a command's `--model` and `--device`.
 
-    A classical fill on arrays (telea, ns, mean) runs on the CPU without torch, so for it the
-    device is not resolved and torch is never imported.
+    A classical fill on arrays (telea, ns, mean), an .onnx file, and on a CPU a network whose
+    ONNX export is cached run without torch: for them the device is not resolved and torch is
+    never imported.
     """
+    from photorecon.device import cpu_only
+
+    plain = lora is None and not _is_diffusion(spec)
+    torch_free = plain and (spec.endswith(".onnx") or cached_onnx(spec) is not None)
+    if torch_free and runtime != "torch" and cpu_only(device):
+        return load_model(spec, "cpu", tta=tta, runtime=runtime), "cpu"
     if not _looks_like_path(spec) and registered_kind(spec) == "classical":
         model = load_model(spec, "cpu", tta=tta, runtime=runtime)
         if isinstance(model, ArrayInpainter):
@@ -188,11 +279,9 @@ def _looks_like_path(spec: str) -> bool:
 
 def _load(spec: str, device: torch.device | str) -> nn.Module | ArrayInpainter:
     if spec.endswith(".onnx"):
-        from photorecon.export import OnnxModel
-
         if not Path(spec).is_file():
             raise PhotoreconError(f"{spec}: no such ONNX file")
-        return OnnxModel(spec).eval()
+        return OnnxModel(spec)
 
     if _looks_like_path(spec):
         from photorecon.checkpoint import load_checkpoint

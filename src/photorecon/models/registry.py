@@ -22,6 +22,7 @@ _MODEL_MODULES = (
     "photorecon.models.unet",
     "photorecon.models.cyclegan",
     "photorecon.models.diffusion",
+    "photorecon.models.detector",
 )
 
 
@@ -43,6 +44,11 @@ class ModelInfo:
     def trainable(self) -> bool:
         """Whether it must be trained before use (everything but the classical fills)."""
         return self.kind != "classical"
+
+    @property
+    def fills(self) -> bool:
+        """Whether it fills holes (every kind but the damage detectors)."""
+        return self.kind != "detector"
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -80,10 +86,15 @@ def _ensure_loaded(name: str | None = None) -> None:
             _imported.add(module)
 
 
-def list_models(trainable: bool | None = None) -> list[str]:
-    """Registered model names, sorted; optionally only (un)trainable ones."""
+def list_models(trainable: bool | None = None, fills: bool | None = None) -> list[str]:
+    """Registered model names, sorted; optionally only (un)trainable ones, only inpainters
+    (`fills=True`) or only damage detectors (`fills=False`)."""
     _ensure_loaded()
-    return sorted(n for n, i in _REGISTRY.items() if trainable is None or i.trainable == trainable)
+    return sorted(
+        n
+        for n, i in _REGISTRY.items()
+        if (trainable is None or i.trainable == trainable) and (fills is None or i.fills == fills)
+    )
 
 
 def get_model_info(name: str) -> ModelInfo:

@@ -17,12 +17,18 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from photorecon.errors import PhotoreconError
 
 
+class Cancelled(Exception):
+    """A fill whose client went away, or whose time ran out: the worker drops it."""
+
+
 class FillQueue:
     """Fills run one at a time on a worker thread, so every other route answers at once.
 
     At most `depth` fills wait or run; one more gets 503 with Retry-After. A fill that takes
-    longer than `timeout` seconds gets 503 too (the worker finishes it and moves on). On
-    shutdown the running fill finishes and queued ones are cancelled.
+    longer than `timeout` seconds gets 503 too, and a fill whose client disconnects is
+    dropped: either way the job's `cancel` event is set, and the worker stops it at its next
+    check (between batches of windows), so an abandoned fill stops costing CPU. On shutdown
+    the running fill finishes and queued ones are cancelled.
     """
 
     def __init__(self, depth: int = 8, timeout: float = 120.0) -> None:
@@ -36,34 +42,70 @@ class FillQueue:
         if self.executor is None:
             self.executor = ThreadPoolExecutor(1, thread_name_prefix="photorecon-fill")
 
-    async def run(self, fn, *args):
+    async def run(self, fn, *args, request: Request | None = None):
+        """`fn(cancel, *args)` on the worker; `cancel` (a threading.Event) is set when the
+        answer is no longer wanted."""
         if not self.slots.acquire(blocking=False):
             raise HTTPException(
                 503,
                 f"busy: {self.depth} fills are queued; try again shortly",
                 headers={"Retry-After": "5"},
             )
+        cancel = threading.Event()
         try:
             if self.executor is None:
                 raise RuntimeError("closed")
-            future = self.executor.submit(fn, *args)
+            future = self.executor.submit(fn, cancel, *args)
         except RuntimeError:  # shutting down
             self.slots.release()
             raise HTTPException(503, "the server is shutting down") from None
         future.add_done_callback(lambda _: self.slots.release())
+        waiting = asyncio.ensure_future(asyncio.wrap_future(future))
+        # a dropped job's outcome (Cancelled, say) is read here, so asyncio does not log it
+        waiting.add_done_callback(lambda f: f.cancelled() or f.exception())
+        watcher = asyncio.ensure_future(_gone(request)) if request is not None else None
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
-        except TimeoutError:
+            pending = {waiting} if watcher is None else {waiting, watcher}
+            done, _ = await asyncio.wait(
+                pending, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            if waiting in done:
+                return waiting.result()
+            cancel.set()
+            if watcher is not None and watcher in done:  # nobody to answer
+                raise HTTPException(499, "the client went away")
             raise HTTPException(
                 503,
                 f"the fill took longer than {self.timeout:g} s; try a smaller photo or hole",
                 headers={"Retry-After": "30"},
-            ) from None
+            )
+        except asyncio.CancelledError:  # the server dropped the request
+            cancel.set()
+            raise
+        finally:
+            if watcher is not None:
+                watcher.cancel()
 
     def close(self) -> None:
         executor, self.executor = self.executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+
+
+async def _gone(request: Request, every: float = 0.2) -> None:
+    """Returns once the client of `request` has disconnected."""
+    while not await request.is_disconnected():
+        await asyncio.sleep(every)
+
+
+def checker(cancel: threading.Event):
+    """A `check` for the fill path: raises Cancelled once `cancel` is set."""
+
+    def check() -> None:
+        if cancel.is_set():
+            raise Cancelled
+
+    return check
 
 
 class BodyLimit:
@@ -244,12 +286,55 @@ def create_app(
             "models": [{"name": n, "summary": summary(n)} for n in offered()],
         }
 
-    @app.post("/api/detect")
-    async def detect(image: Annotated[UploadFile, File()]) -> dict:
-        """Pure-white rectangles in the image, as [[row, col, height, width], ...]."""
-        pixels = decode_image(await read_upload(image, limit, "image"), "image")
-        boxes = find_white_boxes(pixels)
-        return {"boxes": [[b.row, b.col, b.height, b.width] for b in boxes]}
+    @app.post(
+        "/api/detect",
+        responses={
+            200: {
+                "content": {"application/json": {}, "image/png": {}},
+                "description": "kind=white: {boxes: [[row, col, height, width], ...]}; "
+                "kind=damage: the damage mask as a PNG (255 = damage), the photo's size",
+            }
+        },
+    )
+    async def detect(
+        request: Request,
+        image: Annotated[UploadFile, File()],
+        kind: Annotated[str, Form()] = "white",
+        sensitivity: Annotated[float, Form()] = 0.5,
+        dilate: Annotated[int, Form()] = 0,
+    ) -> Response:
+        """Pure-white rectangles (`kind=white`), or the damage the learned detector finds
+        (`kind=damage`: scratches, dust, blotches, tears) as a mask image."""
+        if kind not in ("white", "damage"):
+            raise HTTPException(400, f"unknown kind {kind!r} (white or damage)")
+        from photorecon.detect import check_dilate, check_sensitivity
+
+        sensitivity = check_sensitivity(sensitivity)
+        dilate = check_dilate(dilate)
+        data = await read_upload(image, limit, "image")
+        if kind == "white":
+            pixels = decode_image(data, "image")
+            boxes = find_white_boxes(pixels)
+            return JSONResponse({"boxes": [[b.row, b.col, b.height, b.width] for b in boxes]})
+        body = await fills.run(detect_now, data, sensitivity, dilate, request=request)
+        return Response(body, media_type="image/png")
+
+    def detect_now(cancel, data, sensitivity, dilate) -> bytes:
+        """The damage mask of an upload as PNG bytes (on the worker thread)."""
+        import io
+
+        from PIL import Image as PILImage
+
+        from photorecon.detect import damage_mask, load_detector
+
+        check = checker(cancel)
+        check()
+        pixels = decode_image(data, "image")
+        mask = damage_mask(pixels, load_detector("damage", device), sensitivity, dilate, device)
+        check()
+        buffer = io.BytesIO()
+        PILImage.fromarray(mask, "L").save(buffer, format="PNG", compress_level=1)
+        return buffer.getvalue()
 
     @app.post(
         "/api/fill",
@@ -262,6 +347,7 @@ def create_app(
         response_class=Response,
     )
     async def fill(
+        request: Request,
         image: Annotated[UploadFile, File()],
         boxes: Annotated[str | None, Form()] = None,
         mask: Annotated[UploadFile | None, File()] = None,
@@ -283,12 +369,16 @@ def create_app(
             raise HTTPException(400, "boxes is empty: draw at least one rectangle")
         data = await read_upload(image, limit, "image")
         mask_data = await read_upload(mask, limit, "mask") if mask is not None else None
-        body, media_type = await fills.run(fill_now, data, box_list, mask_data, white, spec)
+        job = (data, box_list, mask_data, white, spec)
+        body, media_type = await fills.run(fill_now, *job, request=request)
         return Response(body, media_type=media_type)
 
-    def fill_now(data, box_list, mask_data, white, spec) -> tuple[bytes, str]:
+    def fill_now(cancel, data, box_list, mask_data, white, spec) -> tuple[bytes, str]:
         """Decode, fill and encode (on the worker thread: decoding a 24-megapixel photo or
-        running a model would hold up every other request)."""
+        running a model would hold up every other request); dropped between steps and between
+        batches of windows once `cancel` is set."""
+        check = checker(cancel)
+        check()  # it may have waited in the queue past its client
         photo = decode_photo(data, "image")
         pixels = photo.rgb
         if mask_data is not None:
@@ -297,7 +387,8 @@ def create_app(
             holes = resolve_mask(pixels, "white")
         else:
             holes = resolve_mask(pixels, box_list)
-        out = fill_any_size(pixels, holes, load(spec), device=device)
+        out = fill_any_size(pixels, holes, load(spec), device=device, check=check)
+        check()
         fmt = photo.format if photo.format in ANSWER_TYPES else "PNG"
         return encode_photo(out, photo, fmt), ANSWER_TYPES[fmt]
 

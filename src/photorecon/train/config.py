@@ -34,6 +34,11 @@ class DataConfig:
     # Validation RMSE is the mean of the per-kind RMSEs, so thin scratches count as much as
     # large holes.
     val_holes: list[str] = field(default_factory=list)
+    # Damage detectors (trainer "detector"): the damage kinds and their weights
+    # (photorecon.damage.DAMAGE_KINDS; empty: its default mix), and the share of samples left
+    # clean, so the detector learns what is not damage (hair, wires, highlights)
+    damage: dict[str, float] = field(default_factory=dict)
+    clean_share: float = 0.3
     max_side: int = 1024  # photos are kept in memory with at most this long side
     val_crops_per_photo: int = 4
     flips: bool = True

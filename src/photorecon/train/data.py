@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from photorecon.damage import parse_damage_mix, render_damage
 from photorecon.data.crops import augment, challenge_sample, downscale, random_crop, random_rects
 from photorecon.imageio import read_image
 from photorecon.masks import (
@@ -101,6 +102,45 @@ def fixed_set(
             masks.append(mask)
             names.append(kind)
     return torch.stack(images), torch.stack(masks), names
+
+
+class DamagedCrops(IndexedStream):
+    """Item i: a random crop of a random photo, aged, damaged (or left clean with probability
+    `clean_share`) and scanned (`photorecon.damage`), with its true damage mask; deterministic
+    in (seed, i)."""
+
+    def __init__(self, photos: list[np.ndarray], cfg: DataConfig, seed: int, length: int) -> None:
+        super().__init__(cfg, seed, length)
+        self.photos = photos
+        self.mix = parse_damage_mix(cfg.damage)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.cfg
+        rng = np.random.default_rng([self.seed, index])
+        photo = self.photos[int(rng.integers(len(self.photos)))]
+        crop = augment(random_crop(photo, rng, cfg.size), rng, cfg.flips, cfg.rot90)
+        sample = render_damage(crop, rng, self.mix, clean=bool(rng.random() < cfg.clean_share))
+        mask = torch.from_numpy(sample.mask.astype(np.float32))[None]
+        return torch.from_numpy(sample.image).permute(2, 0, 1), mask
+
+
+def fixed_damage_set(
+    photos: list[np.ndarray], cfg: DataConfig, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Validation samples for a damage detector, fixed by the seed: damaged images uint8
+    (N,3,H,W), true masks (N,1,H,W), and each sample's label, "damaged" or "clean" (every
+    fourth crop of a photo is left clean)."""
+    mix = parse_damage_mix(cfg.damage)
+    images, masks, labels = [], [], []
+    for i, photo in enumerate(photos):
+        rng = np.random.default_rng([seed, 2_000_003, i])
+        for j in range(cfg.val_crops_per_photo):
+            clean = j % 4 == 3
+            sample = render_damage(random_crop(photo, rng, cfg.size), rng, mix, clean=clean)
+            images.append(torch.from_numpy(sample.image).permute(2, 0, 1))
+            masks.append(torch.from_numpy(sample.mask.astype(np.float32))[None])
+            labels.append("clean" if clean else "damaged")
+    return torch.stack(images), torch.stack(masks), labels
 
 
 class SplitPairs(IndexedStream):

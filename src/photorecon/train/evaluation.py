@@ -48,6 +48,65 @@ def validate(
     return out
 
 
+TOLERANCE = 2  # px: a detection this close to true damage counts (and a miss this close does not)
+
+
+def near(mask: torch.Tensor, radius: int = TOLERANCE) -> torch.Tensor:
+    """(B,1,H,W) bool masks grown by `radius` px (a square neighbourhood)."""
+    size = 2 * radius + 1
+    return nn.functional.max_pool2d(mask.float(), size, stride=1, padding=radius) > 0
+
+
+def detection_counts(pred: torch.Tensor, truth: torch.Tensor, radius: int = TOLERANCE):
+    """Per-sample counts for tolerant precision and recall of bool (B,1,H,W) masks: flagged
+    pixels, flagged pixels near true damage, true pixels, true pixels near a flagged one."""
+    flagged = pred.sum((1, 2, 3))
+    hits = (pred & near(truth, radius)).sum((1, 2, 3))
+    true = truth.sum((1, 2, 3))
+    found = (truth & near(pred, radius)).sum((1, 2, 3))
+    return flagged, hits, true, found
+
+
+def detection_scores(flagged, hits, true, found, clean: torch.Tensor, pixels: int):
+    """Precision, recall and F1 with the tolerance (false alarms on clean samples count against
+    precision), the share of a clean sample's pixels flagged, and the error 1 - F1."""
+    precision = float(hits.sum()) / max(float(flagged.sum()), 1.0)
+    recall = float(found.sum()) / max(float(true.sum()), 1.0)
+    f1 = 2 * precision * recall / max(precision + recall, 1e-12)
+    clean_fa = float(flagged[clean].sum()) / max(int(clean.sum()) * pixels, 1)
+    return {
+        "error": 1.0 - f1,
+        "f1": f1,
+        "precision": precision,
+        "recall": recall,
+        "clean_fa": clean_fa,
+    }
+
+
+@torch.no_grad()
+def validate_detector(
+    model: nn.Module,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    labels: list[str],
+    device,
+    batch_size: int = 16,
+    threshold: float = 0.0,
+) -> dict[str, float]:
+    """A damage detector on in-memory samples (uint8 images, 0/1 true masks, "damaged" or
+    "clean" labels): `detection_scores` at the logit `threshold`."""
+    model.eval()
+    parts = []
+    for start in range(0, len(images), batch_size):
+        img = images[start : start + batch_size].to(device).float() / 255
+        truth = masks[start : start + batch_size].to(device) > 0.5
+        pred = model(img).float() > threshold
+        parts.append([c.cpu() for c in detection_counts(pred, truth)])
+    counts = [torch.cat(c) for c in zip(*parts, strict=True)]
+    clean = torch.tensor([label == "clean" for label in labels])
+    return detection_scores(*counts, clean, int(masks.shape[-1] * masks.shape[-2]))
+
+
 def validate_split(model: nn.Module, split_dir: str, device) -> float:
     """Challenge RMSE on a split folder, through the same code as `photorecon score`."""
     from photorecon.challenge import read_submission, score_frames, submission_frame
@@ -63,7 +122,9 @@ def validate_split(model: nn.Module, split_dir: str, device) -> float:
 
 
 class Evaluator:
-    """Scores a model on the run's validation source: {"rmse": ..., per kind ...}.
+    """Scores a model on the run's validation source: {"rmse": ..., per kind ...}, or for a
+    damage detector {"error": 1 - F1, "f1", "precision", "recall", "clean_fa"}. `key` names
+    the score the run keeps its best checkpoint by (lower is better).
 
     `bn_batches` (a callable giving training-like batches) recomputes BatchNorm statistics of
     the model first: the EMA copy's own, instead of the live weights' lagging ones.
@@ -78,8 +139,19 @@ class Evaluator:
         self.val, self.device, self.bn_batches = val, device, bn_batches
         kinds = list(dict.fromkeys(val.get("kinds", [])))
         self.kinds = kinds if len(kinds) > 1 else []  # the per-kind columns of the log
+        self.key = "rmse"
+        if val.get("detect"):
+            self.key = "error"
+            self.kinds = ["f1", "precision", "recall", "clean_fa"]
+            if bn_batches is not None:
+                raise PhotoreconError(
+                    "a damage detector keeps its BatchNorm statistics: set ema_bn_samples: 0"
+                )
 
     def __call__(self, model: nn.Module, recalibrate: bool = True) -> dict[str, float]:
+        if self.val.get("detect"):
+            v = self.val
+            return validate_detector(model, v["images"], v["masks"], v["labels"], self.device)
         if recalibrate and self.bn_batches is not None:
             recalibrate_batchnorm(model, self.bn_batches(), self.device)
         if "split" in self.val:

@@ -43,7 +43,7 @@ from photorecon.train.state import (
     ship_if_better,
     warm_start,
 )
-from photorecon.train.steps import CycleGANStep, GANStep, Step, SupervisedStep
+from photorecon.train.steps import CycleGANStep, DetectorStep, GANStep, Step, SupervisedStep
 
 __all__ = [
     "RunResult",
@@ -82,6 +82,8 @@ def build_step(cfg: TrainConfig, generator: nn.Module, info: DistInfo, device) -
     kind = cfg.trainer or model_info.trainer
     if kind == "supervised":
         return SupervisedStep(generator, wrap_ddp(generator, info, device), cfg)
+    if kind == "detector":
+        return DetectorStep(generator, wrap_ddp(generator, info, device), cfg)
     if kind == "gan":
         from photorecon.models.discriminators import create_discriminator
 
@@ -160,6 +162,7 @@ class RunResult:
     images_per_s: float
     main: bool = True  # False on the other ranks of a torchrun job
     stopped: str = ""  # why the run stopped before its end: "SIGTERM", "chunk", ...
+    metric: str = "RMSE"  # what best_rmse measures: "RMSE", or "error" (1 - F1) for a detector
 
 
 def train(
@@ -183,6 +186,7 @@ def train(
     if model_info.kind == "diffusion" and cfg.ema > 0:  # a copy of a whole pipeline: no
         raise PhotoreconError("a diffusion run trains LoRA weights without an EMA copy: set ema: 0")
     checkpoints = Checkpointer(out, cfg)
+    metric = "error" if model_info.kind == "detector" else "RMSE"
     if not resume and checkpoints.exists():
         check_same_config(out, cfg)
         resume = True
@@ -207,8 +211,8 @@ def train(
         over = cfg.max_minutes > 0 and run.elapsed > 60 * cfg.max_minutes
         if run.step >= cfg.steps or over:  # nothing left to do: say so, touch nothing
             if info.main:
-                print(f"{out}: finished at step {run.step}; best val RMSE {run.best_rmse:.4f}")
-            return RunResult(run.best_rmse, run.best_step, run.step, 0.0, info.main)
+                print(f"{out}: finished at step {run.step}; best val {metric} {run.best_rmse:.4f}")
+            return RunResult(run.best_rmse, run.best_step, run.step, 0.0, info.main, "", metric)
     evaluator = Evaluator(
         val,
         device,
@@ -216,7 +220,7 @@ def train(
         if ema is not None and cfg.ema_bn_samples > 0
         else None,
     )
-    log = RunLog(out, evaluator.kinds)
+    log = RunLog(out, evaluator.kinds, evaluator.key)
     if info.main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text(dump_config(cfg))
@@ -280,8 +284,8 @@ def train(
             eval_model = ema if ema is not None else generator
             if info.main and (run.step % cfg.eval_every == 0 or finished):
                 scores = evaluator(eval_model)
-                if scores["rmse"] < run.best_rmse:
-                    run.best_rmse, run.best_step = scores["rmse"], run.step
+                if scores[evaluator.key] < run.best_rmse:
+                    run.best_rmse, run.best_step = scores[evaluator.key], run.step
                     checkpoints.save_best(eval_model, run.step, scores)
                 log.record(run.step, running, cfg.optim.lr * factor, scores, ips, elapsed / 60)
                 log.say(run.step, scores, run.best_rmse, ips)
@@ -295,7 +299,9 @@ def train(
     # --- the end: a summary, the ranks' agreement, and (when asked) the shipping decision
     ips = seen / max(time.perf_counter() - chunk_began, 1e-9)
     if info.main:
-        checkpoints.write_result(run, ips, count_parameters(generator), device, info.world)
+        checkpoints.write_result(
+            run, ips, count_parameters(generator), device, info.world, evaluator.key
+        )
         if stopped:
             reason = "time chunk over" if stopped == "chunk" else f"stopped by {stopped}"
             print(f"{reason} at step {run.step}: checkpoint saved; run the same command to resume")
@@ -305,4 +311,4 @@ def train(
         check_ranks_agree(generator, device)
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
-    return RunResult(run.best_rmse, run.best_step, run.step, ips, info.main, stopped)
+    return RunResult(run.best_rmse, run.best_step, run.step, ips, info.main, stopped, metric)

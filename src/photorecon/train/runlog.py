@@ -16,11 +16,13 @@ COLUMNS = ["step", "loss", "lr", "val_rmse", "images_per_s", "minutes"]
 class RunLog:
     """metrics.csv in the run folder; `kinds` adds a val_<kind> column per validation hole kind."""
 
-    def __init__(self, folder: Path, kinds: list[str]) -> None:
+    def __init__(self, folder: Path, kinds: list[str], key: str = "rmse") -> None:
         self.path = folder / "metrics.csv"
         self.plot_path = folder / "metrics.png"
         self.kinds = kinds
-        self.header = COLUMNS + [f"val_{k}" for k in kinds]
+        self.key = key  # the score the best checkpoint is kept by: rmse, or a detector's error
+        columns = [f"val_{key}" if c == "val_rmse" else c for c in COLUMNS]
+        self.header = columns + [f"val_{k}" for k in kinds]
 
     def start(self, resumed_step: int | None) -> None:
         """A new log, or for a resumed run the old one without rows past the checkpoint's step
@@ -51,23 +53,24 @@ class RunLog:
             step,
             f"{loss:.5f}",
             f"{lr:.3g}",
-            f"{scores['rmse']:.5f}",
+            f"{scores[self.key]:.5f}",
             f"{ips:.1f}",
             f"{minutes:.2f}",
             *(f"{scores[k]:.5f}" for k in self.kinds),
         ]
         with open(self.path, "a", newline="") as fh:
             csv.writer(fh).writerow(row)
-        plot_metrics(self.path, self.plot_path)
+        plot_metrics(self.path, self.plot_path, self.key)
 
     def say(self, step: int, scores: dict[str, float], best: float, ips: float) -> None:
         per_kind = "".join(f" {k} {scores[k]:.4f}" for k in self.kinds)
-        rmse = scores["rmse"]
-        say(f"step {step}: val RMSE {rmse:.4f} (best {best:.4f}){per_kind} {ips:.1f} img/s")
+        name = "val RMSE" if self.key == "rmse" else f"val {self.key}"
+        score = scores[self.key]
+        say(f"step {step}: {name} {score:.4f} (best {best:.4f}){per_kind} {ips:.1f} img/s")
 
 
-def plot_metrics(csv_path: Path, out: Path) -> None:
-    """Loss and validation RMSE against step, as a PNG."""
+def plot_metrics(csv_path: Path, out: Path, key: str = "rmse") -> None:
+    """Loss and the validation score (RMSE, or a detector's error) against step, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -81,13 +84,15 @@ def plot_metrics(csv_path: Path, out: Path) -> None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
     ax1.plot(steps, [float(r["loss"]) for r in rows])
     ax1.set(xlabel="step", ylabel="training loss", yscale="log")
-    ax2.plot(steps, [float(r["val_rmse"]) for r in rows], marker="o", label="mean")
-    for key in rows[0]:
-        if key.startswith("val_") and key != "val_rmse":
-            ax2.plot(steps, [float(r[key]) for r in rows], lw=0.8, label=key[4:])
+    main = f"val_{key}"
+    label = "mean" if key == "rmse" else key
+    ax2.plot(steps, [float(r[main]) for r in rows], marker="o", label=label)
+    for column in rows[0]:
+        if column.startswith("val_") and column != main:
+            ax2.plot(steps, [float(r[column]) for r in rows], lw=0.8, label=column[4:])
     if len(rows[0]) > len(COLUMNS):
         ax2.legend(fontsize=7)
-    ax2.set(xlabel="step", ylabel="validation RMSE")
+    ax2.set(xlabel="step", ylabel="validation RMSE" if key == "rmse" else "validation")
     fig.tight_layout()
     with contextlib.suppress(OSError):
         fig.savefig(out)

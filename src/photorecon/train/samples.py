@@ -18,8 +18,16 @@ from torch.utils.data import DataLoader, Dataset
 from photorecon.data.crops import split_photos
 from photorecon.data.photos import read_manifest
 from photorecon.errors import PhotoreconError
+from photorecon.models.registry import get_model_info
 from photorecon.train.config import TrainConfig
-from photorecon.train.data import RandomHoles, SplitPairs, fixed_set, load_photos
+from photorecon.train.data import (
+    DamagedCrops,
+    RandomHoles,
+    SplitPairs,
+    fixed_damage_set,
+    fixed_set,
+    load_photos,
+)
 from photorecon.train.distributed import DistInfo, StepBatches
 
 BN_FIRST = 2**61  # BatchNorm samples sit far past any training step's, so none is disturbed
@@ -103,6 +111,8 @@ def build_data(cfg: TrainConfig, info: DistInfo | None = None, device=None):
     device = torch.device("cpu") if device is None else torch.device(device)
     d = cfg.data
     length = 2**62  # indices come from StepBatches; the dataset is an endless stream
+    if (cfg.trainer or get_model_info(cfg.model.name).trainer) == "detector":
+        return _detector_data(cfg, info, device, length)
     if d.source == "photos":
         records = read_manifest(d.photos)
         paths = [str(Path(d.photos) / r.path) for r in records]
@@ -133,3 +143,22 @@ def build_data(cfg: TrainConfig, info: DistInfo | None = None, device=None):
         dataset = SplitPairs(originals, entries, d, cfg.seed, length)
         return LoaderSamples(dataset, cfg, info, device), {"split": d.val_split}
     raise PhotoreconError(f"unknown data.source {d.source!r} (photos or split)")
+
+
+def _detector_data(cfg: TrainConfig, info: DistInfo, device, length: int):
+    """A damage detector's samples (photos damaged on the fly, on the CPU) and its fixed
+    validation set of damaged and clean crops of the val photos."""
+    d = cfg.data
+    if d.source != "photos":
+        raise PhotoreconError("a damage detector trains on data.source=photos")
+    if d.loader == "device":
+        raise PhotoreconError("a damage detector's samples are drawn on the CPU: data.loader=auto")
+    records = read_manifest(d.photos)
+    paths = [str(Path(d.photos) / r.path) for r in records]
+    splits = split_photos(paths, d.seed, d.val_frac, d.test_frac)
+    if not splits["val"]:
+        raise PhotoreconError("training needs val photos: set data.val_frac > 0")
+    dataset = DamagedCrops(load_photos(splits["train"], d.max_side), d, cfg.seed, length)
+    images, masks, labels = fixed_damage_set(load_photos(splits["val"], d.max_side), d, d.seed)
+    val = {"images": images, "masks": masks, "labels": labels, "detect": True}
+    return LoaderSamples(dataset, cfg, info, device), val

@@ -95,8 +95,7 @@ class Checkpointer:
         return CheckpointMeta(self.cfg.model.name, kwargs, step, metrics, self.config)
 
     def save_best(self, model: nn.Module, step: int, scores: dict[str, float]) -> None:
-        metrics = {"val_rmse": scores["rmse"], **{f"val_{k}": v for k, v in scores.items()}}
-        metrics.pop("val_rmse_rmse", None)
+        metrics = {f"val_{k}": v for k, v in scores.items()}
         save_weights(
             self.out / "best" / "model.safetensors", model, self._meta(model, step, metrics)
         )
@@ -122,10 +121,12 @@ class Checkpointer:
             state["step"], state["best_rmse"], state["best_step"], state.get("elapsed", 0.0)
         )
 
-    def write_result(self, run, ips: float, parameters: int, device, world: int) -> None:
+    def write_result(
+        self, run, ips: float, parameters: int, device, world: int, key: str = "rmse"
+    ) -> None:
         with atomic_open(self.out / "result.yaml", "w") as fh:
             fh.write(
-                f"best_val_rmse: {run.best_rmse}\nbest_step: {run.best_step}\nsteps: {run.step}\n"
+                f"best_val_{key}: {run.best_rmse}\nbest_step: {run.best_step}\nsteps: {run.step}\n"
                 f"images_per_s: {ips:.2f}\nparameters: {parameters}\n"
                 f"device: {device}\nprocesses: {world}\nminutes: {run.elapsed / 60:.2f}\n"
             )
@@ -199,20 +200,23 @@ def ship_if_better(out: Path, cfg: TrainConfig, evaluator, device) -> bool:
 
     target = ship_target(cfg.ship)
     best = load_checkpoint(out / "best" / "model.safetensors", device)
-    mine = evaluator(best, recalibrate=False)["rmse"]
+    key = evaluator.key
+    name = "val RMSE" if key == "rmse" else f"val {key}"
+    scores = evaluator(best, recalibrate=False)
+    mine = scores[key]
     theirs = math.inf
     if target.is_file():
-        theirs = evaluator(load_checkpoint(target, device), recalibrate=False)["rmse"]
+        theirs = evaluator(load_checkpoint(target, device), recalibrate=False)[key]
     if mine < theirs:
         meta = CheckpointMeta(
             cfg.model.name,
             model_kwargs(best, cfg.model.kwargs),
             0,
-            {"val_rmse": mine},
+            {f"val_{k}": v for k, v in scores.items()} if key != "rmse" else {"val_rmse": mine},
             to_dict(cfg),
         )
         save_weights(target, best, meta, dtype=torch.float16)
-        print(f"ship: val RMSE {mine:.4f} < {theirs:.4f} of {target}: replaced it")
+        print(f"ship: {name} {mine:.4f} < {theirs:.4f} of {target}: replaced it")
         return True
-    print(f"ship: val RMSE {mine:.4f} is not below {theirs:.4f} of {target}: kept it")
+    print(f"ship: {name} {mine:.4f} is not below {theirs:.4f} of {target}: kept it")
     return False

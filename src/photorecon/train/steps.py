@@ -112,6 +112,36 @@ class SupervisedStep(Step):
         return {"loss": loss.detach().item(), **out}
 
 
+def detection_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy plus a soft Dice over the whole batch: the cross-entropy learns
+    every pixel, the Dice keeps the rare damage pixels from drowning in the clean ones (over
+    the batch, so clean samples, with no damage at all, count too)."""
+    bce = nn.functional.binary_cross_entropy_with_logits(logits, target)
+    prob = torch.sigmoid(logits)
+    dice = 1 - (2 * (prob * target).sum() + 1) / (prob.sum() + target.sum() + 1)
+    return bce + dice
+
+
+class DetectorStep(Step):
+    """A damage detector: damaged photos in, the true damage mask as the target."""
+
+    def __init__(self, generator: nn.Module, train_model: nn.Module, cfg: TrainConfig) -> None:
+        self.generator = generator
+        self.train_model = train_model
+        self.cfg = cfg
+        o = cfg.optim
+        opt = _adam(generator.parameters(), o.lr, o.beta1, o.beta2, o.weight_decay)
+        self.modules = {"generator": generator}
+        self.optimizers = {"generator": opt}
+
+    def __call__(self, images, masks, autocast) -> dict[str, float]:
+        with autocast():
+            logits = self.train_model(images)
+        loss = detection_loss(logits.float(), masks)
+        self._update_generator(loss)
+        return {"loss": loss.detach().item()}
+
+
 class GANStep(Step):
     """Generator + discriminator (context encoder: D(image); pix2pix/unet_gan: D(input, image))."""
 

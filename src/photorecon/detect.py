@@ -1,0 +1,162 @@
+"""Find the damage in a photo: the learned detector (`damage`) run over overlapping tiles.
+
+`detect(image) -> mask`: any size (tiles of `TILE` px overlapping by `OVERLAP`, so every
+pixel is judged with context on all sides; a tiny photo is padded inside the network), any
+mode (`to_rgb`). `sensitivity` in (0, 1) sets how sure the detector must be: a pixel is
+damage when its probability exceeds 1 - sensitivity (0.5: more likely damage than not;
+higher finds fainter damage and flags more of the photo itself). `dilate` grows the mask by
+that many pixels, so a fill also covers a scratch's soft edge.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from photorecon.errors import PhotoreconError
+from photorecon.imageio import to_rgb
+
+if TYPE_CHECKING:
+    from torch import nn
+
+DETECTOR = "damage"  # the shipped detector
+SENSITIVITY = 0.5
+TILE = 512  # tiles the detector sees (the centre, less the overlap, is kept)
+OVERLAP = 48  # px of context each tile has beyond the part of it that is kept
+BATCH = 4
+
+
+def check_sensitivity(value: object, where: str = "sensitivity") -> float:
+    """A sensitivity strictly between 0 and 1, else one line naming `where`."""
+    try:
+        number = float(str(value))
+    except ValueError:
+        raise PhotoreconError(f"{where} must be a number between 0 and 1, got {value!r}") from None
+    if not 0.0 < number < 1.0:
+        raise PhotoreconError(f"{where} must be between 0 and 1 (exclusive), got {number:g}")
+    return number
+
+
+def check_dilate(value: object, where: str = "dilate") -> int:
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise PhotoreconError(f"{where} must be a whole number of pixels, got {value!r}") from None
+    if not 0 <= number <= 64:
+        raise PhotoreconError(f"{where} must be between 0 and 64 pixels, got {number}")
+    return number
+
+
+@functools.lru_cache(maxsize=2)
+def load_detector(spec: str = DETECTOR, device: str = "cpu") -> nn.Module | TopHat:
+    """A damage detector by name (its shipped weights, or `tophat`: the classical baseline)
+    or checkpoint path, in eval mode."""
+    if spec == "tophat":
+        return TopHat()
+    from photorecon.models.loading import load_model
+    from photorecon.threads import configure_once
+
+    configure_once()
+    model = load_model(spec, device)
+    if getattr(model, "kind", None) != "detector":
+        raise PhotoreconError(f"{spec} is not a damage detector (try {DETECTOR!r})")
+    return model
+
+
+def tiles(height: int, width: int, tile: int = TILE, overlap: int = OVERLAP):
+    """(top, left, tile height, tile width, keep rows, keep cols) covering the photo: each
+    tile's kept part lies `overlap` px inside it except at the photo's edges."""
+    step = max(1, tile - 2 * overlap)
+    out = []
+    for top0 in range(0, height, step):
+        for left0 in range(0, width, step):
+            top = max(0, min(top0 - overlap, height - tile))
+            left = max(0, min(left0 - overlap, width - tile))
+            rows = slice(top0, min(top0 + step, height))
+            cols = slice(left0, min(left0 + step, width))
+            out.append((top, left, min(tile, height), min(tile, width), rows, cols))
+    return out
+
+
+def damage_probability(rgb: np.ndarray, model, device: str = "cpu") -> np.ndarray:
+    """(H, W) float32 probability of damage for an RGB uint8 photo, tile by tile."""
+    if isinstance(model, TopHat):
+        return model.probability(rgb)
+    import torch
+
+    height, width = rgb.shape[:2]
+    prob = np.zeros((height, width), np.float32)
+    plan = tiles(height, width)
+    groups: dict[tuple[int, int], list] = {}
+    for item in plan:
+        groups.setdefault((item[2], item[3]), []).append(item)
+    with torch.inference_mode():
+        for group in groups.values():
+            for start in range(0, len(group), BATCH):
+                part = group[start : start + BATCH]
+                crops = np.stack([rgb[t : t + h, c : c + w] for t, c, h, w, _, _ in part])
+                x = torch.from_numpy(crops).to(device).permute(0, 3, 1, 2).float() / 255.0
+                x = x.contiguous(memory_format=torch.channels_last)
+                p = torch.sigmoid(model(x).float())[:, 0].cpu().numpy()
+                for (top, left, _, _, rows, cols), tile_prob in zip(part, p, strict=True):
+                    prob[rows, cols] = tile_prob[
+                        rows.start - top : rows.stop - top, cols.start - left : cols.stop - left
+                    ]
+    return prob
+
+
+def detect(
+    image: np.ndarray | Image.Image,
+    *,
+    sensitivity: float = SENSITIVITY,
+    dilate: int = 0,
+    model: str = DETECTOR,
+    device: str = "cpu",
+) -> np.ndarray | Image.Image:
+    """The damage in a photo as a mask of the same kind as the input: a PIL "L" image or an
+    (H, W) uint8 array, 255 = damage, 0 = intact."""
+    sensitivity = check_sensitivity(sensitivity)
+    dilate = check_dilate(dilate)
+    is_pil = isinstance(image, Image.Image)
+    rgb = np.asarray(to_rgb(image), np.uint8) if is_pil else np.asarray(image)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise PhotoreconError(f"expected an H×W×3 uint8 array, got {rgb.dtype} {rgb.shape}")
+    mask = damage_mask(rgb, load_detector(model, device), sensitivity, dilate, device)
+    return Image.fromarray(mask, "L") if is_pil else mask
+
+
+def damage_mask(
+    rgb: np.ndarray, model, sensitivity: float = SENSITIVITY, dilate: int = 0, device="cpu"
+) -> np.ndarray:
+    """(H, W) uint8 mask, 255 = damage, of an RGB uint8 photo."""
+    prob = damage_probability(rgb, model, device)
+    mask = (prob > 1.0 - sensitivity).astype(np.uint8) * 255
+    if dilate > 0 and mask.any():
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1))
+        mask = cv2.dilate(mask, kernel)
+    return mask
+
+
+class TopHat:
+    """The classical baseline: bright and dark details thinner than `size` px that stand out
+    from their surroundings by more than `contrast` levels (morphological white and black
+    top-hats on the luminance), plus pure-white areas."""
+
+    kind = "detector"
+
+    def __init__(self, size: int = 7, contrast: float = 30.0) -> None:
+        self.size, self.contrast = size, contrast
+
+    def probability(self, rgb: np.ndarray) -> np.ndarray:
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (self.size, self.size))
+        bright = cv2.morphologyEx(gray, cv2.MORPH_TOPHAT, kernel)
+        dark = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, kernel)
+        response = np.maximum(bright, dark).astype(np.float32)
+        prob = np.clip(response / (2 * self.contrast), 0, 1)
+        prob[(rgb >= 250).all(axis=2)] = 1.0
+        return prob

@@ -1,0 +1,116 @@
+"""The damage generator and the damage detector's network, metrics and training step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import synthetic_photo
+from photorecon.damage import (
+    DAMAGE_KINDS,
+    DRAW,
+    composite_layers,
+    parse_damage_mix,
+    render_batch,
+    render_damage,
+)
+from photorecon.errors import PhotoreconError
+from photorecon.models.registry import create_model, get_model_info, list_models
+from photorecon.train.evaluation import detection_counts, detection_scores
+from photorecon.train.steps import detection_loss
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    return synthetic_photo(np.random.default_rng(3), 128, 160)
+
+
+@pytest.mark.parametrize("kind", DAMAGE_KINDS)
+def test_each_kind_damages_the_photo_where_its_mask_says(photo, kind) -> None:
+    changed_somewhere = False
+    for seed in range(4):
+        sample = render_damage(photo, np.random.default_rng(seed), {kind: 1.0})
+        assert sample.image.shape == photo.shape and sample.image.dtype == np.uint8
+        assert sample.mask.shape == photo.shape[:2] and sample.mask.dtype == bool
+        if sample.mask.any():
+            changed_somewhere = True
+            diff = np.abs(sample.image.astype(int) - sample.clean.astype(int)).max(axis=2)
+            # damage pixels differ from the undamaged scan far more than the rest does
+            assert diff[sample.mask].mean() > 3 * diff[~sample.mask].mean() + 2
+    assert changed_somewhere, f"{kind} drew no damage in 4 seeds"
+
+
+def test_render_is_deterministic_in_its_generator_and_clean_has_no_mask(photo) -> None:
+    a = render_damage(photo, np.random.default_rng(7))
+    b = render_damage(photo, np.random.default_rng(7))
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask)
+    clean = render_damage(photo, np.random.default_rng(7), clean=True)
+    assert not clean.mask.any()
+    batch = render_batch([photo] * 6, np.random.default_rng(0), clean_share=0.5)
+    assert len(batch) == 6 and any(not s.mask.any() for s in batch)
+
+
+def test_mask_counts_only_visible_damage() -> None:
+    grey = np.full((20, 20, 3), 128.0, np.float32)
+    cover = np.zeros((20, 20), np.float32)
+    cover[5, :] = 1.0  # fully covered row, but in the photo's own colour: invisible
+    cover[10, :] = 1.0
+    layers = [
+        (cover * (np.arange(20) == 5)[:, None], np.full(3, 128.0, np.float32), 1.0),
+        (cover * (np.arange(20) == 10)[:, None], np.full(3, 250.0, np.float32), 1.0),
+    ]
+    _, mask = composite_layers(grey, layers)
+    assert not mask[5].any() and mask[10].all() and mask.sum() == 20
+
+
+def test_damage_mix_parsing() -> None:
+    assert parse_damage_mix("scratches:2,dust") == {"scratches": 2 / 3, "dust": 1 / 3}
+    assert set(parse_damage_mix(None)) == set(DAMAGE_KINDS)
+    for bad in ("scratch", "dust:x", {"dust": -1}, {"dust": 0}, {"dust": True}):
+        with pytest.raises(PhotoreconError):
+            parse_damage_mix(bad)
+    assert set(DRAW) == set(DAMAGE_KINDS)
+
+
+def test_detector_is_a_registered_model_of_its_own_kind() -> None:
+    assert "damage" in list_models(fills=False)
+    assert "damage" not in list_models(fills=True)
+    info = get_model_info("damage")
+    assert info.kind == "detector" and info.trainer == "detector" and info.trainable
+    torch.manual_seed(0)
+    net = create_model("damage", widths=[4, 8, 8, 8]).eval()
+    for shape in ((1, 3, 64, 64), (2, 3, 37, 50), (1, 3, 5, 3)):  # any size, tiny ones too
+        with torch.no_grad():
+            out = net(torch.rand(shape))
+        assert out.shape == (shape[0], 1, *shape[2:]) and torch.isfinite(out).all()
+    assert create_model("damage", **net.config).config == net.config
+    with pytest.raises(ValueError):
+        create_model("damage", widths=[4, 8])
+
+
+def test_tolerant_precision_recall() -> None:
+    truth = torch.zeros(2, 1, 20, 20, dtype=torch.bool)
+    truth[0, 0, 10, 2:18] = True  # a 16-px line
+    pred = torch.zeros_like(truth)
+    pred[0, 0, 12, 2:18] = True  # the same line 2 px off: found, within tolerance
+    pred[0, 0, 0, 0] = True  # a false alarm far away
+    pred[1, 0, 5, 5] = True  # a false alarm on a clean sample
+    counts = detection_counts(pred, truth)
+    scores = detection_scores(*counts, torch.tensor([False, True]), 400)
+    assert scores["recall"] == pytest.approx(1.0)
+    assert scores["precision"] == pytest.approx(16 / 18)
+    assert scores["clean_fa"] == pytest.approx(1 / 400)
+    assert scores["error"] == pytest.approx(1 - scores["f1"])
+    far = torch.zeros_like(truth)
+    far[0, 0, 14, 2:18] = True  # 4 px off: missed
+    assert detection_scores(*detection_counts(far, truth), torch.tensor([False, True]), 400)[
+        "recall"
+    ] == pytest.approx(0.0)
+
+
+def test_detection_loss_rewards_the_true_mask() -> None:
+    target = torch.zeros(2, 1, 16, 16)
+    target[0, 0, 4:6, :] = 1
+    right = torch.where(target > 0, 6.0, -6.0)
+    assert detection_loss(right, target) < 0.1 < detection_loss(-right, target)
