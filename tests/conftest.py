@@ -73,3 +73,15 @@ def dataset(pack: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = BuildConfig(seed=1, val_frac=0.2, test_frac=0.2, crops_per_photo=2)
     build_dataset(pack, out, cfg, workers=1, progress=False)
     return out
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_export_cache(tmp_path_factory):
+    """ONNX exports made by the tests go to a folder of the session's, not the user's cache."""
+    before = os.environ.get("PHOTORECON_CACHE")
+    os.environ["PHOTORECON_CACHE"] = str(tmp_path_factory.mktemp("onnx-cache"))
+    yield
+    if before is None:
+        os.environ.pop("PHOTORECON_CACHE", None)
+    else:
+        os.environ["PHOTORECON_CACHE"] = before

@@ -23,6 +23,7 @@ from photorecon.errors import PhotoreconError
 from photorecon.imageio import to_uint8
 from photorecon.inpaint import fill_batch
 from photorecon.masks import Box, boxes_to_mask
+from photorecon.models.arrays import harmonic_arrays
 from photorecon.models.base import kind_of, work_size_of
 from photorecon.models.onnxrt import mirror_out
 
@@ -35,6 +36,7 @@ MIN_SIDE = 32  # smaller windows are mirrored out to this for a learned model (i
 TINY = 8  # a hole this small (a speck, a dead pixel) needs little context: ...
 SMALL_SIDE = 64  # ... a window of this side, at full resolution
 BATCH = 8  # windows of one shape run together, this many at a time
+THIN_MARGIN = 8  # px around a thin hole that its harmonic fill is solved on
 
 
 @dataclass(frozen=True)
@@ -88,12 +90,28 @@ def context_window(
     return Window(top, left, win_h, win_w, scale)
 
 
-def hole_size(labels: np.ndarray, label: int, hole: Box) -> float:
-    """The size a hole needs context for: its longest side, or a few times its thickness (twice
-    the largest distance from a hole pixel to the outside) when that is smaller."""
+def hole_thickness(labels: np.ndarray, label: int, hole: Box) -> float:
+    """Twice the largest distance from a pixel of hole `label` to the outside (a 1-px line: 2)."""
     region = np.pad((labels[hole.slices()] == label).astype(np.uint8), 1)
-    thickness = 2.0 * float(cv2.distanceTransform(region, cv2.DIST_L2, 3).max())
+    return 2.0 * float(cv2.distanceTransform(region, cv2.DIST_L2, 3).max())
+
+
+def hole_size(labels: np.ndarray, label: int, hole: Box) -> float:
+    """The size a hole needs context for: its longest side, or a few times its thickness when
+    that is smaller."""
+    thickness = hole_thickness(labels, label, hole)
     return min(float(max(hole.height, hole.width)), THIN_CONTEXT * thickness)
+
+
+def fill_thin(image: np.ndarray, holes: np.ndarray, labels: np.ndarray, label: int, hole: Box):
+    """The harmonic fill of one thin hole, solved on its box and a margin: (rows, cols, uint8
+    fill of that region). Every hole pixel there counts as unknown; only this hole's are kept."""
+    top, left = max(0, hole.row - THIN_MARGIN), max(0, hole.col - THIN_MARGIN)
+    rows = slice(top, min(labels.shape[0], hole.row + hole.height + THIN_MARGIN))
+    cols = slice(left, min(labels.shape[1], hole.col + hole.width + THIN_MARGIN))
+    unknown = holes[rows, cols]
+    known = image[rows, cols].astype(np.float32) * np.float32(1 / 255) * (~unknown)[..., None]
+    return rows, cols, to_uint8(harmonic_arrays(known, unknown))
 
 
 def _window_input(image, holes, win: Window, learned: bool):
@@ -202,10 +220,15 @@ def fill_any_size(
     if rescale is None:
         rescale = learned
     labels, boxes = labelled_holes(holes)
-    pastes = plan_fill(labels, boxes, work_size, rescale, learned)
+    thin_px = float(getattr(model, "thin_fill_px", 0) or 0) if learned else 0.0
+    pastes, classical = plan_fill(labels, boxes, work_size, rescale, learned, thin_px)
     fills = run_windows(
         model, image, holes, list(dict.fromkeys(p[0] for p in pastes)), device, learned, check
     )
+    for label in classical:  # thin enough for the model's own harmonic branch alone
+        rows, cols, local = fill_thin(image, holes, labels, label, boxes[label - 1])
+        target = labels[rows, cols] == label
+        out[rows, cols][target] = local[target]
     for win, rows, cols, which in pastes:
         region = labels[rows, cols]
         target = region == which[0] if len(which) == 1 else np.isin(region, which)
@@ -220,18 +243,34 @@ Paste = tuple[Window, slice, slice, tuple[int, ...]]  # fill these labels here f
 
 
 def plan_fill(
-    labels: np.ndarray, boxes: list[Box], work_size: int, rescale: bool, learned: bool
-) -> list[Paste]:
+    labels: np.ndarray,
+    boxes: list[Box],
+    work_size: int,
+    rescale: bool,
+    learned: bool,
+    thin_px: float = 0.0,
+) -> tuple[list[Paste], list[int]]:
     """Which window fills which hole pixels: thin holes in tiles along their length, every
     other hole in a window around it that also takes the holes lying wholly inside it; a
-    tiny hole (a speck) gets a small window when the model is learned."""
+    tiny hole (a speck) gets a small window when the model is learned. Holes at most
+    `thin_px` thick (and longer than that) are listed apart: the harmonic fill takes them."""
     height, width = labels.shape
     if not boxes:
-        return []
-    sizes = [hole_size(labels, k, b) for k, b in enumerate(boxes, start=1)]
+        return [], []
+    thickness = [hole_thickness(labels, k, b) for k, b in enumerate(boxes, start=1)]
+    sizes = [
+        min(float(max(b.height, b.width)), THIN_CONTEXT * t)
+        for t, b in zip(thickness, boxes, strict=True)
+    ]
     thin = np.array([size < max(b.height, b.width) for size, b in zip(sizes, boxes, strict=True)])
+    classical = [
+        k + 1
+        for k, (t, b) in enumerate(zip(thickness, boxes, strict=True))
+        if thin[k] and t <= thin_px
+    ]
     box = np.array([[b.row, b.col, b.row + b.height, b.col + b.width] for b in boxes])
     done = np.zeros(len(boxes), dtype=bool)
+    done[[k - 1 for k in classical]] = True
     pastes: list[Paste] = []
     for index, hole in enumerate(boxes):
         label = index + 1
@@ -264,7 +303,7 @@ def plan_fill(
         rows = slice(win.top, win.top + win.height)
         cols = slice(win.left, win.left + win.width)
         pastes.append((win, rows, cols, tuple(int(k) + 1 for k in np.flatnonzero(inside))))
-    return pastes
+    return pastes, classical
 
 
 def find_white_boxes(image: np.ndarray, min_side: int = 8) -> list[Box]:

@@ -48,8 +48,21 @@ def export_onnx(model: nn.Module, out: str | Path, size: int = 256, opset: int =
                 opset_version=opset,
                 dynamo=False,
             )
+            _add_metadata(tmp, {"thin_fill_px": str(getattr(model, "thin_fill_px", 0) or 0)})
     except Exception as exc:  # exporter failures are many kinds; report them in one line
         raise PhotoreconError(f"ONNX export failed: {first_line(exc)}") from None
     finally:
         use_dft_matmul(model, False)
     return out
+
+
+def _add_metadata(path, entries: dict[str, str]) -> None:
+    """Key-value pairs in an ONNX file's metadata (what the fill path needs to know of the
+    network that torch no longer tells: models/onnxrt.py reads them)."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    for key, value in entries.items():
+        item = proto.metadata_props.add()
+        item.key, item.value = key, value
+    onnx.save(proto, str(path))

@@ -127,3 +127,47 @@ def telea(*, radius: float = 5.0) -> ArrayInpainter:
 @register_model("ns", kind="classical", summary="OpenCV Navier-Stokes inpainting")
 def navier_stokes(*, radius: float = 5.0) -> ArrayInpainter:
     return NavierStokes(radius=radius)
+
+
+def pushpull_arrays(image: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Push-pull interpolation on arrays (as `classical.pushpull_fill` on tensors): known
+    pixels (float (H, W, C), `known` (H, W) 1 = known) averaged down a 2x pyramid, each level's
+    gaps filled from the coarser one brought back up."""
+    sums, weights = [image * known[..., None]], [known.astype(np.float32)]
+    while min(weights[-1].shape) > 1:
+        h, w = weights[-1].shape
+        size = (max(1, -(-w // 2)), max(1, -(-h // 2)))
+        sums.append(
+            cv2.resize(sums[-1], size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
+        )
+        weights.append(cv2.resize(weights[-1], size, interpolation=cv2.INTER_AREA))
+    estimate = sums[-1] / np.maximum(weights[-1], 1e-6)[..., None]
+    for total, weight in zip(reversed(sums[:-1]), reversed(weights[:-1]), strict=True):
+        size = (weight.shape[1], weight.shape[0])
+        coarse = cv2.resize(estimate, size, interpolation=cv2.INTER_LINEAR).reshape(total.shape)
+        estimate = total + (1 - weight)[..., None] * coarse
+    return image * known[..., None] + estimate * (1 - known)[..., None]
+
+
+def harmonic_arrays(image: np.ndarray, hole: np.ndarray, iters: int = 24) -> np.ndarray:
+    """The harmonic fill on arrays (as `classical.harmonic_fill` on tensors): push-pull, then
+    `iters` Jacobi sweeps over the hole pixels only (each the mean of its 3x3 neighbourhood,
+    replicated at the edge). `image` float32 (H, W, C), `hole` (H, W) bool."""
+    x = pushpull_arrays(image, (~hole).astype(np.float32)).astype(np.float32)
+    height, width, channels = x.shape
+    rows, cols = np.nonzero(hole)
+    if rows.size == 0 or iters <= 0:
+        return x
+    centre = rows * width + cols
+    neighbours = [
+        np.clip(rows + dr, 0, height - 1) * width + np.clip(cols + dc, 0, width - 1)
+        for dr in (-1, 0, 1)
+        for dc in (-1, 0, 1)
+    ]
+    flat = x.reshape(height * width, channels)
+    for _ in range(iters):
+        total = flat[neighbours[0]]
+        for index in neighbours[1:]:
+            total += flat[index]
+        flat[centre] = total / np.float32(9.0)
+    return x

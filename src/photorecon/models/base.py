@@ -76,6 +76,8 @@ class InpaintModel(ConfigMixin):
     additive_args: ClassVar[dict[str, tuple[str, ...]]] = {}
     work_size: ClassVar[int] = 256  # the side it was trained at: the fill path's window scale
     onnx_ready: ClassVar[bool] = False  # exports to ONNX as it is (runtime "auto" then uses it)
+    # holes at most this thick are filled by the harmonic fill instead (0: none; models/ffc.py)
+    thin_fill_px: int = 0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 WEIGHTS_NAME = "model.safetensors"
 RUNTIMES = ("auto", "torch", "onnx")
+EXPORT = 2  # what an exported file holds (2: the fill path's metadata); older ones are redone
 
 
 def weights_file(path: str | Path) -> Path:
@@ -180,7 +181,7 @@ def onnx_cache_path(source: Path, size: int) -> Path:
     from photorecon import __version__
 
     stat = source.stat()
-    key = f"{source.resolve()}:{stat.st_mtime_ns}:{stat.st_size}:{__version__}:{size}"
+    key = f"{source.resolve()}:{stat.st_mtime_ns}:{stat.st_size}:{__version__}:{size}:{EXPORT}"
     return cache_dir() / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.onnx"
 
 

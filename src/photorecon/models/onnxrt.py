@@ -78,6 +78,8 @@ class OnnxModel(ArrayInpainter):
         self.size = (int(shape[2]), int(shape[3]))
         self.sessions: dict[tuple[int, int], Any] = {self.size: first}
         self.work_size = max(self.size)
+        meta = first.get_modelmeta().custom_metadata_map or {}
+        self.thin_fill_px = int(meta.get("thin_fill_px", "0") or 0)  # written by export_onnx
 
     def _session_for(self, height: int, width: int):
         """The smallest session whose input holds (height, width)."""
