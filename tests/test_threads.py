@@ -87,10 +87,14 @@ def test_harmonic_on_arrays_matches_the_tensor_one() -> None:
     hole = hole > 0
     masked = image * (~hole)[..., None]
     ours = harmonic_arrays(masked, hole)
-    theirs = harmonic_fill(
-        torch.from_numpy(masked).permute(2, 0, 1)[None],
-        torch.from_numpy(hole.astype(np.float32))[None, None],
-    )[0].permute(1, 2, 0).numpy()
+    theirs = (
+        harmonic_fill(
+            torch.from_numpy(masked).permute(2, 0, 1)[None],
+            torch.from_numpy(hole.astype(np.float32))[None, None],
+        )[0]
+        .permute(1, 2, 0)
+        .numpy()
+    )
     assert np.abs(ours - theirs)[hole].max() < 2 / 255  # push-pull's pyramids differ a little
     assert np.array_equal(ours[~hole], masked[~hole])
 
