@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from photorecon.errors import PhotoreconError
+from photorecon.masks import parse_mix
 
 SUPER = 4  # shapes are drawn at this many times the resolution, then area-averaged down
 VISIBLE = 6.0  # a damaged pixel changed by at least this many levels (of 255) is in the mask
@@ -44,8 +45,9 @@ DEFAULT_MIX = {
 
 @dataclass(frozen=True)
 class Damaged:
-    """A rendered sample: the damaged photo, the same photo aged and scanned without the damage,
-    and the true mask (bool, True = damaged)."""
+    """A rendered sample: the damaged photo, the same photo aged and scanned without the damage
+    (the same softness, grain and JPEG: away from the damage the two are identical), and the
+    true mask (bool, True = damaged)."""
 
     image: np.ndarray
     clean: np.ndarray
@@ -53,29 +55,11 @@ class Damaged:
 
 
 def parse_damage_mix(spec: str | dict | None) -> dict[str, float]:
-    """`{"scratches": 2, "dust": 1}` or "scratches:2,dust" -> normalised weights of known kinds."""
+    """`{"scratches": 2, "dust": 1}` or "scratches:2,dust" -> normalised weights of known kinds
+    (None or empty: the default mix)."""
     if spec is None or spec == {} or spec == "":
         return dict(DEFAULT_MIX)
-    if isinstance(spec, str):
-        items: dict[str, float] = {}
-        for part in filter(None, (p.strip() for p in spec.split(","))):
-            name, _, weight = part.partition(":")
-            try:
-                items[name.strip()] = float(weight) if weight else 1.0
-            except ValueError:
-                raise PhotoreconError(f"damage mix {spec!r}: {weight!r} is not a number") from None
-        spec = items
-    for name, weight in spec.items():
-        if name not in DAMAGE_KINDS:
-            raise PhotoreconError(f"unknown damage kind {name!r}; known: {', '.join(DAMAGE_KINDS)}")
-        if isinstance(weight, bool) or not isinstance(weight, int | float):
-            raise PhotoreconError(f"damage kind {name!r}: weight must be a number, got {weight!r}")
-        if not 0 <= weight < math.inf:
-            raise PhotoreconError(f"damage kind {name!r}: weight must be finite and >= 0")
-    total = float(sum(spec.values()))
-    if total <= 0:
-        raise PhotoreconError("a damage mix needs at least one kind with a positive weight")
-    return {name: float(w) / total for name, w in spec.items() if w > 0}
+    return parse_mix(spec, DAMAGE_KINDS, "damage")
 
 
 # --- shapes: coverage layers in [0, 1] at the photo's size ----------------------------------
@@ -430,9 +414,9 @@ def render_damage(
     height, width = photo.shape[:2]
     look = draw_look(rng)
     print_ = age(photo, look)
-    reference = scan(print_, look, jpeg=False)
+    reference = scan(print_, look)
     if clean:
-        return Damaged(scan(print_, look), reference, np.zeros((height, width), bool))
+        return Damaged(reference, reference.copy(), np.zeros((height, width), bool))
     layers = draw_layers(rng, height, width, mix or DEFAULT_MIX)
     damaged, mask = composite_layers(print_, layers)
     return Damaged(scan(damaged, look), reference, mask)

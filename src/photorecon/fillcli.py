@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,8 +54,8 @@ def parse_box(text: str) -> Box:
     return Box(row, col, height, width)
 
 
-def plan_jobs(inputs: list[str], out: str | None, in_place: bool) -> list[FillJob]:
-    """Expand folders and decide each output path; refuse to overwrite inputs."""
+def expand_inputs(inputs: list[str]) -> list[Path]:
+    """Files as given and the images directly inside folders; a missing one is an error."""
     sources: list[Path] = []
     for item in inputs:
         path = Path(item)
@@ -67,6 +68,12 @@ def plan_jobs(inputs: list[str], out: str | None, in_place: bool) -> list[FillJo
             sources.append(path)
         else:
             raise PhotoreconError(f"{path}: no such file or folder")
+    return sources
+
+
+def plan_jobs(inputs: list[str], out: str | None, in_place: bool) -> list[FillJob]:
+    """Expand folders and decide each output path; refuse to overwrite inputs."""
+    sources = expand_inputs(inputs)
     if in_place:
         if out is not None:
             raise PhotoreconError("--in-place and -o/--out cannot be combined")
@@ -152,35 +159,21 @@ def job_mask(
     return holes.astype(np.float32)
 
 
-def run_fill(
-    jobs: list[FillJob],
-    model,
-    *,
-    boxes: list[Box],
-    mask_path: str | None,
-    white: bool,
-    device="cpu",
-    progress: bool = True,
-    quality: int = 95,
-    label: str = "",
-    auto: AutoDetect | None = None,
+def run_batch(
+    jobs: list[FillJob], work: Callable[[FillJob], str], *, desc: str, progress: bool = True
 ) -> Summary:
-    """Fill each job; a bad file is reported in one line and the batch goes on.
-
-    Each output is written atomically. On a terminal one progress bar runs over the batch;
-    elsewhere (a log, a pipe) each file gets one plain line when it is done.
-    """
+    """`work` on each job (it returns the note for the job's line); a bad file is reported in
+    one line and the batch goes on; a file with nothing to do (NoHoles) is skipped. One job
+    alone raises instead. On a terminal one progress bar runs over the batch; elsewhere (a log,
+    a pipe) each file gets one plain line when it is done."""
     from photorecon.progress import bar as progress_bar
     from photorecon.progress import say
 
     summary = Summary()
-    bar = progress_bar(total=len(jobs), desc="fill", unit="img", enabled=progress)
+    bar = progress_bar(total=len(jobs), desc=desc, unit="img", enabled=progress)
     for job in jobs:
         try:
-            photo = read_photo(job.source)
-            mask = job_mask(photo.rgb, job.source, boxes, mask_path, white, auto)
-            filled = fill_any_size(photo.rgb, mask, model, device=device)
-            write_photo(job.target, filled, photo, quality)
+            note = work(job)
         except NoHoles as exc:
             if len(jobs) == 1:
                 raise
@@ -194,27 +187,41 @@ def run_fill(
         else:
             summary.filled += 1
             if progress:
-                say(f"{job.source} -> {job.target}" + (f"  ({label})" if label else ""))
+                say(f"{job.source} -> {job.target}" + (f"  ({note})" if note else ""))
         bar.update(1)
     bar.close()
     return summary
 
 
+def run_fill(
+    jobs: list[FillJob],
+    model,
+    *,
+    boxes: list[Box],
+    mask_path: str | None,
+    white: bool,
+    device="cpu",
+    progress: bool = True,
+    quality: int = 95,
+    label: str = "",
+    auto: AutoDetect | None = None,
+) -> Summary:
+    """Fill each job and write it atomically (`run_batch`: bad files do not stop the rest)."""
+
+    def work(job: FillJob) -> str:
+        photo = read_photo(job.source)
+        mask = job_mask(photo.rgb, job.source, boxes, mask_path, white, auto)
+        filled = fill_any_size(photo.rgb, mask, model, device=device)
+        write_photo(job.target, filled, photo, quality)
+        return label
+
+    return run_batch(jobs, work, desc="fill", progress=progress)
+
+
 def plan_masks(inputs: list[str], out: str | None) -> list[FillJob]:
     """`detect`'s jobs: each photo and the mask file written for it (`<stem>.png` in an output
     folder, `<stem>_mask.png` beside the photo without -o, or the -o file for one photo)."""
-    sources: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            files = list_images(path)
-            if not files:
-                raise PhotoreconError(f"{path}: no images in this folder")
-            sources += files
-        elif path.is_file():
-            sources.append(path)
-        else:
-            raise PhotoreconError(f"{path}: no such file or folder")
+    sources = expand_inputs(inputs)
     one_file = out is not None and len(sources) == 1 and Path(out).suffix.lower() == ".png"
     if out is not None and not one_file and Path(out).suffix.lower() in IMAGE_SUFFIXES:
         raise PhotoreconError(f"{out}: masks are PNGs: a .png file for one photo, else a folder")
@@ -245,30 +252,15 @@ def run_detect(
     device="cpu",
     progress: bool = True,
 ) -> Summary:
-    """Write each photo's damage mask; a bad file is one line and the batch goes on."""
+    """Write each photo's damage mask (`run_batch`: bad files do not stop the rest)."""
     from photorecon.detect import damage_mask
     from photorecon.imageio import write_mask
-    from photorecon.progress import bar as progress_bar
-    from photorecon.progress import say
 
-    summary = Summary()
-    bar = progress_bar(total=len(jobs), desc="detect", unit="img", enabled=progress)
-    for job in jobs:
-        try:
-            photo = read_photo(job.source)
-            mask = damage_mask(photo.rgb, model, sensitivity, dilate, device)
-            job.target.parent.mkdir(parents=True, exist_ok=True)
-            write_mask(job.target, mask)
-        except PhotoreconError as exc:
-            if len(jobs) == 1:
-                raise
-            summary.failed += 1
-            print(f"photorecon: error: {exc}", file=sys.stderr)
-        else:
-            summary.filled += 1
-            if progress:
-                share = float((mask > 0).mean()) * 100
-                say(f"{job.source} -> {job.target}  ({share:.2f}% flagged)")
-        bar.update(1)
-    bar.close()
-    return summary
+    def work(job: FillJob) -> str:
+        photo = read_photo(job.source)
+        mask = damage_mask(photo.rgb, model, sensitivity, dilate, device)
+        job.target.parent.mkdir(parents=True, exist_ok=True)
+        write_mask(job.target, mask)
+        return f"{float((mask > 0).mean()) * 100:.2f}% flagged"
+
+    return run_batch(jobs, work, desc="detect", progress=progress)

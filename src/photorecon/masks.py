@@ -97,6 +97,12 @@ def parse_hole_mix(spec: str | dict) -> dict[str, float]:
 
     Weights are non-negative, at least one positive, kinds from HOLE_KINDS; they are normalised.
     """
+    return parse_mix(spec, HOLE_KINDS, "hole")
+
+
+def parse_mix(spec: str | dict, kinds: tuple[str, ...], what: str) -> dict[str, float]:
+    """Weights of named kinds (a mapping, or "a:0.3,b" text where a bare name weighs 1),
+    checked against `kinds` and normalised; `what` ("hole", "damage") names them in errors."""
     if isinstance(spec, str):
         items: dict[str, float] = {}
         for part in filter(None, (p.strip() for p in spec.split(","))):
@@ -105,22 +111,23 @@ def parse_hole_mix(spec: str | dict) -> dict[str, float]:
                 items[name.strip()] = float(weight) if weight else 1.0
             except ValueError:
                 raise PhotoreconError(
-                    f"hole mix {spec!r}: weight {weight!r} is not a number"
+                    f"{what} mix {spec!r}: weight {weight!r} is not a number"
                 ) from None
         spec = items
     for name, weight in spec.items():
-        check_kind(name)
+        if name not in kinds:
+            raise PhotoreconError(f"unknown {what} kind {name!r}; known: {', '.join(kinds)}")
         number = isinstance(weight, int | float) and not isinstance(weight, bool)
         if not number or not 0 <= weight < math.inf:
             raise PhotoreconError(
-                f"hole kind {name!r}: weight must be a finite number >= 0, got {weight!r}"
+                f"{what} kind {name!r}: weight must be a finite number >= 0, got {weight!r}"
             )
     total = float(sum(spec.values()))
     shares = {name: float(w) / total for name, w in spec.items() if total > 0}
     shares = {name: share for name, share in shares.items() if share > 0}
     if not shares or not math.isfinite(total):
         raise PhotoreconError(
-            "a hole mix needs at least one kind with a positive weight, all weights finite"
+            f"a {what} mix needs at least one kind with a positive weight, all weights finite"
         )
     return shares
 

@@ -1,0 +1,155 @@
+"""The damage detector on its test split, beside the classical top-hat baseline, and what
+`fill --auto` makes of it.
+
+The test photos of the pack (the split every model holds out: seed 0, 15%) are cut into
+`--crops` crops of `--size` px each, aged, damaged and scanned by `photorecon.damage` (every
+fourth crop left clean), fixed by `--seed`. For each detector: precision, recall and F1 with a
+2-px tolerance over the damaged crops (false alarms on clean crops count against precision),
+the share of a clean crop's pixels flagged, and ms per megapixel. Then the default fill of the
+detected mask (`fill --auto`) and of the true mask: the RMSE of the restored crop against the
+undamaged one, as a share of the damaged crop's. Last, a 24-megapixel scan through
+`photorecon fill --auto` on the command line (wall seconds).
+
+Run: .venv/bin/python bench/detect.py [--photos data/photos] [--crops 3] [--size 512]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from photorecon.anysize import fill_any_size
+from photorecon.damage import render_damage
+from photorecon.data.crops import random_crop, split_photos
+from photorecon.data.photos import read_manifest
+from photorecon.detect import damage_mask, load_detector
+from photorecon.imageio import read_image
+from photorecon.models.loading import load_model_for
+from photorecon.train.evaluation import detection_counts, detection_scores
+
+
+def test_samples(photos_dir: str, crops: int, size: int, seed: int):
+    records = read_manifest(photos_dir)
+    paths = [str(Path(photos_dir) / r.path) for r in records]
+    test = split_photos(paths, 0, 0.1, 0.15)["test"]
+    samples = []
+    for i, path in enumerate(test):
+        photo = read_image(path)
+        if min(photo.shape[:2]) < size:
+            continue
+        rng = np.random.default_rng([seed, i])
+        for j in range(crops):
+            crop = random_crop(photo, rng, size)
+            samples.append(render_damage(crop, rng, clean=j % 4 == 3))
+    return samples
+
+
+def rmse(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.sqrt(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean()))
+
+
+def score_detector(name: str, samples, sensitivity: float):
+    model = load_detector(name, "cpu")
+    masks, seconds = [], 0.0
+    for sample in samples:
+        start = time.perf_counter()
+        masks.append(damage_mask(sample.image, model, sensitivity))
+        seconds += time.perf_counter() - start
+    pred = torch.from_numpy(np.stack(masks) > 0)[:, None]
+    truth = torch.from_numpy(np.stack([s.mask for s in samples]))[:, None]
+    clean = torch.tensor([not s.mask.any() for s in samples])
+    pixels = samples[0].mask.size
+    scores = detection_scores(*detection_counts(pred, truth), clean, pixels)
+    megapixels = sum(s.mask.size for s in samples) / 1e6
+    scores["ms_per_mp"] = 1000 * seconds / megapixels
+    return scores, masks
+
+
+def grow(mask: np.ndarray, px: int) -> np.ndarray:
+    if px <= 0:
+        return mask > 0
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
+    return cv2.dilate((mask > 0).astype(np.uint8), kernel) > 0
+
+
+def restoration(samples, masks, model, device, dilate: int) -> tuple[float, float]:
+    """Residual RMSE share after filling the detected masks, and after the true masks (both
+    grown by `dilate` px, as `fill --auto --dilate` does)."""
+    damaged = [s for s in samples if s.mask.any()]
+    found = [grow(m, dilate) for s, m in zip(samples, masks, strict=True) if s.mask.any()]
+    base = np.sqrt(np.mean([rmse(s.image, s.clean) ** 2 for s in damaged]))
+
+    def residual(which) -> float:
+        errors = []
+        for sample, mask in zip(damaged, which, strict=True):
+            if mask.any() and not mask.all():
+                out = fill_any_size(sample.image, mask.astype(np.float32), model, device=device)
+            else:
+                out = sample.image
+            errors.append(rmse(out, sample.clean) ** 2)
+        return float(np.sqrt(np.mean(errors)) / base)
+
+    return residual(found), residual([grow(s.mask, dilate) for s in damaged])
+
+
+def big_scan_seconds(sample, tmp: Path) -> float:
+    """Wall seconds of `photorecon fill scan.png --auto` on a 6000x4000 scan."""
+    from PIL import Image
+
+    big = cv2.resize(sample.image, (6000, 4000), interpolation=cv2.INTER_CUBIC)
+    path = tmp / "scan.png"
+    Image.fromarray(big).save(path, compress_level=1)
+    command = [sys.executable, "-m", "photorecon.cli", "fill", str(path), "--auto", "-q"]
+    command += ["--dilate", "2"]
+    start = time.perf_counter()
+    subprocess.run([*command, "-o", str(tmp / "out.png")], check=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--photos", default="data/photos")
+    parser.add_argument("--crops", type=int, default=4, help="crops per test photo (4)")
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sensitivity", type=float, default=0.5)
+    parser.add_argument("--dilate", type=int, default=2, help="grow masks before filling (2)")
+    parser.add_argument("--no-big", action="store_true", help="skip the 24-megapixel scan")
+    args = parser.parse_args()
+    samples = test_samples(args.photos, args.crops, args.size, args.seed)
+    damaged = sum(s.mask.any() for s in samples)
+    print(
+        f"{len(samples)} test crops of {args.size}² ({damaged} damaged, "
+        f"{len(samples) - damaged} clean), sensitivity {args.sensitivity}, masks grown by "
+        f"{args.dilate} px for filling"
+    )
+    filler, device = load_model_for("ffc", "cpu", runtime="auto")
+    print(
+        "| detector | precision | recall | F1 | clean false alarms | ms/MP | fill --auto "
+        "residual | true-mask residual |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for name in ("damage", "tophat"):
+        scores, masks = score_detector(name, samples, args.sensitivity)
+        found, ceiling = restoration(samples, masks, filler, device, args.dilate)
+        print(
+            f"| {name} | {scores['precision']:.3f} | {scores['recall']:.3f} | {scores['f1']:.3f} "
+            f"| {100 * scores['clean_fa']:.2f}% | {scores['ms_per_mp']:.0f} | {found:.3f} | "
+            f"{ceiling:.3f} |"
+        )
+    if not args.no_big:
+        with tempfile.TemporaryDirectory() as tmp:
+            seconds = big_scan_seconds(next(s for s in samples if s.mask.any()), Path(tmp))
+        print(f"24-megapixel scan, photorecon fill --auto: {seconds:.1f} s wall")
+
+
+if __name__ == "__main__":
+    main()
