@@ -61,13 +61,38 @@ def test_tiling_matches_one_pass(tiny_detector: Path) -> None:
 
     from photorecon.detect import damage_probability, load_detector
 
-    model = load_detector(str(tiny_detector))
+    model = load_detector(str(tiny_detector), runtime="torch")
     image, _ = scratched(1, 700, 650)
     tiled = damage_probability(image, model)
     with torch.no_grad():
         x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
         whole = torch.sigmoid(model(x))[0, 0].numpy()
     assert np.abs(tiled - whole).max() < 0.05
+
+
+def test_onnxruntime_detector_matches_torch_and_needs_no_torch_later(
+    tiny_detector: Path, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from photorecon.detect import damage_probability, load_detector
+    from photorecon.models.onnxrt import OnnxDetector
+
+    image, _ = scratched(2, 600, 530)  # tiles of 512 and smaller ones at the edges
+    onnx = load_detector(str(tiny_detector), runtime="onnx")
+    assert isinstance(onnx, OnnxDetector)
+    torch_model = load_detector(str(tiny_detector), runtime="torch")
+    a, b = damage_probability(image, onnx), damage_probability(image, torch_model)
+    assert np.abs(a - b)[8:-8, 8:-8].max() < 1e-3  # the edges differ only in their padding
+    Image.fromarray(image).save(tmp_path / "p.png")
+    code = (
+        "import sys; from photorecon.cli import main; "
+        f"code = main(['detect', {str(tmp_path / 'p.png')!r}, '--model', {str(tiny_detector)!r},"
+        f" '-o', {str(tmp_path / 'm.png')!r}, '-q']); print('torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"  # the export is cached: no torch this time
 
 
 def test_tophat_baseline_and_sensitivity() -> None:

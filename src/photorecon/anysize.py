@@ -34,7 +34,7 @@ HOLE_SHARE = 0.35  # the largest hole side / window side the model is asked to f
 THIN_CONTEXT = 3.0  # a thin hole needs context for this many times its thickness
 MIN_SIDE = 32  # smaller windows are mirrored out to this for a learned model (its strides)
 TINY = 8  # a hole this small (a speck, a dead pixel) needs little context: ...
-SMALL_SIDE = 64  # ... a window of this side, at full resolution
+SMALL_SIDE = 32  # ... a window of this side, at full resolution (val specks: as good as 64)
 BATCH = 8  # windows of one shape run together, this many at a time
 THIN_MARGIN = 8  # px around a thin hole that its harmonic fill is solved on
 

@@ -274,13 +274,14 @@ def _fill_cmd(args: argparse.Namespace) -> None:
 
 def _detect_cmd(args: argparse.Namespace) -> None:
     from photorecon.detect import check_dilate, check_sensitivity, load_detector
-    from photorecon.device import resolve_device
+    from photorecon.device import cpu_only, resolve_device
     from photorecon.fillcli import plan_masks, run_detect
 
     sensitivity = check_sensitivity(args.sensitivity, "--sensitivity")
     dilate = check_dilate(args.dilate, "--dilate")
     jobs = plan_masks(args.images, args.out)
-    device = "cpu" if args.model == "tophat" else str(resolve_device(args.device))
+    on_cpu = args.model == "tophat" or cpu_only(args.device)  # told without importing torch
+    device = "cpu" if on_cpu else str(resolve_device(args.device))
     model = load_detector(args.model, device)
     summary = run_detect(
         jobs,

@@ -21,7 +21,7 @@ from photorecon.errors import PhotoreconError
 from photorecon.imageio import to_rgb
 
 if TYPE_CHECKING:
-    from torch import nn
+    pass
 
 DETECTOR = "damage"  # the shipped detector
 SENSITIVITY = 0.5
@@ -52,19 +52,50 @@ def check_dilate(value: object, where: str = "dilate") -> int:
 
 
 @functools.lru_cache(maxsize=2)
-def load_detector(spec: str = DETECTOR, device: str = "cpu") -> nn.Module | TopHat:
+def load_detector(spec: str = DETECTOR, device: str = "cpu", runtime: str = "auto"):
     """A damage detector by name (its shipped weights, or `tophat`: the classical baseline)
-    or checkpoint path, in eval mode."""
+    or checkpoint path, in eval mode. On a CPU (`runtime` auto or onnx) it runs on
+    onnxruntime, exported once into the cache; once exported it loads without torch."""
     if spec == "tophat":
         return TopHat()
-    from photorecon.models.loading import load_model
     from photorecon.threads import configure_once
 
     configure_once()
+    if runtime != "torch" and str(device).startswith("cpu"):
+        onnx = _onnx_detector(spec, strict=runtime == "onnx")
+        if onnx is not None:
+            return onnx
+    from photorecon.models.loading import load_model
+
     model = load_model(spec, device)
     if getattr(model, "kind", None) != "detector":
         raise PhotoreconError(f"{spec} is not a damage detector (try {DETECTOR!r})")
     return model
+
+
+def _onnx_detector(spec: str, strict: bool = False):
+    """The detector on onnxruntime from the export cache (exported first if need be), or None
+    when it cannot be (no weights file, no onnxruntime) and `strict` is off."""
+    import importlib.util
+
+    from photorecon.models.loading import onnx_cache_path, weights_source
+    from photorecon.models.onnxrt import OnnxDetector
+
+    source = weights_source(spec)
+    if source is None or importlib.util.find_spec("onnxruntime") is None:
+        if strict:
+            raise PhotoreconError(f"{spec}: no detector weights to run on onnxruntime")
+        return None
+    path = onnx_cache_path(source, TILE)
+    if not path.is_file():
+        from photorecon.export import export_detector_onnx
+        from photorecon.models.loading import load_model
+
+        model = load_model(spec, "cpu")
+        if getattr(model, "kind", None) != "detector":
+            raise PhotoreconError(f"{spec} is not a damage detector (try {DETECTOR!r})")
+        export_detector_onnx(model, path, TILE)
+    return OnnxDetector(path)
 
 
 def tiles(height: int, width: int, tile: int = TILE, overlap: int = OVERLAP):
@@ -86,14 +117,34 @@ def damage_probability(rgb: np.ndarray, model, device: str = "cpu") -> np.ndarra
     """(H, W) float32 probability of damage for an RGB uint8 photo, tile by tile."""
     if isinstance(model, TopHat):
         return model.probability(rgb)
-    import torch
-
     height, width = rgb.shape[:2]
-    prob = np.zeros((height, width), np.float32)
     plan = tiles(height, width)
     groups: dict[tuple[int, int], list] = {}
     for item in plan:
         groups.setdefault((item[2], item[3]), []).append(item)
+    if not hasattr(model, "probability"):
+        return _torch_probability(rgb, model, groups, device)
+    prob = np.zeros((height, width), np.float32)
+    for group in groups.values():
+        for start in range(0, len(group), BATCH):
+            part = group[start : start + BATCH]
+            crops = np.stack([rgb[t : t + h, c : c + w] for t, c, h, w, _, _ in part])
+            _paste(prob, part, model.probability(crops))
+    return prob
+
+
+def _paste(prob: np.ndarray, part, tile_probs) -> None:
+    """Each tile's kept part into the photo's probability map."""
+    for (top, left, _, _, rows, cols), tile_prob in zip(part, tile_probs, strict=True):
+        prob[rows, cols] = tile_prob[
+            rows.start - top : rows.stop - top, cols.start - left : cols.stop - left
+        ]
+
+
+def _torch_probability(rgb: np.ndarray, model, groups, device) -> np.ndarray:
+    import torch
+
+    prob = np.zeros(rgb.shape[:2], np.float32)
     with torch.inference_mode():
         for group in groups.values():
             for start in range(0, len(group), BATCH):
@@ -101,11 +152,7 @@ def damage_probability(rgb: np.ndarray, model, device: str = "cpu") -> np.ndarra
                 crops = np.stack([rgb[t : t + h, c : c + w] for t, c, h, w, _, _ in part])
                 x = torch.from_numpy(crops).to(device).permute(0, 3, 1, 2).float() / 255.0
                 x = x.contiguous(memory_format=torch.channels_last)
-                p = torch.sigmoid(model(x).float())[:, 0].cpu().numpy()
-                for (top, left, _, _, rows, cols), tile_prob in zip(part, p, strict=True):
-                    prob[rows, cols] = tile_prob[
-                        rows.start - top : rows.stop - top, cols.start - left : cols.stop - left
-                    ]
+                _paste(prob, part, torch.sigmoid(model(x).float())[:, 0].cpu().numpy())
     return prob
 
 

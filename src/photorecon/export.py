@@ -66,3 +66,26 @@ def _add_metadata(path, entries: dict[str, str]) -> None:
         item = proto.metadata_props.add()
         item.key, item.value = key, value
     onnx.save(proto, str(path))
+
+
+def export_detector_onnx(model: nn.Module, out: str | Path, size: int = 512, opset: int = 17):
+    """Write a damage detector as ONNX: input `image` (B, 3, size, size) in [0, 1], output
+    `logits` (B, 1, size, size); dynamic batch."""
+    model = model.eval()
+    out = Path(out)
+    try:
+        with atomic_path(out) as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                model,
+                (torch.rand(1, 3, size, size),),
+                str(tmp),
+                input_names=["image"],
+                output_names=["logits"],
+                dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+                opset_version=opset,
+                dynamo=False,
+            )
+    except Exception as exc:  # exporter failures are many kinds; report them in one line
+        raise PhotoreconError(f"ONNX export failed: {first_line(exc)}") from None
+    return out

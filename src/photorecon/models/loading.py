@@ -163,7 +163,7 @@ def cache_dir() -> Path:
     return Path(base) / "photorecon"
 
 
-def _weights_source(spec: str) -> Path | None:
+def weights_source(spec: str) -> Path | None:
     """The safetensors file a spec loads (shipped weights for a name), or None."""
     if _looks_like_path(spec):
         try:
@@ -187,7 +187,7 @@ def onnx_cache_path(source: Path, size: int) -> Path:
 
 def cached_onnx(spec: str, size: int = 256) -> Path | None:
     """The cached export of a spec's weights at side `size`, if there is one (no torch)."""
-    source = _weights_source(spec)
+    source = weights_source(spec)
     if source is None:
         return None
     path = onnx_cache_path(source, size)
@@ -199,7 +199,7 @@ def _exporter(spec: str, model=None) -> Callable[[int], Path]:
     state = {"model": model}
 
     def export(side: int) -> Path:
-        source = _weights_source(spec)
+        source = weights_source(spec)
         if source is None:
             raise PhotoreconError(f"{spec}: no weights file to export")
         path = onnx_cache_path(source, side)
@@ -220,7 +220,7 @@ def _onnx_version(spec: str, model: nn.Module, size: int = 256) -> OnnxModel:
         raise PhotoreconError(
             f"{spec} has no network to run on onnxruntime (use the torch runtime)"
         )
-    if _weights_source(spec) is None:
+    if weights_source(spec) is None:
         raise PhotoreconError(f"{spec}: no weights file to export")
     exporter = _exporter(spec, model)
     return OnnxModel(exporter(size), exporter=exporter)

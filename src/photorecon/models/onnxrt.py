@@ -64,7 +64,7 @@ class OnnxModel(ArrayInpainter):
     side when a window fits a smaller one (64 or 128), so small windows cost less."""
 
     kind = "supervised"
-    SIDES = (64, 128, 256)
+    SIDES = (32, 64, 128, 256)
 
     def __init__(
         self, path: str | Path, exporter: Exporter | None = None, threads: int | None = None
@@ -113,3 +113,31 @@ class OnnxModel(ArrayInpainter):
             },
         )
         return out.transpose(0, 2, 3, 1)[:, :height, :width]
+
+
+class OnnxDetector:
+    """A damage detector on onnxruntime: uint8 RGB tiles (B, h, w, 3) -> damage probability
+    (B, h, w); tiles smaller than the export's fixed side are mirrored out to it and cut back."""
+
+    kind = "detector"
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        self.session = session(path, threads)
+        shape = self.session.get_inputs()[0].shape
+        if len(shape) != 4 or not all(isinstance(v, int) for v in shape[2:]):
+            raise PhotoreconError(f"{path}: expected inputs (batch, 3, H, W) of a fixed size")
+        self.size = (int(shape[2]), int(shape[3]))
+
+    def probability(self, tiles: np.ndarray) -> np.ndarray:
+        _, height, width = tiles.shape[:3]
+        if (height, width) != self.size:
+            blank = np.zeros((height, width), np.float32)
+            tiles = np.stack(
+                [
+                    mirror_out(t, blank, max(self.size))[0][: self.size[0], : self.size[1]]
+                    for t in tiles
+                ]
+            )
+        x = np.ascontiguousarray(tiles.transpose(0, 3, 1, 2), np.float32) / np.float32(255)
+        (logits,) = self.session.run(None, {self.session.get_inputs()[0].name: x})
+        return (1.0 / (1.0 + np.exp(-logits[:, 0, :height, :width]))).astype(np.float32)
