@@ -56,10 +56,11 @@ class MeanFill(ArrayInpainter):
     """Fill holes with each image's mean colour over its known pixels."""
 
     def fill_arrays(self, masked: np.ndarray, masks: np.ndarray) -> np.ndarray:
-        known = (1.0 - masks)[..., None]
-        total = (masked * known).sum(axis=(1, 2), keepdims=True)
-        count = np.maximum(known.sum(axis=(1, 2), keepdims=True), 1.0)
-        return masked * known + (total / count) * masks[..., None]
+        holes = masks > 0  # `masked` has its holes zeroed (the contract): its sum is the known's
+        total = masked.sum(axis=(1, 2), keepdims=True, dtype=np.float64)
+        count = np.maximum((~holes).sum(axis=(1, 2))[:, None, None, None], 1)
+        mean = (total / count).astype(np.float32)
+        return np.where(holes[..., None], mean, masked)
 
 
 class OpenCVInpaint(ArrayInpainter):
