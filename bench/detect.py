@@ -30,18 +30,18 @@ from photorecon.anysize import fill_any_size
 from photorecon.damage import render_damage
 from photorecon.data.crops import random_crop, split_photos
 from photorecon.data.photos import read_manifest
-from photorecon.detect import damage_mask, load_detector
+from photorecon.detect import damage_probability, load_detector
 from photorecon.imageio import read_image
 from photorecon.models.loading import load_model_for
 from photorecon.train.evaluation import detection_counts, detection_scores
 
 
-def test_samples(photos_dir: str, crops: int, size: int, seed: int):
+def test_samples(photos_dir: str, crops: int, size: int, seed: int, split: str = "test"):
     records = read_manifest(photos_dir)
     paths = [str(Path(photos_dir) / r.path) for r in records]
-    test = split_photos(paths, 0, 0.1, 0.15)["test"]
+    chosen = split_photos(paths, 0, 0.1, 0.15)[split]
     samples = []
-    for i, path in enumerate(test):
+    for i, path in enumerate(chosen):
         photo = read_image(path)
         if min(photo.shape[:2]) < size:
             continue
@@ -56,21 +56,26 @@ def rmse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean()))
 
 
-def score_detector(name: str, samples, sensitivity: float):
+def probabilities(name: str, samples) -> tuple[list[np.ndarray], float]:
+    """Each sample's damage probability map, and ms per megapixel."""
     model = load_detector(name, "cpu")
-    masks, seconds = [], 0.0
+    maps, seconds = [], 0.0
+    damage_probability(samples[0].image[:64, :64].copy(), model)  # load and warm up
     for sample in samples:
         start = time.perf_counter()
-        masks.append(damage_mask(sample.image, model, sensitivity))
+        maps.append(damage_probability(sample.image, model))
         seconds += time.perf_counter() - start
-    pred = torch.from_numpy(np.stack(masks) > 0)[:, None]
+    return maps, 1000 * seconds / (sum(s.mask.size for s in samples) / 1e6)
+
+
+def scores_at(maps, samples, sensitivity: float) -> tuple[dict, list[np.ndarray]]:
+    """Detection scores of the probability maps at a sensitivity, and the masks."""
+    masks = [p > 1.0 - sensitivity for p in maps]
+    pred = torch.from_numpy(np.stack(masks))[:, None]
     truth = torch.from_numpy(np.stack([s.mask for s in samples]))[:, None]
     clean = torch.tensor([not s.mask.any() for s in samples])
     pixels = samples[0].mask.size
-    scores = detection_scores(*detection_counts(pred, truth), clean, pixels)
-    megapixels = sum(s.mask.size for s in samples) / 1e6
-    scores["ms_per_mp"] = 1000 * seconds / megapixels
-    return scores, masks
+    return detection_scores(*detection_counts(pred, truth), clean, pixels), masks
 
 
 def grow(mask: np.ndarray, px: int) -> np.ndarray:
@@ -100,6 +105,35 @@ def restoration(samples, masks, model, device, dilate: int) -> tuple[float, floa
     return residual(found), residual([grow(s.mask, dilate) for s in damaged])
 
 
+def pictures(samples, masks, model, device, dilate: int, out: Path, count: int = 3) -> None:
+    """Rows of damaged | found damage | restored | undamaged for the first `count` damaged
+    crops, as one PNG per crop."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # a benchmark script owns its process
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    chosen = [(s, m) for s, m in zip(samples, masks, strict=True) if s.mask.any()][:count]
+    for k, (sample, mask) in enumerate(chosen):
+        grown = grow(mask, dilate)
+        restored = fill_any_size(sample.image, grown.astype(np.float32), model, device=device)
+        panels = [
+            ("damaged", sample.image),
+            ("found damage", np.where(mask[..., None], [255, 40, 40], sample.image // 2)),
+            ("fill --auto", restored),
+            ("undamaged", sample.clean),
+        ]
+        fig, axes = plt.subplots(1, 4, figsize=(16, 4.4))
+        for ax, (title, image) in zip(axes, panels, strict=True):
+            ax.imshow(np.asarray(image, np.uint8))
+            ax.set_title(title)
+            ax.axis("off")
+        fig.tight_layout()
+        fig.savefig(out / f"before_after_{k + 1}.png", dpi=80)
+        plt.close(fig)
+
+
 def big_scan_seconds(sample, tmp: Path) -> float:
     """Wall seconds of `photorecon fill scan.png --auto` on a 6000x4000 scan."""
     from PIL import Image
@@ -123,28 +157,51 @@ def main() -> None:
     parser.add_argument("--sensitivity", type=float, default=0.5)
     parser.add_argument("--dilate", type=int, default=2, help="grow masks before filling (2)")
     parser.add_argument("--no-big", action="store_true", help="skip the 24-megapixel scan")
+    parser.add_argument(
+        "--split", default="test", choices=("test", "val"), help="photos to cut (test)"
+    )
+    parser.add_argument(
+        "--sweep", help="comma-separated sensitivities: precision/recall/F1/false alarms at each"
+    )
+    parser.add_argument("--pictures", help="write before/after pictures of 3 crops here (PNG)")
     args = parser.parse_args()
-    samples = test_samples(args.photos, args.crops, args.size, args.seed)
+    samples = test_samples(args.photos, args.crops, args.size, args.seed, args.split)
     damaged = sum(s.mask.any() for s in samples)
     print(
-        f"{len(samples)} test crops of {args.size}² ({damaged} damaged, "
+        f"{len(samples)} {args.split} crops of {args.size}² ({damaged} damaged, "
         f"{len(samples) - damaged} clean), sensitivity {args.sensitivity}, masks grown by "
         f"{args.dilate} px for filling"
     )
     filler, device = load_model_for("ffc", "cpu", runtime="auto")
+    maps = {name: probabilities(name, samples) for name in ("damage", "tophat")}
+    if args.sweep:
+        print("| damage, sensitivity | precision | recall | F1 | clean false alarms |")
+        print("|---|---|---|---|---|")
+        for value in (float(v) for v in args.sweep.split(",")):
+            scores, _ = scores_at(maps["damage"][0], samples, value)
+            print(
+                f"| {value:g} | {scores['precision']:.3f} | {scores['recall']:.3f} | "
+                f"{scores['f1']:.3f} | {100 * scores['clean_fa']:.2f}% |"
+            )
+        return
     print(
         "| detector | precision | recall | F1 | clean false alarms | ms/MP | fill --auto "
         "residual | true-mask residual |"
     )
     print("|---|---|---|---|---|---|---|---|")
+    found_masks = {}
     for name in ("damage", "tophat"):
-        scores, masks = score_detector(name, samples, args.sensitivity)
+        probs, ms_per_mp = maps[name]
+        scores, masks = scores_at(probs, samples, args.sensitivity)
+        found_masks[name] = masks
         found, ceiling = restoration(samples, masks, filler, device, args.dilate)
         print(
             f"| {name} | {scores['precision']:.3f} | {scores['recall']:.3f} | {scores['f1']:.3f} "
-            f"| {100 * scores['clean_fa']:.2f}% | {scores['ms_per_mp']:.0f} | {found:.3f} | "
+            f"| {100 * scores['clean_fa']:.2f}% | {ms_per_mp:.0f} | {found:.3f} | "
             f"{ceiling:.3f} |"
         )
+    if args.pictures:
+        pictures(samples, found_masks["damage"], filler, device, args.dilate, Path(args.pictures))
     if not args.no_big:
         with tempfile.TemporaryDirectory() as tmp:
             seconds = big_scan_seconds(next(s for s in samples if s.mask.any()), Path(tmp))
