@@ -356,3 +356,37 @@ def test_page_is_self_contained(page, server: str) -> None:
         assert shortcut in keys
     options = page.eval_on_selector_all("#model option", "els => els.map(e => e.value)")
     assert {"telea", "ns", "harmonic"} <= set(options)
+
+
+def test_find_damage_marks_what_the_detector_finds_and_adds_to_the_mask(
+    page, tmp_path: Path
+) -> None:
+    """Find damage puts the detector's mask on the canvas (added to a stroke already painted),
+    as one undo step; Fill then sends both."""
+    import cv2
+
+    from photorecon.detect import detect
+
+    image = cv2.GaussianBlur(PHOTO, (0, 0), 2.0)
+    cv2.line(image, (20, 30), (300, 200), (250, 250, 250), 2)  # a bright scratch
+    path = tmp_path / "photo.png"
+    Image.fromarray(image).save(path)
+    open_photo(page, path)
+    set_size(page, 6)
+    stroke(page, [(30, 200), (60, 200)])  # the user's own mark, away from the scratch
+    painted = page.evaluate("S.marked")
+    assert painted > 0
+    page.click("#find-damage")
+    page.wait_for_function(
+        "!S.busy && document.getElementById('status').textContent.includes('Marked')"
+    )
+    found = detect(image) > 0
+    assert found.sum() > 100  # the shipped detector sees the scratch
+    assert page.evaluate("S.marked") >= found.sum()  # added to, not in place of, the stroke
+    page.keyboard.press("Control+z")  # one undo takes the whole proposal back
+    assert page.evaluate("S.marked") == painted
+    page.keyboard.press("Control+Shift+z")
+    parts, _ = fill(page)
+    sent = holes(parts["mask"])
+    assert (sent | found).sum() == sent.sum()  # every found pixel is in the mask sent
+    assert sent[195:206, 30:61].any()  # and so is the painted stroke
