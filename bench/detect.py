@@ -134,11 +134,21 @@ def pictures(samples, masks, model, device, dilate: int, out: Path, count: int =
         plt.close(fig)
 
 
-def big_scan_seconds(sample, tmp: Path) -> float:
-    """Wall seconds of `photorecon fill scan.png --auto` on a 6000x4000 scan."""
+def big_scan_seconds(sample, tmp: Path, seed: int = 0) -> float:
+    """Wall seconds of `photorecon fill scan.png --auto` on a 6000x4000 scan: a test crop
+    scaled up, with damage drawn at the scan's own scale block by block."""
     from PIL import Image
 
-    big = cv2.resize(sample.image, (6000, 4000), interpolation=cv2.INTER_CUBIC)
+    from photorecon.damage import composite_layers, draw_layers, parse_damage_mix
+
+    big = cv2.resize(sample.clean, (6000, 4000), interpolation=cv2.INTER_CUBIC)
+    rng = np.random.default_rng(seed)
+    mix = parse_damage_mix(None)
+    for top in range(0, 4000, 500):
+        for left in range(0, 6000, 500):
+            block = big[top : top + 500, left : left + 500].astype(np.float32)
+            damaged, _ = composite_layers(block, draw_layers(rng, 500, 500, mix))
+            big[top : top + 500, left : left + 500] = np.clip(damaged, 0, 255).astype(np.uint8)
     path = tmp / "scan.png"
     Image.fromarray(big).save(path, compress_level=1)
     command = [sys.executable, "-m", "photorecon.cli", "fill", str(path), "--auto", "-q"]

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 WEIGHTS_NAME = "model.safetensors"
 RUNTIMES = ("auto", "torch", "onnx")
-EXPORT = 2  # what an exported file holds (2: the fill path's metadata); older ones are redone
+EXPORT = 3  # what an exported file holds (3: thin_fill_px 9 in its metadata); older ones are redone
 
 
 def weights_file(path: str | Path) -> Path:
