@@ -106,7 +106,7 @@ def test_thin_holes_skip_the_network_of_a_blended_ffc() -> None:
     from photorecon.models.registry import create_model
 
     net = create_model("ffc", width=4, downs=2, blocks=1, max_width=8, blend="harmonic").eval()
-    assert net.thin_fill_px == 6
+    assert net.thin_fill_px == 9
     calls = []
     net.register_forward_hook(lambda *a: calls.append(1))
     image = synthetic_photo(np.random.default_rng(4), 120, 160)
