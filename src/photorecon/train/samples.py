@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from photorecon.damage import parse_damage_mix
 from photorecon.data.crops import split_photos
 from photorecon.data.photos import read_manifest
 from photorecon.errors import PhotoreconError
@@ -151,6 +152,9 @@ def _detector_data(cfg: TrainConfig, info: DistInfo, device, length: int):
     d = cfg.data
     if d.source != "photos":
         raise PhotoreconError("a damage detector trains on data.source=photos")
+    if not 0.0 <= d.clean_share < 1.0:
+        raise PhotoreconError(f"data.clean_share must be in [0, 1), got {d.clean_share}")
+    parse_damage_mix(d.damage)  # an unknown kind or a bad weight fails before photos load
     if d.loader == "device":
         raise PhotoreconError("a damage detector's samples are drawn on the CPU: data.loader=auto")
     records = read_manifest(d.photos)
