@@ -152,3 +152,29 @@ def test_a_detector_trains_through_the_engine(tmp_path) -> None:
     bad = load_config(TrainConfig, "configs/damage.yaml", [*overrides, "data.damage={rips: 1}"])
     with pytest.raises(PhotoreconError, match="unknown damage kind"):
         train(bad, tmp_path / "bad2", progress=False)
+
+
+def test_data_build_writes_a_damage_split_that_evaluate_scores(tmp_path) -> None:
+    from PIL import Image
+
+    from conftest import make_pack
+    from photorecon.cli import main
+    from photorecon.evaluate import mask_split
+
+    pack = make_pack(tmp_path / "pack", count=6)
+    out = tmp_path / "ds"
+    args = ["data", "build", str(pack), str(out), "--holes", "damage", "--size", "64"]
+    assert main([*args, "--crops-per-photo", "2", "-q"]) == 0
+    test = out / "test"
+    assert (test / "holes.txt").read_text().strip() == "damage"
+    names = sorted(p.name for p in (test / "original").iterdir())
+    assert names == sorted(p.name for p in (test / "masks").iterdir())
+    for name in names:
+        damaged = np.asarray(Image.open(test / "masked" / name), np.int16)
+        clean = np.asarray(Image.open(test / "original" / name), np.int16)
+        mask = np.asarray(Image.open(test / "masks" / name)) > 0
+        assert mask.any() and not mask.all()
+        assert np.abs(damaged - clean).max(axis=2)[mask].mean() > 6  # the damage is visible
+    holes = mask_split(test)
+    assert holes.name == "damage@64" and len(holes.images) == len(names)
+    assert main(["evaluate", str(test), "--models", "telea", "-q"]) == 0

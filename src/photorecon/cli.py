@@ -617,8 +617,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--holes",
         default="squares",
-        choices=HOLE_KINDS,
-        help="hole kind: squares (the challenge's files) or a mask split of another kind",
+        choices=(*HOLE_KINDS, "damage"),
+        help="hole kind: squares (the challenge's files), a mask split of another kind, or "
+        "damage (old-photo damage drawn on the crops: masked/ damaged, original/ undamaged)",
     )
     p.add_argument("--force", action="store_true", help="replace an existing OUT")
     p.add_argument("-q", "--quiet", action="store_true")

@@ -19,6 +19,7 @@ from photorecon.masks import check_kind, paint_white, random_boxes
 from photorecon.progress import bar as progress_bar
 
 SPLITS = ("train", "val", "test")
+DAMAGE = "damage"  # data build --holes damage
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,9 @@ class BuildConfig:
     box_size: int = BOX_SIZE
     boxes: int = 2
     # "squares": the challenge's layout (masked_info.csv, truth.csv); any other kind of
-    # photorecon.masks.HOLE_KINDS writes a mask split: original/, masked/, masks/, holes.txt
+    # photorecon.masks.HOLE_KINDS writes a mask split: original/, masked/, masks/, holes.txt;
+    # "damage": a mask split of old-photo damage (photorecon.damage): masked/ the damaged
+    # scans, original/ the same scans undamaged, masks/ the true damage
     holes: str = "squares"
 
 
@@ -54,11 +57,30 @@ def _photo_job(
             write_image(Path(split_dir) / "masked" / name, paint_white(crop, boxes))
             out.append(MaskedEntry(name, tuple(boxes)))
             continue
+        if cfg.holes == DAMAGE:
+            sample = _damaged(crop, rng)
+            write_image(Path(split_dir) / "original" / name, sample.clean)
+            write_mask(Path(split_dir) / "masks" / name, sample.mask)
+            write_image(Path(split_dir) / "masked" / name, sample.image)
+            out.append(MaskedEntry(name, ()))
+            continue
         mask = _kind_mask(rng, cfg)
         write_mask(Path(split_dir) / "masks" / name, mask)
         write_image(Path(split_dir) / "masked" / name, np.where(mask[..., None] > 0, 255, crop))
         out.append(MaskedEntry(name, ()))
     return out
+
+
+def _damaged(crop: np.ndarray, rng: np.random.Generator):
+    """A damaged rendering of a crop with some damage in it (drawn again, up to 10 times, when
+    the damage happened to change nothing visibly)."""
+    from photorecon.damage import render_damage
+
+    for _ in range(10):
+        sample = render_damage(crop, rng)
+        if sample.mask.any() and not sample.mask.all():
+            return sample
+    raise PhotoreconError("no visible damage in 10 draws: the photo may be blank")
 
 
 def _kind_mask(rng: np.random.Generator, cfg: BuildConfig) -> np.ndarray:
@@ -79,7 +101,8 @@ def build_dataset(
 ) -> dict[str, int]:
     """Write OUT/<split>/{masked,original} and val/test truth.csv; returns images per split."""
     pack, out = Path(pack), Path(out)
-    check_kind(cfg.holes)
+    if cfg.holes != DAMAGE:
+        check_kind(cfg.holes)
     records = read_manifest(pack)
     paths = [str(pack / r.path) for r in records]
     for p in paths:
