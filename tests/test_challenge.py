@@ -175,3 +175,33 @@ def test_masked_info_file_names_stay_inside_their_folder(tmp_path, name: str) ->
     )
     with pytest.raises(PhotoreconError, match=r"line 3: filename .* is a path"):
         read_masked_info(info)
+
+
+def test_prefetched_chunks_keep_order_raise_errors_and_stop_early() -> None:
+    import threading
+
+    from photorecon.challenge import prefetched
+
+    assert list(prefetched(iter([[1], [2], [3]]))) == [[1], [2], [3]]
+
+    def broken():
+        yield [1]
+        raise PhotoreconError("photo 2: cannot read image")
+
+    got = []
+    with pytest.raises(PhotoreconError, match="photo 2"):
+        for chunk in prefetched(broken()):
+            got.append(chunk)
+    assert got == [[1]]
+    made = []
+
+    def endless():
+        while True:
+            made.append(1)
+            yield [len(made)]
+
+    for chunk in prefetched(endless(), depth=2):
+        if chunk == [3]:
+            break  # the helper stops instead of running on
+    assert len(made) <= 6
+    assert not any(t.name == "photorecon-prefetch" for t in threading.enumerate())

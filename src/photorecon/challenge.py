@@ -178,17 +178,63 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
+def prefetched(chunks: Iterable[list], depth: int = 2) -> Iterator[list]:
+    """`chunks` made on a helper thread, up to `depth` ahead of the consumer: reading and
+    filling the next photos overlaps with writing the last ones (numpy, OpenCV, the models and
+    polars all work outside the GIL). An error on the helper thread is raised here; leaving
+    the loop early stops the helper."""
+    import queue
+    import threading
+
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not put(chunk):
+                    return
+            put(done)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(exc)
+
+    helper = threading.Thread(target=produce, name="photorecon-prefetch", daemon=True)
+    helper.start()
+    try:
+        while True:
+            item = box.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        helper.join()
+
+
 def write_submission(
     path: str | Path,
     items: Iterable[tuple[MaskedEntry, np.ndarray]],
     chunk_images: int = 64,
     precision: int = 7,
 ) -> int:
-    """Stream a submission CSV atomically, `chunk_images` images at a time; returns rows written."""
+    """Stream a submission CSV atomically, `chunk_images` images at a time; returns rows written.
+    The next chunk's images are made (read, filled) while this one is written."""
     total = 0
     with atomic_open(path, "wb") as fh:
         fh.write((SUBMISSION_HEADER + "\n").encode())
-        for chunk in _chunks(items, chunk_images):
+        for chunk in prefetched(_chunks(items, chunk_images)):
             frame = submission_frame(chunk)
             frame.write_csv(fh, include_header=False, float_precision=precision)
             total += frame.height
