@@ -205,10 +205,8 @@ def test_a_long_scratch_on_a_large_photo_is_filled_at_full_resolution() -> None:
     out = fill_any_size(image, mask, model)
     assert outside_unchanged(out, image, mask)
     assert (out[mask > 0] == 128).all()  # every hole pixel came from a model call
-    # one window per tile and one for the square, all 256 px, run in batches of up to 8
-    assert sum(batch for batch, _, _ in model.calls) == len(tiles) + 1
-    assert {(h, w) for _, h, w in model.calls} == {(256, 256)}
-    assert len(model.calls) == -(-(len(tiles) + 1) // 8)
+    # one window per tile and one for the square, all 256 px, each run alone
+    assert model.calls == [(1, 256, 256)] * (len(tiles) + 1)
 
 
 def test_a_thick_stroke_on_a_small_photo_is_filled_at_full_resolution() -> None:

@@ -260,14 +260,15 @@ def test_a_timed_out_fill_stops_at_its_next_batch_of_windows(monkeypatch) -> Non
     client = TestClient(create_app(default_model="telea", timeout=0.2))
     buf = io.BytesIO()
     Image.fromarray(np.full((64, 17 * 300, 3), 90, np.uint8)).save(buf, format="PNG")
-    boxes = json.dumps([[20, 100 + 300 * k, 10, 10] for k in range(17)])  # 17 windows: 3 batches
+    boxes = json.dumps([[20, 100 + 300 * k, 10, 10] for k in range(17)])  # 17 windows, 2 a call
     form = dict(files={"image": ("wide.png", buf.getvalue(), "image/png")}, data={"boxes": boxes})
     first = client.post("/api/fill", **form)
     assert first.status_code == 503  # its first batch is still running
     release.set()
     second = client.post("/api/fill", **form)  # runs once the worker has dropped the first
     assert second.status_code == 200
-    assert calls == [8, 8, 8, 1]  # the first fill stopped after one batch, the second ran 3
+    # the first fill stopped after its first call; the second ran all 17 windows (9 calls)
+    assert calls == [2] + [2] * 8 + [1]
 
 
 def test_a_body_over_the_cap_is_refused_before_it_is_read(client: TestClient) -> None:

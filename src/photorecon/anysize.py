@@ -35,7 +35,8 @@ THIN_CONTEXT = 3.0  # a thin hole needs context for this many times its thicknes
 MIN_SIDE = 32  # smaller windows are mirrored out to this for a learned model (its strides)
 TINY = 8  # a hole this small (a speck, a dead pixel) needs little context: ...
 SMALL_SIDE = 32  # ... a window of this side, at full resolution (val specks: as good as 64)
-BATCH = 8  # windows of one shape run together, this many at a time
+BATCH = 8  # windows of one shape run together, at most this many at a time ...
+SMALL_BATCH_PIXELS = 8 * 64 * 64  # ... and at most this many pixels (a 256-px window: alone)
 THIN_MARGIN = 8  # px around a thin hole that its harmonic fill is solved on
 
 
@@ -139,18 +140,22 @@ def _window_input(image, holes, win: Window, learned: bool):
 def run_windows(
     model, image, holes, windows, device, learned: bool, check: Callable[[], None] | None = None
 ) -> dict[Window, np.ndarray]:
-    """Each window's uint8 fill; windows whose inputs have the same shape run as one batch
-    (at most BATCH at a time), and `check` is called before each batch (to cancel)."""
+    """Each window's uint8 fill; small windows whose inputs have the same shape run in batches
+    (at most BATCH, SMALL_BATCH_PIXELS), large ones one by one; `check` is called before each
+    model call (to cancel)."""
     inputs = {win: _window_input(image, holes, win, learned) for win in windows}
     groups: dict[tuple[int, ...], list[Window]] = {}
     for win, (crop, _, _) in inputs.items():
         groups.setdefault(crop.shape, []).append(win)
     fills: dict[Window, np.ndarray] = {}
-    for group in groups.values():
-        for start in range(0, len(group), BATCH):
+    for shape, group in groups.items():
+        # small windows run together (per-call overheads dominate them); a 256-px one runs
+        # alone, which costs nothing on a CPU and lets a cancelled fill stop after one window
+        batch = max(1, min(BATCH, SMALL_BATCH_PIXELS // (shape[0] * shape[1])))
+        for start in range(0, len(group), batch):
             if check is not None:
                 check()
-            part = group[start : start + BATCH]
+            part = group[start : start + batch]
             crops = [inputs[w][0] for w in part]
             masks = [inputs[w][1] for w in part]
             preds = fill_batch(model, crops, masks, device)
