@@ -23,6 +23,38 @@ def use_dft_matmul(model: nn.Module, enabled: bool = True) -> None:
             module.dft_matmul = enabled
 
 
+def _export(
+    model: nn.Module,
+    inputs: dict[str, torch.Tensor],
+    outputs: list[str],
+    out: str | Path,
+    opset: int,
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    """torch.onnx.export with a dynamic batch axis on every input and output, written
+    atomically, with `metadata` in the file; any exporter failure is one line."""
+    out = Path(out)
+    names = [*inputs, *outputs]
+    try:
+        with atomic_path(out) as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                model,
+                tuple(inputs.values()),
+                str(tmp),
+                input_names=list(inputs),
+                output_names=outputs,
+                dynamic_axes={name: {0: "batch"} for name in names},
+                opset_version=opset,
+                dynamo=False,
+            )
+            if metadata:
+                _add_metadata(tmp, metadata)
+    except Exception as exc:  # exporter failures are many kinds; report them in one line
+        raise PhotoreconError(f"ONNX export failed: {first_line(exc)}") from None
+    return out
+
+
 def export_onnx(model: nn.Module, out: str | Path, size: int = 256, opset: int = 17) -> Path:
     """Write `model` as ONNX with inputs masked (B,3,size,size), mask (B,1,size,size).
 
@@ -31,29 +63,14 @@ def export_onnx(model: nn.Module, out: str | Path, size: int = 256, opset: int =
     """
     model = model.eval()
     use_dft_matmul(model, True)
-    masked = torch.rand(1, 3, size, size)
     mask = torch.zeros(1, 1, size, size)
     mask[..., size // 4 : size // 2, size // 4 : size // 2] = 1
-    out = Path(out)
+    inputs = {"masked": torch.rand(1, 3, size, size), "mask": mask}
+    metadata = {"thin_fill_px": str(getattr(model, "thin_fill_px", 0) or 0)}
     try:
-        with atomic_path(out) as tmp, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                model,
-                (masked, mask),
-                str(tmp),
-                input_names=["masked", "mask"],
-                output_names=["image"],
-                dynamic_axes={"masked": {0: "batch"}, "mask": {0: "batch"}, "image": {0: "batch"}},
-                opset_version=opset,
-                dynamo=False,
-            )
-            _add_metadata(tmp, {"thin_fill_px": str(getattr(model, "thin_fill_px", 0) or 0)})
-    except Exception as exc:  # exporter failures are many kinds; report them in one line
-        raise PhotoreconError(f"ONNX export failed: {first_line(exc)}") from None
+        return _export(model, inputs, ["image"], out, opset, metadata)
     finally:
         use_dft_matmul(model, False)
-    return out
 
 
 def _add_metadata(path, entries: dict[str, str]) -> None:
@@ -71,21 +88,4 @@ def _add_metadata(path, entries: dict[str, str]) -> None:
 def export_detector_onnx(model: nn.Module, out: str | Path, size: int = 512, opset: int = 17):
     """Write a damage detector as ONNX: input `image` (B, 3, size, size) in [0, 1], output
     `logits` (B, 1, size, size); dynamic batch."""
-    model = model.eval()
-    out = Path(out)
-    try:
-        with atomic_path(out) as tmp, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                model,
-                (torch.rand(1, 3, size, size),),
-                str(tmp),
-                input_names=["image"],
-                output_names=["logits"],
-                dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
-                opset_version=opset,
-                dynamo=False,
-            )
-    except Exception as exc:  # exporter failures are many kinds; report them in one line
-        raise PhotoreconError(f"ONNX export failed: {first_line(exc)}") from None
-    return out
+    return _export(model.eval(), {"image": torch.rand(1, 3, size, size)}, ["logits"], out, opset)
