@@ -11,7 +11,6 @@ that many pixels, so a fill also covers a scratch's soft edge.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -19,9 +18,6 @@ from PIL import Image
 
 from photorecon.errors import PhotoreconError
 from photorecon.imageio import to_rgb
-
-if TYPE_CHECKING:
-    pass
 
 DETECTOR = "damage"  # the shipped detector
 SENSITIVITY = 0.5
@@ -65,6 +61,11 @@ def load_detector(spec: str = DETECTOR, device: str = "cpu", runtime: str = "aut
         onnx = _onnx_detector(spec, strict=runtime == "onnx")
         if onnx is not None:
             return onnx
+    return _torch_detector(spec, device)
+
+
+def _torch_detector(spec: str, device: str):
+    """The detector `spec` names on torch, refused (one line) when it is not a detector."""
     from photorecon.models.loading import load_model
 
     model = load_model(spec, device)
@@ -89,12 +90,8 @@ def _onnx_detector(spec: str, strict: bool = False):
     path = onnx_cache_path(source, TILE)
     if not path.is_file():
         from photorecon.export import export_detector_onnx
-        from photorecon.models.loading import load_model
 
-        model = load_model(spec, "cpu")
-        if getattr(model, "kind", None) != "detector":
-            raise PhotoreconError(f"{spec} is not a damage detector (try {DETECTOR!r})")
-        export_detector_onnx(model, path, TILE)
+        export_detector_onnx(_torch_detector(spec, "cpu"), path, TILE)
     return OnnxDetector(path)
 
 
@@ -114,46 +111,38 @@ def tiles(height: int, width: int, tile: int = TILE, overlap: int = OVERLAP):
 
 
 def damage_probability(rgb: np.ndarray, model, device: str = "cpu") -> np.ndarray:
-    """(H, W) float32 probability of damage for an RGB uint8 photo, tile by tile."""
+    """(H, W) float32 probability of damage for an RGB uint8 photo, tile by tile (tiles of
+    one size in batches of BATCH)."""
     if isinstance(model, TopHat):
-        return model.probability(rgb)
+        return model.probability_map(rgb)
     height, width = rgb.shape[:2]
-    plan = tiles(height, width)
     groups: dict[tuple[int, int], list] = {}
-    for item in plan:
+    for item in tiles(height, width):
         groups.setdefault((item[2], item[3]), []).append(item)
-    if not hasattr(model, "probability"):
-        return _torch_probability(rgb, model, groups, device)
+    run = model.probability if hasattr(model, "probability") else _torch_runner(model, device)
     prob = np.zeros((height, width), np.float32)
     for group in groups.values():
         for start in range(0, len(group), BATCH):
             part = group[start : start + BATCH]
             crops = np.stack([rgb[t : t + h, c : c + w] for t, c, h, w, _, _ in part])
-            _paste(prob, part, model.probability(crops))
+            for (top, left, _, _, rows, cols), tile in zip(part, run(crops), strict=True):
+                prob[rows, cols] = tile[
+                    rows.start - top : rows.stop - top, cols.start - left : cols.stop - left
+                ]
     return prob
 
 
-def _paste(prob: np.ndarray, part, tile_probs) -> None:
-    """Each tile's kept part into the photo's probability map."""
-    for (top, left, _, _, rows, cols), tile_prob in zip(part, tile_probs, strict=True):
-        prob[rows, cols] = tile_prob[
-            rows.start - top : rows.stop - top, cols.start - left : cols.stop - left
-        ]
-
-
-def _torch_probability(rgb: np.ndarray, model, groups, device) -> np.ndarray:
+def _torch_runner(model, device):
+    """uint8 tiles (B, h, w, 3) -> probabilities (B, h, w) through a torch detector."""
     import torch
 
-    prob = np.zeros(rgb.shape[:2], np.float32)
-    with torch.inference_mode():
-        for group in groups.values():
-            for start in range(0, len(group), BATCH):
-                part = group[start : start + BATCH]
-                crops = np.stack([rgb[t : t + h, c : c + w] for t, c, h, w, _, _ in part])
-                x = torch.from_numpy(crops).to(device).permute(0, 3, 1, 2).float() / 255.0
-                x = x.contiguous(memory_format=torch.channels_last)
-                _paste(prob, part, torch.sigmoid(model(x).float())[:, 0].cpu().numpy())
-    return prob
+    def run(crops: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            x = torch.from_numpy(crops).to(device).permute(0, 3, 1, 2).float() / 255.0
+            x = x.contiguous(memory_format=torch.channels_last)
+            return torch.sigmoid(model(x).float())[:, 0].cpu().numpy()
+
+    return run
 
 
 def detect(
@@ -198,7 +187,8 @@ class TopHat:
     def __init__(self, size: int = 7, contrast: float = 30.0) -> None:
         self.size, self.contrast = size, contrast
 
-    def probability(self, rgb: np.ndarray) -> np.ndarray:
+    def probability_map(self, rgb: np.ndarray) -> np.ndarray:
+        """(H, W) float32 in [0, 1] for a whole RGB uint8 photo (no tiles needed)."""
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (self.size, self.size))
         bright = cv2.morphologyEx(gray, cv2.MORPH_TOPHAT, kernel)

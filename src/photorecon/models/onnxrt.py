@@ -56,6 +56,14 @@ def session(path: str | Path, threads: int | None = None):
         raise PhotoreconError(f"{path}: cannot load ONNX model ({first_line(exc)})") from None
 
 
+def fixed_size(run, path: str | Path) -> tuple[int, int]:
+    """The fixed (H, W) of a session's first input (batch, C, H, W); one line otherwise."""
+    shape = run.get_inputs()[0].shape
+    if len(shape) != 4 or not all(isinstance(v, int) for v in shape[2:]):
+        raise PhotoreconError(f"{path}: expected inputs (batch, 3, H, W) of a fixed size")
+    return int(shape[2]), int(shape[3])
+
+
 class OnnxModel(ArrayInpainter):
     """The inpainting contract on onnxruntime: `fill_arrays` on (B, H, W, 3) arrays, and the
     tensor contract through it. Learned: the fill path runs it on windows at its scale.
@@ -72,10 +80,7 @@ class OnnxModel(ArrayInpainter):
         self.threads = threads
         self.exporter = exporter
         first = session(path, threads)
-        shape = first.get_inputs()[0].shape
-        if len(shape) != 4 or not all(isinstance(v, int) for v in shape[2:]):
-            raise PhotoreconError(f"{path}: expected inputs (batch, 3, H, W) of a fixed size")
-        self.size = (int(shape[2]), int(shape[3]))
+        self.size = fixed_size(first, path)
         self.sessions: dict[tuple[int, int], Any] = {self.size: first}
         self.work_size = max(self.size)
         meta = first.get_modelmeta().custom_metadata_map or {}
@@ -123,10 +128,7 @@ class OnnxDetector:
 
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
         self.session = session(path, threads)
-        shape = self.session.get_inputs()[0].shape
-        if len(shape) != 4 or not all(isinstance(v, int) for v in shape[2:]):
-            raise PhotoreconError(f"{path}: expected inputs (batch, 3, H, W) of a fixed size")
-        self.size = (int(shape[2]), int(shape[3]))
+        self.size = fixed_size(self.session, path)
 
     def probability(self, tiles: np.ndarray) -> np.ndarray:
         _, height, width = tiles.shape[:3]
