@@ -32,6 +32,8 @@ def test_page_models_and_docs(client: TestClient) -> None:
     models = client.get("/api/models").json()
     assert models["default"] == "telea"
     assert {"telea", "ns", "mean"} <= {m["name"] for m in models["models"]}
+    # the page greys its Detail switch out for classical fills
+    assert not any(m["detail"] for m in models["models"] if m["name"] in ("telea", "ns", "mean"))
     assert client.get("/openapi.json").json()["paths"]["/api/fill"]["post"]
     assert client.get("/docs").status_code == 200
 
@@ -115,6 +117,12 @@ def test_fill_with_mask_and_white(client: TestClient) -> None:
             {},
             400,
             "mask is",
+        ),
+        (
+            {"image": ("p.png", png(PHOTO), "image/png")},
+            {"boxes": "[[0,0,50,50]]", "model": "telea", "detail": "true"},
+            400,
+            "detail needs a learned model",
         ),
     ],
 )

@@ -12,6 +12,7 @@ Pixels outside the holes are returned bit-identical.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,6 +20,13 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from photorecon.detail import (
+    DETAIL_SIDE,
+    MIN_THICKNESS,
+    DetailOptions,
+    check_options,
+    synthesize,
+)
 from photorecon.errors import PhotoreconError
 from photorecon.imageio import to_uint8
 from photorecon.inpaint import fill_batch
@@ -197,12 +205,15 @@ def fill_any_size(
     rescale: bool | None = None,
     device="cpu",
     check: Callable[[], None] | None = None,
+    detail: bool | DetailOptions = False,
 ) -> np.ndarray:
     """Fill the holes of an RGB uint8 image (H, W, 3); returns uint8, known pixels unchanged.
 
     `rescale` (default: for learned models) runs large windows shrunk to `work_size` (default:
     the side the model was trained at, 256 for ffc, 512 for SD 2); classical fills work at full
     resolution. `check` is called between batches of windows: raising there cancels the fill.
+    `detail` (learned models; True or DetailOptions) gives holes at least
+    `detail.MIN_THICKNESS` thick texture from the photo's own pixels (photorecon.detail).
     """
     work_size = work_size or work_size_of(model)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -222,6 +233,11 @@ def fill_any_size(
             "left to fill it from"
         )
     learned = kind_of(model) != "classical"
+    if detail and not learned:
+        raise PhotoreconError(
+            "detail needs a learned fill (its low frequencies guide the texture); "
+            f"{type(model).__name__} is a classical one"
+        )
     if rescale is None:
         rescale = learned
     labels, boxes = labelled_holes(holes)
@@ -241,7 +257,63 @@ def fill_any_size(
             rows.start - win.top : rows.stop - win.top, cols.start - win.left : cols.stop - win.left
         ]
         out[rows, cols][target] = local[target]
+    if detail:
+        options = detail if isinstance(detail, DetailOptions) else DetailOptions()
+        for win, which in detail_windows(pastes, labels, boxes).items():
+            if check is not None:
+                check()
+            add_detail(out, holes, labels, win, which, check_options(options))
     return out
+
+
+def detail_windows(
+    pastes: list[Paste], labels: np.ndarray, boxes: list[Box]
+) -> dict[Window, tuple[int, ...]]:
+    """The windows whose holes are thick enough for detail, with those holes' labels (thin
+    holes, filled in tiles along their length, keep the plain fill)."""
+    out: dict[Window, tuple[int, ...]] = {}
+    for win, _rows, _cols, which in pastes:
+        thick = tuple(k for k in which if hole_thickness(labels, k, boxes[k - 1]) >= MIN_THICKNESS)
+        if thick and win.height * win.width > 0:
+            out[win] = tuple(dict.fromkeys(out.get(win, ()) + thick))
+    return out
+
+
+def add_detail(
+    out: np.ndarray,
+    holes: np.ndarray,
+    labels: np.ndarray,
+    win: Window,
+    which: tuple[int, ...],
+    options: DetailOptions,
+) -> None:
+    """Replace, in place, the high frequencies of holes `which` in window `win` of the filled
+    image `out` with texture from the window's known pixels; a window over DETAIL_SIDE is
+    detailed shrunk to it and its change scaled back."""
+    rows = slice(win.top, win.top + win.height)
+    cols = slice(win.left, win.left + win.width)
+    base = out[rows, cols].astype(np.float32) * np.float32(1 / 255)
+    region_holes = holes[rows, cols]
+    targets = np.isin(labels[rows, cols], which)
+    scale = min(1.0, DETAIL_SIDE / max(win.height, win.width))
+    if scale < 1.0:
+        size = (max(1, round(win.width * scale)), max(1, round(win.height * scale)))
+        small = cv2.resize(base, size, interpolation=cv2.INTER_AREA)
+        shrink = lambda m: cv2.resize(m.astype(np.float32), size, cv2.INTER_AREA) > 0  # noqa: E731
+        result = synthesize(small, shrink(region_holes), shrink(targets), options)
+        if result is not None:
+            change = cv2.resize(result - small, (win.width, win.height), cv2.INTER_CUBIC)
+            result = base + change
+    else:
+        result = synthesize(base, region_holes, targets, options)
+    if result is None:
+        warnings.warn(
+            "detail: too little of the photo is known around a hole to take texture from; "
+            "it keeps the plain fill",
+            stacklevel=3,
+        )
+        return
+    out[rows, cols][targets] = to_uint8(result)[targets]
 
 
 Paste = tuple[Window, slice, slice, tuple[int, ...]]  # fill these labels here from this window

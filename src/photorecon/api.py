@@ -120,6 +120,7 @@ def fill(
     runtime: str = "auto",
     diffusion: DiffusionOptions | None = None,
     lora: str | None = None,
+    detail: bool = False,
 ) -> np.ndarray | Image.Image:
     """Fill holes in a photo of any size and return the same kind (PIL image or H×W×3 uint8).
 
@@ -131,7 +132,9 @@ def fill(
     ("auto": onnxruntime on a CPU where the network exports, as ffc does). A diffusers
     folder as `model` runs Stable Diffusion inpainting, sampled as `diffusion`
     (`photorecon.models.diffusion.DiffusionOptions`: prompt, steps, guidance, strength, seed,
-    samples) says, with `lora` weights added. Pixels outside the holes are returned unchanged.
+    samples) says, with `lora` weights added. `detail` (learned models) gives holes about
+    24 px thick and more texture from the photo's own pixels (`photorecon.detail`); the plain
+    fill is the most accurate pixel for pixel. Pixels outside the holes are returned unchanged.
     """
     is_pil = isinstance(image, Image.Image)
     if is_pil:
@@ -142,5 +145,5 @@ def fill(
             raise PhotoreconError(f"expected an H×W×3 uint8 array, got {array.dtype} {array.shape}")
     mask = resolve_mask(array, mask_or_boxes)
     net = cached_model(model or default_model(), device, tta, runtime, diffusion, lora)
-    out = fill_any_size(array, mask, net, device=device)
+    out = fill_any_size(array, mask, net, device=device, detail=detail)
     return Image.fromarray(out) if is_pil else out

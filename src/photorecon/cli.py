@@ -214,6 +214,14 @@ def _build_cmd(args: argparse.Namespace) -> None:
     print("built " + ", ".join(f"{k} {v}" for k, v in counts.items()) + f" images in {args.out}")
 
 
+def _scenes_cmd(args: argparse.Namespace) -> None:
+    from photorecon.data.build import build_scenes
+
+    width, height = _size_pair(args.size)
+    count = build_scenes(args.out, args.count, height, width, args.seed, force=args.force)
+    print(f"wrote {count} scenes ({width}x{height}) to {args.out}/original")
+
+
 def _pack_cmd(args: argparse.Namespace) -> None:
     from photorecon.data.pack import compact_pack
 
@@ -224,6 +232,7 @@ def _pack_cmd(args: argparse.Namespace) -> None:
 def _fill_cmd(args: argparse.Namespace) -> None:
     from photorecon.api import default_model
     from photorecon.fillcli import parse_box, plan_jobs, run_fill
+    from photorecon.models.base import kind_of
     from photorecon.models.loading import load_model_for
 
     boxes = [parse_box(b) for b in args.box or []]
@@ -250,6 +259,10 @@ def _fill_cmd(args: argparse.Namespace) -> None:
     model, device = load_model_for(
         spec, args.device, tta=args.tta, runtime=args.runtime, **_model_options(args)
     )
+    if args.detail and kind_of(model) == "classical":
+        raise PhotoreconError(
+            f"--detail needs a learned model (its fill guides the texture); {spec} is classical"
+        )
     summary = run_fill(
         jobs,
         model,
@@ -261,6 +274,7 @@ def _fill_cmd(args: argparse.Namespace) -> None:
         quality=args.quality,
         label=spec,
         auto=auto,
+        detail=args.detail,
     )
     if len(jobs) > 1:
         print(
@@ -377,6 +391,14 @@ def _export_cmd(args: argparse.Namespace) -> None:
     model = load_model(args.model, "cpu")
     path = export_onnx(model, args.out, size=args.size)
     print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB, inputs {args.size}x{args.size})")
+
+
+def _size_pair(text: str) -> tuple[int, int]:
+    """ "WIDTHxHEIGHT" -> (width, height), or a one-line error."""
+    width, sep, height = text.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit():
+        raise PhotoreconError(f"--size: expected WIDTHxHEIGHT such as 768x512, got {text!r}")
+    return int(width), int(height)
 
 
 def _image_size(args: argparse.Namespace) -> int | None:
@@ -542,6 +564,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="find the damage (scratches, dust, blotches, tears) and fill it; --box/--mask "
         "add to what is found",
     )
+    p.add_argument(
+        "--detail",
+        action="store_true",
+        help="texture for holes about 24 px thick and more, from the photo's own pixels "
+        "(learned models; the plain fill is the most accurate pixel for pixel)",
+    )
     p.add_argument("--model", help="model name or checkpoint (default: best shipped model)")
     p.add_argument("-o", "--out", help="output file (one input) or folder")
     p.add_argument("--in-place", action="store_true", help="overwrite the inputs")
@@ -623,6 +651,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--force", action="store_true", help="replace an existing OUT")
     p.add_argument("-q", "--quiet", action="store_true")
+    p = data_sub.add_parser(
+        "scenes",
+        help="smooth, bright synthetic scenes (sky, clouds, snow, backdrops, skin) as a folder "
+        "to evaluate --holes on",
+    )
+    p.set_defaults(func=_scenes_cmd)
+    p.add_argument("out", help="folder to create (original/ and set.txt)")
+    p.add_argument("--count", type=int, default=25, help="how many scenes (25)")
+    p.add_argument("--size", default="768x512", help="WIDTHxHEIGHT (768x512)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="replace an existing OUT")
     p = data_sub.add_parser(
         "pack", help="a compact copy of a photo pack (JPEG, shrunk) to carry to another machine"
     )

@@ -148,14 +148,23 @@ def drawn_hole_sets(split_dir: str | Path, kinds: list[str], seed: int = 0) -> l
     if not paths:
         raise PhotoreconError(f"{split_dir}: no original/ photos to draw holes on")
     images = [read_image(p) for p in paths]
+    label = set_label(root)
     return [
         HoleSet(
-            _set_name(kind, images),
+            _set_name(f"{label}-{kind}" if label else kind, images),
             images,
             [hole_mask(kind, seed, i, *im.shape[:2]) for i, im in enumerate(images)],
         )
         for kind in kinds
     ]
+
+
+def set_label(root: Path) -> str:
+    """A folder's label in the per-kind table (its set.txt, as `data scenes` writes), or ""."""
+    from photorecon.data.scenes import SET_FILE
+
+    path = root / SET_FILE
+    return path.read_text().strip() if path.is_file() else ""
 
 
 def drawn_holes(split_dir: str | Path, kind: str, seed: int = 0) -> HoleSet:

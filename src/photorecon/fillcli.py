@@ -205,13 +205,15 @@ def run_fill(
     quality: int = 95,
     label: str = "",
     auto: AutoDetect | None = None,
+    detail: bool = False,
 ) -> Summary:
-    """Fill each job and write it atomically (`run_batch`: bad files do not stop the rest)."""
+    """Fill each job and write it atomically (`run_batch`: bad files do not stop the rest);
+    `detail` adds the photo's own texture to large holes (photorecon.detail)."""
 
     def work(job: FillJob) -> str:
         photo = read_photo(job.source)
         mask = job_mask(photo.rgb, job.source, boxes, mask_path, white, auto)
-        filled = fill_any_size(photo.rgb, mask, model, device=device)
+        filled = fill_any_size(photo.rgb, mask, model, device=device, detail=detail)
         write_photo(job.target, filled, photo, quality)
         return label
 

@@ -150,3 +150,34 @@ def build_dataset(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {s: len(results[s]) for s in SPLITS}
+
+
+def build_scenes(
+    out: str | Path, count: int, height: int, width: int, seed: int, *, force: bool = False
+) -> int:
+    """Write `count` synthetic smooth, bright scenes (photorecon.data.scenes) as OUT/original/
+    plus OUT/set.txt ("smooth"): a folder `evaluate --holes` draws holes on, its columns named
+    smooth-<kind>. Returns how many were written."""
+    from photorecon.data.scenes import SET_FILE, scene_bank
+
+    out = Path(out)
+    if count < 1 or min(height, width) < 32:
+        raise PhotoreconError(
+            f"scenes: need count >= 1 and sides >= 32, got {count} of {width}x{height}"
+        )
+    if out.exists() and any(out.iterdir()) and not force:
+        raise PhotoreconError(f"{out}: already exists and is not empty (use --force to replace)")
+    tmp = out.with_name(f".{out.name}.building")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        (tmp / "original").mkdir(parents=True)
+        # a seed apart from training's and validation's banks (train/data.py)
+        for i, scene in enumerate(scene_bank([seed, 59_999], count, height, width)):
+            write_image(tmp / "original" / f"scene_{i:04d}.png", scene)
+        (tmp / SET_FILE).write_text("smooth\n")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return count

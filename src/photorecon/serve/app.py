@@ -256,6 +256,11 @@ def create_app(
             return get_model_info(spec).summary
         return f"{spec} (given to serve --model)"
 
+    def learned(spec: str) -> bool:
+        """Whether `spec` is a learned fill (detail needs one); a checkpoint given to serve
+        --model is."""
+        return spec not in ready_models() or get_model_info(spec).kind != "classical"
+
     def load(spec: str):
         if spec == default and model_options:
             from photorecon.models.diffusion import DiffusionOptions
@@ -283,7 +288,9 @@ def create_app(
         """Models usable now, best first, with the default."""
         return {
             "default": default,
-            "models": [{"name": n, "summary": summary(n)} for n in offered()],
+            "models": [
+                {"name": n, "summary": summary(n), "detail": learned(n)} for n in offered()
+            ],
         }
 
     @app.post(
@@ -353,8 +360,10 @@ def create_app(
         mask: Annotated[UploadFile | None, File()] = None,
         model: Annotated[str | None, Form()] = None,
         white: Annotated[bool, Form()] = False,
+        detail: Annotated[bool, Form()] = False,
     ) -> Response:
-        """Fill the image's holes given as `boxes` JSON, a `mask` image, or `white=true`.
+        """Fill the image's holes given as `boxes` JSON, a `mask` image, or `white=true`;
+        `detail=true` gives large holes texture from the photo's own pixels (learned models).
 
         The answer is in the upload's format (PNG, JPEG or WebP; PNG for others), with its
         alpha channel, EXIF and colour profile."""
@@ -364,16 +373,18 @@ def create_app(
         spec = model or default
         if spec not in offered():
             raise HTTPException(400, f"unknown model {spec!r}; available: {', '.join(offered())}")
+        if detail and not learned(spec):
+            raise HTTPException(400, f"detail needs a learned model; {spec} is a classical fill")
         box_list = parse_boxes(boxes) if boxes is not None else None
         if box_list is not None and not box_list:
             raise HTTPException(400, "boxes is empty: draw at least one rectangle")
         data = await read_upload(image, limit, "image")
         mask_data = await read_upload(mask, limit, "mask") if mask is not None else None
-        job = (data, box_list, mask_data, white, spec)
+        job = (data, box_list, mask_data, white, spec, detail)
         body, media_type = await fills.run(fill_now, *job, request=request)
         return Response(body, media_type=media_type)
 
-    def fill_now(cancel, data, box_list, mask_data, white, spec) -> tuple[bytes, str]:
+    def fill_now(cancel, data, box_list, mask_data, white, spec, detail) -> tuple[bytes, str]:
         """Decode, fill and encode (on the worker thread: decoding a 24-megapixel photo or
         running a model would hold up every other request); dropped between steps and between
         batches of windows once `cancel` is set."""
@@ -387,7 +398,7 @@ def create_app(
             holes = resolve_mask(pixels, "white")
         else:
             holes = resolve_mask(pixels, box_list)
-        out = fill_any_size(pixels, holes, load(spec), device=device, check=check)
+        out = fill_any_size(pixels, holes, load(spec), device=device, check=check, detail=detail)
         check()
         fmt = photo.format if photo.format in ANSWER_TYPES else "PNG"
         return encode_photo(out, photo, fmt), ANSWER_TYPES[fmt]

@@ -39,6 +39,12 @@ class DataConfig:
     # clean, so the detector learns what is not damage (hair, wires, highlights)
     damage: dict[str, float] = field(default_factory=dict)
     clean_share: float = 0.3
+    # Synthetic smooth, bright scenes (photorecon.data.scenes: skies, clouds, snow, backdrops,
+    # skin): their share of the training photos (0: none), and how many more join validation,
+    # where their crops carry thin and thick strokes, scored apart as smooth-scratches and
+    # smooth-brush (a net that only saw textured photos fills these with a colour bias)
+    scenes: float = 0.0
+    val_scenes: int = 0
     max_side: int = 1024  # photos are kept in memory with at most this long side
     val_crops_per_photo: int = 4
     flips: bool = True

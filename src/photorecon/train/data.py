@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 
 from photorecon.damage import parse_damage_mix, render_damage
 from photorecon.data.crops import augment, challenge_sample, downscale, random_crop, random_rects
+from photorecon.errors import PhotoreconError
 from photorecon.imageio import read_image
 from photorecon.masks import (
     boxes_to_mask,
@@ -101,6 +102,39 @@ def fixed_set(
             images.append(torch.from_numpy(crop).permute(2, 0, 1))
             masks.append(mask)
             names.append(kind)
+    return torch.stack(images), torch.stack(masks), names
+
+
+SCENE_SIDES = (512, 768)  # (height, width) of the synthetic scenes added to photos
+SCENE_HOLES = ("scratches", "brush")  # thin and thick strokes on the validation scenes
+
+
+def scene_photos(cfg: DataConfig, photos: int) -> list[np.ndarray]:
+    """The synthetic smooth scenes that join `photos` training photos: `cfg.scenes` of the
+    whole, at most `max_side` on the long side, fixed by the data seed."""
+    from photorecon.data.scenes import scene_bank
+
+    if not 0.0 <= cfg.scenes < 1.0:
+        raise PhotoreconError(f"data.scenes must be in [0, 1), got {cfg.scenes}")
+    count = round(photos * cfg.scenes / (1.0 - cfg.scenes))
+    height, width = (min(side, cfg.max_side) for side in SCENE_SIDES)
+    return scene_bank([cfg.seed, 31_337], count, height, width)
+
+
+def fixed_scene_set(cfg: DataConfig, seed: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """`cfg.val_scenes` synthetic scenes (a bank apart from training's), one crop each with thin
+    or thick strokes in turn, labelled smooth-scratches / smooth-brush."""
+    from photorecon.data.scenes import scene_bank
+
+    height, width = (min(side, cfg.max_side) for side in SCENE_SIDES)
+    images, masks, names = [], [], []
+    for i, scene in enumerate(scene_bank([seed, 47_111], cfg.val_scenes, height, width)):
+        rng = np.random.default_rng([seed, 3_000_017, i])
+        kind = SCENE_HOLES[i % len(SCENE_HOLES)]
+        mask = draw_kind(kind, generator_from(rng), 1, cfg.size, cfg.size, cfg.box_size)[0]
+        images.append(torch.from_numpy(random_crop(scene, rng, cfg.size)).permute(2, 0, 1))
+        masks.append(mask)
+        names.append(f"smooth-{kind}")
     return torch.stack(images), torch.stack(masks), names
 
 

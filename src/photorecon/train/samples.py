@@ -26,8 +26,10 @@ from photorecon.train.data import (
     RandomHoles,
     SplitPairs,
     fixed_damage_set,
+    fixed_scene_set,
     fixed_set,
     load_photos,
+    scene_photos,
 )
 from photorecon.train.distributed import DistInfo, StepBatches
 
@@ -119,6 +121,7 @@ def build_data(cfg: TrainConfig, info: DistInfo | None = None, device=None):
         paths = [str(Path(d.photos) / r.path) for r in records]
         splits = split_photos(paths, d.seed, d.val_frac, d.test_frac)
         photos = load_photos(splits["train"], d.max_side)
+        photos += scene_photos(d, len(photos))
         if _use_device_stream(cfg, device):
             samples = DeviceSamples(photos, cfg, info, device)
         else:
@@ -129,6 +132,10 @@ def build_data(cfg: TrainConfig, info: DistInfo | None = None, device=None):
         if not splits["val"]:
             raise PhotoreconError("training needs val photos: set data.val_frac > 0")
         images, masks, kinds = fixed_set(load_photos(splits["val"], d.max_side), d, d.seed)
+        if d.val_scenes > 0:
+            more = fixed_scene_set(d, d.seed)
+            images, masks = torch.cat([images, more[0]]), torch.cat([masks, more[1]])
+            kinds = kinds + more[2]
         return samples, {"images": images, "masks": masks, "kinds": kinds}
     if d.source == "split":
         from photorecon.data.challenge_dir import load_original, open_split, read_entries
