@@ -59,6 +59,26 @@ def test_write_read_round_trip(tmp_path: Path) -> None:
     np.testing.assert_allclose(frame["value"].to_numpy(), expected["value"].to_numpy(), atol=1e-7)
 
 
+def test_uint8_lines_match_the_float_writer_byte_for_byte(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 256, (32, 32, 3), np.uint8) for _ in range(3)]
+    names = ["a.png", "b,c.png", 'q"x.png']  # the last two must be quoted in a CSV
+    as_codes = [(entry(n, size=4), im) for n, im in zip(names, images, strict=True)]
+    as_floats = [(e, im.astype(np.float64) / 255.0) for e, im in as_codes]
+    write_submission(tmp_path / "codes.csv", as_codes[:1], chunk_images=1)
+    write_submission(tmp_path / "floats.csv", as_floats[:1], chunk_images=1)
+    assert (tmp_path / "codes.csv").read_bytes() == (tmp_path / "floats.csv").read_bytes()
+    assert "a.png_box1_0_0_0,0." in (tmp_path / "codes.csv").read_text()
+    write_submission(tmp_path / "all.csv", as_codes, chunk_images=2)
+    frame = read_submission(tmp_path / "all.csv")
+    assert frame["filename_box_pixel"].to_list() == submission_frame(as_codes)[
+        "filename_box_pixel"
+    ].to_list()
+    np.testing.assert_allclose(
+        frame["value"].to_numpy(), submission_frame(as_floats)["value"].to_numpy(), atol=1e-7
+    )
+
+
 def test_rmse_matches_hand_computation(tmp_path: Path) -> None:
     truth = tmp_path / "truth.csv"
     sub = tmp_path / "sub.csv"

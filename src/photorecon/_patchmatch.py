@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=True)
 def patch_cost(guide, high, valid, ty, tx, sy, sx, radius, step, weight, limit):
     """Squared distance between the patches at (ty, tx) and (sy, sx): the guide everywhere
     inside the image, the detail where the target side's `valid`; stops early past `limit`."""
@@ -42,7 +42,7 @@ def patch_cost(guide, high, valid, ty, tx, sy, sx, radius, step, weight, limit):
     return total
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=True)
 def patchmatch(
     guide, high, valid, source, ty, tx, index, nnf, radius, step, weight, iters, span0, seed
 ):
@@ -95,13 +95,18 @@ def patchmatch(
     return cost
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=True)
 def vote(high, ty, tx, index, nnf, radius, spread):
     """Each target pixel's detail: the mean, over every target patch covering it, of the value
     its source patch holds there (patch voting), each patch's vote weighted by a Gaussian of
     its centre's distance (`spread` px; larger: a plainer mean). Returns (N, C) float32."""
     height, width, channels = high.shape
     n = ty.shape[0]
+    side = 2 * radius + 1
+    weights = np.empty((side, side), np.float32)
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            weights[dy + radius, dx + radius] = np.exp(-(dy * dy + dx * dx) / (2.0 * spread**2))
     acc = np.zeros((n, channels), np.float32)
     count = np.zeros(n, np.float32)
     for i in range(n):
@@ -117,7 +122,7 @@ def vote(high, ty, tx, index, nnf, radius, spread):
                 j = index[py, px]
                 if j < 0:
                     continue
-                w = np.exp(-(dy * dy + dx * dx) / (2.0 * spread * spread))
+                w = weights[dy + radius, dx + radius]
                 for c in range(channels):
                     acc[j, c] += w * high[sy + dy, sx + dx, c]
                 count[j] += w

@@ -8,6 +8,7 @@ A submission is `filename_box_pixel,value` with one row per hole pixel and chann
 from __future__ import annotations
 
 import functools
+import io
 import math
 import warnings
 from collections.abc import Iterable, Iterator
@@ -132,17 +133,16 @@ def _box_flat_index(box: Box, width: int) -> np.ndarray:
     return ((rows * width + cols) * 3 + chans).reshape(-1)
 
 
-def submission_frame(items: Iterable[tuple[MaskedEntry, np.ndarray]]) -> pl.DataFrame:
-    """Ids and values for images (H, W, 3) RGB, uint8 or float in [0, 1], one row per box pixel."""
-    items = list(items)
+def _id_parts(items: list[tuple[MaskedEntry, np.ndarray]]):
+    """(id column parts, each row's value) for images (H, W, 3) RGB, one row per box pixel and
+    channel: ids are prefix + suffix, the suffixes gathered from one small table instead of
+    formatting millions of integers. Values stay uint8 when every image is uint8, else they
+    are floats in [0, 1]."""
     boxes = [box for entry, _ in items for box in entry.boxes]
-    if not boxes:
-        return pl.DataFrame(schema={ID_COLUMN: pl.String, VALUE_COLUMN: pl.Float64})
-    # Ids are prefix + suffix; the suffixes come from one small table instead of formatting
-    # millions of integers, which keeps the writer well inside its time budget.
     height = max(b.row + b.height for b in boxes)
     width = max(b.col + b.width for b in boxes)
     table = _suffix_table(height, width)
+    codes = all(image.dtype == np.uint8 for _, image in items)
     prefixes: list[str] = []
     counts: list[int] = []
     flat, values = [], []
@@ -151,20 +151,55 @@ def submission_frame(items: Iterable[tuple[MaskedEntry, np.ndarray]]) -> pl.Data
         for k, box in enumerate(entry.boxes, start=1):
             flat.append(_box_flat_index(box, width))
             # RGB -> BGR: the challenge numbers channels in OpenCV's order.
-            patch = image[box.slices()][:, :, ::-1].astype(np.float64) * scale
-            values.append(patch.reshape(-1))
+            patch = image[box.slices()][:, :, ::-1]
+            values.append((patch if codes else patch.astype(np.float64) * scale).reshape(-1))
             prefixes.append(f"{entry.filename}_box{k}")
             counts.append(flat[-1].size)
     index = np.repeat(np.arange(len(prefixes), dtype=np.int64), counts)
-    ids = pl.select(
-        pl.concat_str(
-            [
-                pl.Series(prefixes, dtype=pl.String).gather(index),
-                table.gather(np.concatenate(flat)),
-            ]
-        )
-    ).to_series()
-    return pl.DataFrame({ID_COLUMN: ids, VALUE_COLUMN: np.concatenate(values)})
+    parts = [pl.Series(prefixes, dtype=pl.String).gather(index), table.gather(np.concatenate(flat))]
+    return parts, np.concatenate(values)
+
+
+def submission_frame(items: Iterable[tuple[MaskedEntry, np.ndarray]]) -> pl.DataFrame:
+    """Ids and values for images (H, W, 3) RGB, uint8 or float in [0, 1], one row per box pixel."""
+    items = list(items)
+    if not any(entry.boxes for entry, _ in items):
+        return pl.DataFrame(schema={ID_COLUMN: pl.String, VALUE_COLUMN: pl.Float64})
+    parts, values = _id_parts(items)
+    ids = pl.select(pl.concat_str(parts)).to_series()
+    if values.dtype == np.uint8:
+        values = values * (1.0 / 255.0)
+    return pl.DataFrame({ID_COLUMN: ids, VALUE_COLUMN: values})
+
+
+@functools.lru_cache(maxsize=4)
+def _value_table(precision: int) -> pl.Series:
+    """ ",<k/255>" for k = 0..255, formatted exactly as polars' CSV writer formats the floats."""
+    buf = io.BytesIO()
+    pl.DataFrame({VALUE_COLUMN: np.arange(256) / 255.0}).write_csv(
+        buf, include_header=False, float_precision=precision
+    )
+    return pl.Series(["," + line for line in buf.getvalue().decode().splitlines()])
+
+
+def _write_chunk(fh, items: list[tuple[MaskedEntry, np.ndarray]], precision: int) -> int:
+    """Write the rows of `items`; uint8 images take their value strings from a 256-entry table
+    (no float formatting), whole lines built in one pass. Returns rows written."""
+    if not any(entry.boxes for entry, _ in items):
+        return 0
+    parts, values = _id_parts(items)
+    # a file name a CSV must quote (a comma, a quote, a line break) goes through the frame
+    plain = not any(set(',"\r\n') & set(entry.filename) for entry, _ in items)
+    if values.dtype != np.uint8 or not plain:
+        if values.dtype == np.uint8:
+            values = values * (1.0 / 255.0)
+        ids = pl.select(pl.concat_str(parts)).to_series()
+        frame = pl.DataFrame({ID_COLUMN: ids, VALUE_COLUMN: values})
+        frame.write_csv(fh, include_header=False, float_precision=precision)
+        return frame.height
+    lines = pl.select(pl.concat_str([*parts, _value_table(precision).gather(values)])).to_series()
+    lines.to_frame().write_csv(fh, include_header=False, quote_style="never")
+    return lines.len()
 
 
 def _chunks(items: Iterable, size: int) -> Iterator[list]:
@@ -235,9 +270,7 @@ def write_submission(
     with atomic_open(path, "wb") as fh:
         fh.write((SUBMISSION_HEADER + "\n").encode())
         for chunk in prefetched(_chunks(items, chunk_images)):
-            frame = submission_frame(chunk)
-            frame.write_csv(fh, include_header=False, float_precision=precision)
-            total += frame.height
+            total += _write_chunk(fh, chunk, precision)
     return total
 
 

@@ -35,10 +35,11 @@ class DetailOptions:
 
     radius: int = 3
     step: int = 2
-    sigma: float = 4.0
+    sigma: float = 6.0
     coherence: float = 1.0
     levels: int = 3
-    passes: int = 2
+    passes: int = 2  # on the coarsest level ...
+    fine_passes: int = 1  # ... and on the finer ones, which start from its matches
     rounds: int = 1
     spread: float = 0.7
     search: int = 8
@@ -151,6 +152,7 @@ def _run_level(img, hol, tgt, source, state, rng, o: DetailOptions, coarsest: bo
         valid[ty, tx] = 1
     # the coarsest level searches the whole window; finer ones refine what it found
     span = 0 if coarsest else o.search
+    passes = o.passes if coarsest else o.fine_passes
     for _ in range(o.rounds):
         seed = int(rng.integers(2**31 - 1))
         pm.patchmatch(
@@ -165,7 +167,7 @@ def _run_level(img, hol, tgt, source, state, rng, o: DetailOptions, coarsest: bo
             o.radius,
             o.step,
             np.float32(o.coherence),
-            o.passes,
+            passes,
             span,
             seed,
         )
@@ -178,6 +180,6 @@ def check_options(options: DetailOptions) -> DetailOptions:
     """The options as given, or a one-line error for a value that cannot work."""
     if options.radius < 1 or options.step < 1 or options.sigma <= 0:
         raise PhotoreconError(f"detail: radius, step >= 1 and sigma > 0, got {options}")
-    if options.levels < 1 or options.passes < 1 or options.rounds < 1:
-        raise PhotoreconError(f"detail: levels, passes and rounds >= 1, got {options}")
+    if min(options.levels, options.passes, options.fine_passes, options.rounds) < 1:
+        raise PhotoreconError(f"detail: levels, passes and rounds must be >= 1, got {options}")
     return options
