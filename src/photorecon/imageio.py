@@ -74,6 +74,9 @@ class Photo:
     exif: bytes | None  # orientation reset to 1
     icc: bytes | None
     format: str = ""  # Pillow's name of the input's format ("PNG", "JPEG", ...)
+    # a JPEG input's file bytes, kept so a JPEG output re-encodes only the blocks the fill
+    # touched (photorecon.jpegsplice), or at least keeps the input's tables
+    jpeg: bytes | None = None
 
 
 class ImageModeWarning(UserWarning):
@@ -207,7 +210,10 @@ def read_photo(source: str | Path | bytes, name: str | None = None) -> Photo:
         rgb, alpha = np.ascontiguousarray(rgba[..., :3]), rgba[..., 3].copy()
     else:
         rgb = np.asarray(to_rgb(image, name), dtype=np.uint8).copy()
-    return Photo(rgb, alpha, exif, icc, image.format or "")
+    jpeg = None
+    if image.format == "JPEG":
+        jpeg = source if isinstance(source, bytes) else Path(source).read_bytes()
+    return Photo(rgb, alpha, exif, icc, image.format or "", jpeg)
 
 
 def encode_photo(rgb: np.ndarray, like: Photo, fmt: str, quality: int = 95) -> bytes:
@@ -245,12 +251,54 @@ def save_photo(target, rgb: np.ndarray, like: Photo, fmt: str, quality: int, nam
         else:
             Path(target).write_bytes(data)
         return
-    image = Image.fromarray(pixels)
     options: dict = {}
+    if fmt == "JPEG" and like.jpeg is not None and like.alpha is None:
+        from photorecon.jpegsplice import splice
+
+        data = splice(like.jpeg, like.rgb, rgb)
+        if data is not None:  # the blocks the fill did not touch, copied losslessly
+            if hasattr(target, "write"):
+                target.write(data)
+            else:
+                Path(target).write_bytes(data)
+            return
+        options.update(kept_tables(like.jpeg))
+        say_once(
+            "jpeg-reencoded",
+            f"{name}: this JPEG (progressive, EXIF-turned or of an unusual kind) is re-encoded "
+            "whole, with its own quantisation tables and chroma subsampling",
+        )
+    image = Image.fromarray(pixels)
     if like.exif:
         options["exif"] = like.exif
     if like.icc:
         options["icc_profile"] = like.icc
-    if fmt in LOSSY:
+    if fmt in LOSSY and "qtables" not in options:
         options["quality"] = quality
     image.save(target, format=fmt, **options)
+
+
+def kept_tables(jpeg: bytes) -> dict:
+    """Pillow save options that re-encode with a JPEG's own quantisation tables and chroma
+    subsampling (what quality="keep" does for an image Pillow opened itself)."""
+    from PIL import JpegImagePlugin
+
+    try:
+        with Image.open(io.BytesIO(jpeg)) as im:
+            sampling = JpegImagePlugin.get_sampling(im)
+            options = {"qtables": dict(im.quantization)}
+    except DECODE_ERRORS:
+        return {}
+    if sampling >= 0:
+        options["subsampling"] = sampling
+    return options
+
+
+_SAID: set[str] = set()
+
+
+def say_once(key: str, message: str) -> None:
+    """A warning given once per process (a batch of such files says it on the first)."""
+    if key not in _SAID:
+        _SAID.add(key)
+        warnings.warn(message, stacklevel=3)
