@@ -237,9 +237,13 @@ def create_app(
         yield
         fills.close()
 
-    app = FastAPI(
+    from fastapi_offline import FastAPIOffline
+
+    # /docs and /redoc from the package's own copies of Swagger UI and ReDoc, not a CDN
+    app = FastAPIOffline(
         title="photorecon",
-        description="Fill missing or damaged regions of photos.",
+        description="Find and fill damaged or missing regions of photos: scratches, dust, "
+        "blotches, tears, boxes and holes of any shape.",
         version="0.1.0",
         lifespan=lifespan,
     )
