@@ -477,7 +477,11 @@ def _split_models(text: str) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="photorecon", description="Reconstruct damaged photos: fill missing rectangles."
+        prog="photorecon",
+        description="Restore damaged photos: find scratches, dust, blotches and tears "
+        "(detect, fill --auto), fill holes of any shape with a learned or classical fill, "
+        "with the photo's own texture in large holes (fill --detail); train, evaluate and "
+        "serve the models.",
     )
     parser.add_argument("--version", action="version", version=f"photorecon {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
