@@ -66,7 +66,10 @@ def export_onnx(model: nn.Module, out: str | Path, size: int = 256, opset: int =
     mask = torch.zeros(1, 1, size, size)
     mask[..., size // 4 : size // 2, size // 4 : size // 2] = 1
     inputs = {"masked": torch.rand(1, 3, size, size), "mask": mask}
-    metadata = {"thin_fill_px": str(getattr(model, "thin_fill_px", 0) or 0)}
+    metadata = {
+        "thin_fill_px": str(getattr(model, "thin_fill_px", 0) or 0),
+        "parameters": str(sum(p.numel() for p in model.parameters())),
+    }
     try:
         return _export(model, inputs, ["image"], out, opset, metadata)
     finally:

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 WEIGHTS_NAME = "model.safetensors"
 RUNTIMES = ("auto", "torch", "onnx")
-EXPORT = 3  # what an exported file holds (3: thin_fill_px 9 in its metadata); older ones are redone
+EXPORT = 4  # what an exported file holds (4: thin_fill_px and parameters in its metadata);
+# older ones are redone
 
 
 def weights_file(path: str | Path) -> Path:

@@ -85,6 +85,7 @@ class OnnxModel(ArrayInpainter):
         self.work_size = max(self.size)
         meta = first.get_modelmeta().custom_metadata_map or {}
         self.thin_fill_px = int(meta.get("thin_fill_px", "0") or 0)  # written by export_onnx
+        self.parameter_count = int(meta.get("parameters", "0") or 0)  # the net's, for tables
 
     def _session_for(self, height: int, width: int):
         """The smallest session whose input holds (height, width)."""

@@ -111,5 +111,7 @@ def create_model(name: str, **kwargs) -> Any:
 
 
 def count_parameters(model) -> int:
-    """Number of trainable parameters."""
+    """Number of trainable parameters (an onnxruntime session: the exported net's)."""
+    if hasattr(model, "parameter_count"):
+        return int(model.parameter_count)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -292,9 +292,7 @@ def create_app(
         """Models usable now, best first, with the default."""
         return {
             "default": default,
-            "models": [
-                {"name": n, "summary": summary(n), "detail": learned(n)} for n in offered()
-            ],
+            "models": [{"name": n, "summary": summary(n), "detail": learned(n)} for n in offered()],
         }
 
     @app.post(

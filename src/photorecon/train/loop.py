@@ -270,8 +270,10 @@ def train(
             loss = losses["loss"]
             running = loss if math.isnan(running) else 0.98 * running + 0.02 * loss
             ips = seen / max(time.perf_counter() - chunk_began, 1e-9)
-            bar.update(1)
             bar.set_postfix(loss=f"{running:.4f}", ips=f"{ips:.1f}")
+            if hasattr(bar, "set_share"):  # a log's lines: the time left from max_minutes too
+                bar.set_share(frac)
+            bar.update(1)
             run.elapsed = elapsed
 
             finished = run.step >= cfg.steps or (
