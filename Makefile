@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.photorecon-installed
 # The CPU build of torch unless an NVIDIA GPU is present (a plain `torch` pulls a CUDA build).
 TORCH_CPU ?= torch==2.13.0
 TORCH_GPU ?= torch
-DEMO   := data/demo
+DEMO   := data/ds
 OUT    := out/demo
 
 .PHONY: setup demo test clean
