@@ -329,21 +329,81 @@ def test_fill_twice_then_undo_a_round(page, photo_file: Path, tmp_path) -> None:
     assert np.array_equal(restored, second)
 
 
-def test_a_bad_file_clears_the_page_then_a_good_one_works(page, photo_file, tmp_path) -> None:
+def test_a_bad_file_keeps_the_work_then_a_good_one_works(page, photo_file, tmp_path) -> None:
     open_photo(page, photo_file)
     stroke(page, [(50, 50), (100, 100)])
+    marked = page.evaluate("S.marked")
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\nthis is not a PNG")
     page.set_input_files("#file", str(bad))
     page.wait_for_selector("#status.error")
     assert "broken.png" in page.text_content("#status")
-    assert page.evaluate("S.image === null") and page.locator("#stage-empty").is_visible()
-    assert page.locator("#fill").is_disabled() and page.locator("#undo").is_disabled()
-    open_photo(page, photo_file)
-    assert page.locator("#status.error").count() == 0
-    stroke(page, [(50, 50), (100, 100)])
+    assert "edits are kept" in page.text_content("#status")
+    # the photo, its mask and its history are as they were
+    assert page.evaluate("S.image !== null && S.name === 'photo.png'")
+    assert page.evaluate("S.marked") == marked and page.locator("#undo").is_enabled()
     _, body = fill(page)
     assert decode(body).shape == PHOTO.shape
+
+
+def drop_or_paste(page, path: Path, how: str) -> None:
+    """Drop a file on the editor, or paste it, as the browser delivers either: a DataTransfer."""
+    data = list(path.read_bytes())
+    page.evaluate(
+        """([bytes, name, how]) => {
+            const file = new File([new Uint8Array(bytes)], name, { type: "image/png" });
+            const dt = new DataTransfer(); dt.items.add(file);
+            if (how === "drop") {
+                const target = document.getElementById("editor");
+                const init = { dataTransfer: dt, bubbles: true };
+                target.dispatchEvent(new DragEvent("dragover", init));
+                target.dispatchEvent(new DragEvent("drop", init));
+            } else {
+                document.body.dispatchEvent(
+                    new ClipboardEvent("paste", { clipboardData: dt, bubbles: true }));
+            }
+        }""",
+        [data, path.name, how],
+    )
+
+
+@pytest.mark.parametrize("how", ["drop", "paste"])
+def test_a_photo_opens_by_drop_and_by_paste(page, photo_file, tmp_path, how) -> None:
+    drop_or_paste(page, photo_file, how)
+    page.wait_for_function("S.image !== null && S.width === 320")
+    assert page.evaluate("S.name") == "photo.png"
+    stroke(page, [(60, 60), (120, 90)])
+    parts, body = fill(page)
+    assert holes(parts["mask"])[75, 90] and decode(body).shape == PHOTO.shape
+
+
+def test_an_oversize_file_is_refused_on_open_before_any_painting(page, tmp_path) -> None:
+    page.evaluate("S.limits = { upload_bytes: 5000, pixels: 1e9 }")
+    big = tmp_path / "big.png"
+    Image.fromarray(synthetic_photo(np.random.default_rng(2), 200, 200)).save(big)
+    page.set_input_files("#file", str(big))
+    page.wait_for_selector("#status.error")
+    assert "over the server's limit" in page.text_content("#status")
+    assert page.evaluate("S.image === null")
+    page.evaluate("S.limits = { upload_bytes: 1e9, pixels: 1000 }")
+    page.set_input_files("#file", str(big))
+    page.wait_for_function("document.getElementById('status-text').textContent.includes('pixels')")
+    assert "200×200 is over the server's limit of 1,000 pixels" in page.text_content("#status")
+
+
+def test_cancel_stops_a_fill_and_leaves_the_photo_as_it_was(page, photo_file, server) -> None:
+    open_photo(page, photo_file)
+    stroke(page, [(50, 50), (100, 100)])
+    # hold the answer back: the page's request hangs until the test lets it go
+    page.route("**/api/fill", lambda route: None)
+    page.click("#fill")
+    page.wait_for_selector("#cancel:not([hidden])")
+    page.click("#cancel")
+    page.wait_for_function("!S.busy")
+    assert "cancelled" in page.text_content("#status")
+    assert page.evaluate("S.round") == 0 and page.locator("#cancel").is_hidden()
+    assert page.locator("#fill").is_enabled()
+    page.unroute("**/api/fill")
 
 
 def test_page_is_self_contained(page, server: str) -> None:

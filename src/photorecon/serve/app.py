@@ -290,8 +290,12 @@ def create_app(
     @app.get("/api/models")
     def models() -> dict:
         """Models usable now, best first, with the default."""
+        from photorecon.imageio import max_pixels
+
         return {
             "default": default,
+            # what the page checks a photo against when it is opened, before any painting
+            "limits": {"upload_bytes": limit, "pixels": max_pixels()},
             "models": [{"name": n, "summary": summary(n), "detail": learned(n)} for n in offered()],
         }
 
