@@ -71,9 +71,10 @@ def test_uint8_lines_match_the_float_writer_byte_for_byte(tmp_path: Path) -> Non
     assert "a.png_box1_0_0_0,0." in (tmp_path / "codes.csv").read_text()
     write_submission(tmp_path / "all.csv", as_codes, chunk_images=2)
     frame = read_submission(tmp_path / "all.csv")
-    assert frame["filename_box_pixel"].to_list() == submission_frame(as_codes)[
-        "filename_box_pixel"
-    ].to_list()
+    assert (
+        frame["filename_box_pixel"].to_list()
+        == submission_frame(as_codes)["filename_box_pixel"].to_list()
+    )
     np.testing.assert_allclose(
         frame["value"].to_numpy(), submission_frame(as_floats)["value"].to_numpy(), atol=1e-7
     )
