@@ -5,10 +5,11 @@ On a split at 512 px (default the 512-px large-hole test split, `data build --ho
 (fixed by --seed). Per hole set and fill: the RMSE in the hole (0-1 scale); the detail ratio,
 the standard deviation of the Laplacian (of the grey image) inside the hole, 2 px in from its
 edge, over the real photo's there (1 = as much fine structure as the photo, 0 = a smear); the
-colour shift, the mean absolute difference of the low frequencies (Gaussian, sigma 6 px) of the
-detailed fill and the plain one inside the hole, in levels of 255; and ms per photo (the fills
-are interleaved photo by photo, so a busy machine slows each alike). A picture, plain | detail |
-Telea | original, is written for the first photos of the first set.
+colour shift, the mean difference of the low frequencies (Gaussian, sigma 6 px) of the detailed
+fill and the plain one over the hole, in levels of 255 (the largest of the three channels'); and
+ms per photo (the fills are interleaved photo by photo, so a busy machine slows each alike).
+A picture, plain | detail | Telea | original, 256-px crops around the hole at 100%, is written
+for the most textured photos of the first set.
 
 Run: .venv/bin/python bench/detail.py [--split data/ds512-large/test] [--limit 0]
      [--picture bench/pictures/detail.jpg]
@@ -78,9 +79,12 @@ def run(args: argparse.Namespace) -> None:
                     real = laplacian_std(image, core)
                     ratio[name].append(laplacian_std(outs[name], core) / max(real, 1e-6))
             count += int(hole.sum()) * 3
-            shift.append(float(np.abs(low(outs["detail"]) - low(outs["plain"]))[hole].mean()))
-            if holes is first and len(pictures) < args.pictures:
-                pictures.append([outs["plain"], outs["detail"], outs["telea"], image])
+            drift = (low(outs["detail"]) - low(outs["plain"]))[hole].mean(axis=0)
+            shift.append(float(np.abs(drift).max()))
+            if holes is first and core.any():  # the most textured photos make the picture
+                crops = [crop_around(x, hole) for x in (*outs.values(), image)]
+                pictures.append((laplacian_std(image, core), crops))
+                pictures = sorted(pictures, key=lambda p: -p[0])[: args.pictures]
         for name in fills:
             rows.append(
                 (
@@ -95,7 +99,15 @@ def run(args: argparse.Namespace) -> None:
             )
     print_table(rows, spec)
     if args.picture and pictures:
-        write_picture(pictures, Path(args.picture))
+        write_picture([crops for _, crops in pictures], Path(args.picture))
+
+
+def crop_around(image: np.ndarray, hole: np.ndarray, side: int = 256) -> np.ndarray:
+    """A side x side crop centred on the hole (at 100%: no scaling)."""
+    rows, cols = np.nonzero(hole)
+    top = int(min(max(rows.mean() - side / 2, 0), image.shape[0] - side))
+    left = int(min(max(cols.mean() - side / 2, 0), image.shape[1] - side))
+    return image[top : top + side, left : left + side]
 
 
 def print_table(rows, spec: str) -> None:

@@ -35,13 +35,13 @@ class DetailOptions:
 
     radius: int = 3
     step: int = 2
-    sigma: float = 6.0
+    sigma: float = 5.0
     coherence: float = 1.0
     levels: int = 3
     passes: int = 2  # on the coarsest level ...
     fine_passes: int = 1  # ... and on the finer ones, which start from its matches
     rounds: int = 1
-    spread: float = 0.7
+    spread: float = 0.6
     search: int = 8
     seed: int = 0
 
