@@ -84,6 +84,23 @@ def test_evaluate_per_kind_puts_telea_beside_every_model(
     assert all(cells["mean"][i] > cells["telea"][i] for i in (0, 2, 4))
 
 
+def test_per_kind_on_onnxruntime_keeps_telea_as_the_reference(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    table = tmp_path / "onnx.csv"
+    code, _, err = run(
+        capsys, "evaluate", str(dataset / "val"), "--holes", "brush", "--models", "ffc",
+        "--runtime", "onnx", "--csv", str(table), "-q",
+    )  # fmt: skip
+    assert code == 0, err
+    models = [r.split(",")[0] for r in table.read_text().splitlines()[1:]]
+    assert models == ["ffc (onnx)", "telea"]
+    # asked for by name on onnxruntime, a classical fill is still a one-line error
+    code, _, err = run(capsys, "evaluate", str(dataset / "val"), "--holes", "brush",
+                       "--models", "telea", "--runtime", "onnx", "-q")  # fmt: skip
+    assert code == 2 and "no network to run on onnxruntime" in err
+
+
 def test_drawn_holes_are_fixed_by_seed_and_scored_through_the_fill_path(dataset: Path) -> None:
     a, b = drawn_holes(dataset / "val", "brush", 3), drawn_holes(dataset / "val", "brush", 3)
     assert all((x == y).all() for x, y in zip(a.masks, b.masks, strict=True))

@@ -245,17 +245,25 @@ def evaluate_kinds(
     """Each model on each hole set (Telea always among them, as the reference)."""
     from photorecon.progress import bar as progress_bar
 
-    if "telea" not in specs:
+    added = "telea" not in specs  # the reference, whatever runtime the models were asked on
+    if added:
         specs = [*specs, "telea"]
     rows = []
     for spec in progress_bar(specs, desc="models", enabled=progress, leave=False):
-        model = load_model(spec, device, tta=tta, runtime=runtime, **(model_options or {}))
+        reference = added and spec == "telea"
+        model = load_model(
+            spec,
+            device,
+            tta=tta,
+            runtime="torch" if reference else runtime,
+            **({} if reference else model_options or {}),
+        )
         scores, times = {}, []
         for holes in sets:
             scores[holes.name], seconds = fill_rmse(model, holes, device)
             times += [seconds] * len(holes.images)
         label = spec + (" +tta" if tta and spec != "telea" else "")
-        label += " (onnx)" if runtime == "onnx" else ""
+        label += " (onnx)" if runtime == "onnx" and not reference else ""
         rows.append(KindRow(label, count_parameters(model), scores, float(np.mean(times))))
     return rows
 
