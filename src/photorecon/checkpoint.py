@@ -101,7 +101,11 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> nn.
         raise PhotoreconError(f"{file}: malformed checkpoint metadata (kwargs is not a mapping)")
     try:
         model = create_model(meta.model, **meta.kwargs)
-    except (TypeError, ValueError) as exc:  # an argument the model does not take, a bad value
+    except (
+        TypeError,
+        ValueError,
+        PhotoreconError,
+    ) as exc:  # an argument it does not take, a bad value
         raise PhotoreconError(
             f"{file}: its metadata does not build model {meta.model!r} ({exc})"
         ) from None

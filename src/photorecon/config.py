@@ -62,6 +62,60 @@ def _check_value(tp: Any, value: Any, key: str) -> Any:
     return value
 
 
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """Allowed values of a number: low <= x <= high (either side open: < instead of <=)."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def problem(self, value: float) -> str | None:
+        low_bad = self.low is not None and (
+            value <= self.low if self.low_open else value < self.low
+        )
+        high_bad = self.high is not None and (
+            value >= self.high if self.high_open else value > self.high
+        )
+        if not (low_bad or high_bad):
+            return None
+        lo = "" if self.low is None else f"{self.low:g} {'<' if self.low_open else '<='} "
+        hi = "" if self.high is None else f" {'<' if self.high_open else '<='} {self.high:g}"
+        return f"must be {lo}x{hi}"
+
+
+def value_problems(obj: Any, prefix: str = "") -> list[str]:
+    """Every value of a config (and its sections) outside what its class allows: a class lists
+    them in `LIMITS` (field name -> Range, or a tuple of allowed values) and may add checks
+    across fields in a `problems()` method. Returns one "key: why" line per problem."""
+    out: list[str] = []
+    limits = getattr(type(obj), "LIMITS", {})
+    for f in dataclasses.fields(obj):
+        value, key = getattr(obj, f.name), f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            out += value_problems(value, f"{key}.")
+            continue
+        rule = limits.get(f.name)
+        if isinstance(rule, Range) and isinstance(value, int | float):
+            why = rule.problem(value)
+            if why:
+                out.append(f"{key}={value!r}: {why}")
+        elif isinstance(rule, tuple) and value not in rule:
+            out.append(f"{key}={value!r}: one of {', '.join(map(repr, rule))}")
+    if hasattr(obj, "problems"):
+        out += [f"{prefix}{line}" for line in obj.problems()]
+    return out
+
+
+def check_values(obj: T) -> T:
+    """`obj` itself, or one error naming every value out of bounds."""
+    problems = value_problems(obj)
+    if problems:
+        raise PhotoreconError("bad config values: " + "; ".join(problems))
+    return obj
+
+
 def from_dict(cls: type[T], data: dict, prefix: str = "") -> T:
     """Build dataclass `cls` from a mapping; unknown keys and wrong types raise with the key."""
     hints = typing.get_type_hints(cls)
@@ -117,7 +171,7 @@ def load_config(cls: type[T], path: str | Path | None = None, sets: list[str] = 
             raise PhotoreconError(f"{path}: a config must be a mapping")
     for assignment in sets:
         set_override(data, assignment)
-    return from_dict(cls, data)
+    return check_values(from_dict(cls, data))
 
 
 def dump_config(obj: Any) -> str:

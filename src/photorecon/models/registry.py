@@ -106,8 +106,14 @@ def get_model_info(name: str) -> ModelInfo:
 
 
 def create_model(name: str, **kwargs) -> Any:
-    """Build a registered model with its constructor arguments."""
-    return get_model_info(name).factory(**kwargs)
+    """Build a registered model with its constructor arguments; arguments it does not take, or
+    values it cannot be built with (a negative width), are one line naming the model."""
+    info = get_model_info(name)
+    try:
+        return info.factory(**kwargs)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) or "no arguments"
+        raise PhotoreconError(f"model {name!r} cannot be built with {shown}: {exc}") from None
 
 
 def count_parameters(model) -> int:

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
+from photorecon.config import Range
 from photorecon.masks import BOX_SIZE
+
+AT_LEAST_1 = Range(1)
+NON_NEGATIVE = Range(0)
+SHARE = Range(0, 1)  # 0 <= x <= 1
+BELOW_1 = Range(0, 1, high_open=True)  # 0 <= x < 1
 
 
 @dataclass
@@ -55,6 +61,33 @@ class DataConfig:
     # `workers` processes; "device": the device stream on any device
     loader: str = "auto"
 
+    LIMITS: ClassVar[dict] = {
+        "source": ("photos", "split"),
+        "val_frac": BELOW_1,
+        "test_frac": BELOW_1,
+        "size": Range(16, 8192),
+        "box_size": AT_LEAST_1,
+        "boxes": Range(0, 64),
+        "random_rect_prob": SHARE,
+        "clean_share": BELOW_1,
+        "scenes": BELOW_1,
+        "val_scenes": Range(0, 100_000),
+        "max_side": Range(16),
+        "val_crops_per_photo": AT_LEAST_1,
+        "workers": Range(0, 256),
+        "loader": ("auto", "workers", "device"),
+    }
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.box_size > self.size:
+            out.append(f"box_size={self.box_size}: larger than size={self.size}")
+        if self.val_frac + self.test_frac >= 1:
+            out.append(f"val_frac + test_frac = {self.val_frac + self.test_frac:g}: must be < 1")
+        if self.max_side < self.size:
+            out.append(f"max_side={self.max_side}: smaller than size={self.size}")
+        return out
+
 
 @dataclass
 class ModelConfig:
@@ -73,6 +106,10 @@ class LossConfig:
     image_l2: float = 0.0
     perceptual: float = 0.0  # EfficientNet-Lite0 feature L1 on the composited fill
 
+    LIMITS: ClassVar[dict] = {
+        k: NON_NEGATIVE for k in ("hole_l1", "hole_l2", "known_l1", "image_l2", "perceptual")
+    }
+
 
 @dataclass
 class GANConfig:
@@ -90,6 +127,20 @@ class GANConfig:
     cycle_weight: float = 10.0
     identity_weight: float = 5.0
 
+    LIMITS: ClassVar[dict] = {
+        "adv_loss": ("bce", "lsgan"),
+        "rec_region": ("image", "hole"),
+        "rec_loss": ("l1", "pixel"),
+        "adv_weight": NON_NEGATIVE,
+        "rec_weight": NON_NEGATIVE,
+        "feature_matching": NON_NEGATIVE,
+        "d_lr": Range(0, 1, low_open=True),
+        "d_beta1": BELOW_1,
+        "d_width": Range(1, 4096),
+        "cycle_weight": NON_NEGATIVE,
+        "identity_weight": NON_NEGATIVE,
+    }
+
 
 @dataclass
 class OptimConfig:
@@ -100,6 +151,16 @@ class OptimConfig:
     grad_clip: float = 1.0
     warmup_steps: int = 200
     min_lr_frac: float = 0.02
+
+    LIMITS: ClassVar[dict] = {
+        "lr": Range(0, 1, low_open=True),
+        "weight_decay": NON_NEGATIVE,
+        "beta1": BELOW_1,
+        "beta2": BELOW_1,
+        "grad_clip": NON_NEGATIVE,
+        "warmup_steps": NON_NEGATIVE,
+        "min_lr_frac": SHARE,
+    }
 
 
 @dataclass
@@ -128,3 +189,15 @@ class TrainConfig:
     amp: str = "auto"  # auto = bf16 on CUDA, off on CPU; or "bf16", "fp16", "off"
     seed: int = 0
     device: str = "auto"
+
+    LIMITS: ClassVar[dict] = {
+        "batch_size": Range(1, 65_536),
+        "steps": AT_LEAST_1,
+        "max_minutes": NON_NEGATIVE,
+        "eval_every": AT_LEAST_1,
+        "checkpoint_every": NON_NEGATIVE,
+        "ema": BELOW_1,
+        "ema_bn_samples": NON_NEGATIVE,
+        "amp": ("auto", "bf16", "fp16", "off"),
+        "trainer": ("", "supervised", "gan", "cyclegan", "detector", "diffusion"),
+    }
