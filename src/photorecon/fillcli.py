@@ -14,9 +14,11 @@ import numpy as np
 
 from photorecon.anysize import fill_any_size
 from photorecon.errors import NoHoles, PhotoreconError
+from photorecon.fsutil import STDOUT
 from photorecon.imageio import (
     IMAGE_SUFFIXES,
     ImageModeWarning,
+    encode_photo,
     list_images,
     read_mask,
     read_photo,
@@ -71,6 +73,10 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
     return sources
 
 
+# formats an image on standard output keeps; others come out as PNG
+ANSWER_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF")
+
+
 def plan_jobs(inputs: list[str], out: str | None, in_place: bool) -> list[FillJob]:
     """Expand folders and decide each output path; refuse to overwrite inputs."""
     sources = expand_inputs(inputs)
@@ -78,6 +84,10 @@ def plan_jobs(inputs: list[str], out: str | None, in_place: bool) -> list[FillJo
         if out is not None:
             raise PhotoreconError("--in-place and -o/--out cannot be combined")
         return [FillJob(src, src) for src in sources]
+    if out == STDOUT:  # the filled image, in the input's format, to standard output
+        if len(sources) != 1:
+            raise PhotoreconError("-o - writes one image to standard output: give one photo")
+        return [FillJob(sources[0], Path(STDOUT))]
     single_file_out = (
         out is not None and len(sources) == 1 and Path(out).suffix.lower() in IMAGE_SUFFIXES
     )
@@ -214,9 +224,16 @@ def run_fill(
         photo = read_photo(job.source)
         mask = job_mask(photo.rgb, job.source, boxes, mask_path, white, auto)
         filled = fill_any_size(photo.rgb, mask, model, device=device, detail=detail)
-        write_photo(job.target, filled, photo, quality)
+        if str(job.target) == STDOUT:
+            fmt = photo.format if photo.format in ANSWER_FORMATS else "PNG"
+            sys.stdout.buffer.write(encode_photo(filled, photo, fmt, quality))
+            sys.stdout.buffer.flush()
+        else:
+            write_photo(job.target, filled, photo, quality)
         return label
 
+    # an image on standard output is all that goes there: no progress lines
+    progress = progress and not any(str(job.target) == STDOUT for job in jobs)
     return run_batch(jobs, work, desc="fill", progress=progress)
 
 

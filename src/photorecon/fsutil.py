@@ -1,7 +1,8 @@
 """File writes: outputs appear whole or not at all, and a write that fails is one line.
 
 A regular file (or a new one) is written to a temporary file beside it and renamed onto it, so
-a failed or interrupted write leaves what was there. A special file (a FIFO, /dev/stdout, a
+a failed or interrupted write leaves what was there; a replaced file keeps its mode and owner,
+and a symlink stays a link to the file that is replaced. A special file (a FIFO, /dev/stdout, a
 terminal) cannot be replaced that way: it is written to directly, and `-` means standard output.
 """
 
@@ -40,6 +41,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     A special file is yielded itself. An OSError (disk full, no permission, a file where a
     folder should be) becomes a one-line PhotoreconError, and the destination is untouched."""
     path = Path(path)
+    if path.is_symlink():  # a link is kept: the file it points to is the one replaced
+        path = Path(os.path.realpath(path))
     if is_special(path):
         try:
             yield path
@@ -55,16 +58,28 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        # mkstemp makes 0600 files (and some writers replace the file): give the result the
-        # permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
+        keep_owner_and_mode(tmp_path, path)
         os.replace(tmp_path, path)
     except OSError as exc:
         raise _write_error(path, exc) from None
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def keep_owner_and_mode(tmp: Path, path: Path) -> None:
+    """Give the new file what the file it replaces had (its mode, and its owner and group where
+    this process may set them); a new file gets what a plain open() would give it (mkstemp
+    makes 0600 files)."""
+    try:
+        old = path.stat()
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        return
+    os.chmod(tmp, stat.S_IMODE(old.st_mode))
+    with contextlib.suppress(OSError):  # only root may give a file away
+        os.chown(tmp, old.st_uid, old.st_gid)
 
 
 @contextlib.contextmanager
