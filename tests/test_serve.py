@@ -306,3 +306,25 @@ def test_a_body_over_the_cap_is_refused_before_it_is_read(client: TestClient) ->
         "/api/fill", content=stream(), headers={"content-type": "multipart/form-data; boundary=b"}
     )
     assert response.status_code == 413
+
+
+def test_a_16_bit_mask_means_over_http_what_it_means_to_the_cli(client, tmp_path) -> None:
+    from photorecon.imageio import read_mask
+
+    mask = np.zeros((120, 160), np.uint16)
+    mask[20:40, 30:60] = 1  # 0s and 1s: non-zero = missing, however few levels that is
+    buffer = io.BytesIO()
+    Image.fromarray(mask).save(buffer, format="PNG")
+    resp = client.post(
+        "/api/fill",
+        files={
+            "image": ("p.png", png(PHOTO), "image/png"),
+            "mask": ("m.png", buffer.getvalue(), "image/png"),
+        },
+        data={"model": "mean"},
+    )
+    assert resp.status_code == 200
+    changed = (np.asarray(Image.open(io.BytesIO(resp.content))) != PHOTO).any(axis=2)
+    assert changed[20:40, 30:60].mean() > 0.9 and not changed[:20].any()
+    (tmp_path / "m.png").write_bytes(buffer.getvalue())
+    np.testing.assert_array_equal(read_mask(tmp_path / "m.png"), mask > 0)

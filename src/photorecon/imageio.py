@@ -171,9 +171,22 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
         Image.fromarray(image).save(tmp, format=fmt)
 
 
-def read_mask(path: str | Path) -> np.ndarray:
-    """A mask image as (H, W) float32, non-zero = missing (any mode, alpha ignored)."""
-    return (np.asarray(decode(Path(path), str(path)).convert("L")) > 0).astype(np.float32)
+def read_mask(source: str | Path | bytes, name: str | None = None) -> np.ndarray:
+    """A mask image (a file or bytes) as (H, W) float32, non-zero = missing."""
+    name = name or str(source)
+    return mask_array(decode(Path(source) if isinstance(source, str) else source, name))
+
+
+def mask_array(image: Image.Image) -> np.ndarray:
+    """(H, W) float32: 1 where any colour channel's stored value is non-zero (alpha ignored),
+    before any scaling, so a 16-bit mask of 0s and 1s means what it says."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F", "1", "L"):
+        values = np.asarray(image)
+    elif image.mode in ("LA", "La"):
+        values = np.asarray(image)[..., 0]
+    else:
+        values = np.asarray(image.convert("RGB")).max(axis=2)
+    return (values != 0).astype(np.float32)
 
 
 def write_mask(path: str | Path, mask: np.ndarray) -> None:

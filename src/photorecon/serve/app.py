@@ -174,14 +174,28 @@ ANSWER_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 def decode_photo(data: bytes, what: str):
     """Decode an upload as the browser shows it, keeping its alpha, EXIF, profile and format;
     413 naming the pixel limit when it is too large (from the header), 415 when not an image."""
+    from photorecon.imageio import read_photo
+
+    return _decoded(read_photo, data, what)
+
+
+def decode_mask(data: bytes, what: str) -> np.ndarray:
+    """A mask upload as (H, W) float32, non-zero = missing, read as `fill --mask` reads a file
+    (a 16-bit mask of 0s and 1s too); 413/415 as for photos."""
+    from photorecon.imageio import read_mask
+
+    return _decoded(read_mask, data, what)
+
+
+def _decoded(reader, data: bytes, what: str):
     import warnings
 
-    from photorecon.imageio import ImageTooLarge, read_photo
+    from photorecon.imageio import ImageTooLarge
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # mode conversions are expected from browsers
-            return read_photo(data, what)
+            return reader(data, what)
     except ImageTooLarge as exc:
         raise HTTPException(413, str(exc)) from None
     except PhotoreconError:
@@ -399,7 +413,7 @@ def create_app(
         photo = decode_photo(data, "image")
         pixels = photo.rgb
         if mask_data is not None:
-            holes = resolve_mask(pixels, decode_image(mask_data, "mask"))
+            holes = resolve_mask(pixels, decode_mask(mask_data, "mask"))
         elif white:
             holes = resolve_mask(pixels, "white")
         else:
