@@ -53,3 +53,19 @@ def test_dash_writes_the_image_to_standard_output(tmp_path: Path) -> None:
     assert out.format == "PNG" and out.size == (64, 48)
     assert run.stdout.endswith(b"IEND\xaeB`\x82")  # nothing but the image
     assert not (tmp_path / "-").exists()
+
+
+def test_a_grey_photos_profile_is_not_put_on_the_rgb_result(tmp_path: Path) -> None:
+    from PIL import ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    grey_profile = srgb[:16] + b"GRAY" + srgb[20:]  # the header's colour space says grey
+    src = tmp_path / "g.png"
+    Image.fromarray(PHOTO[..., 0], "L").save(src, icc_profile=grey_profile)
+    out = tmp_path / "o.png"
+    assert main(["fill", str(src), "--box", "5,5,10,10", "--model", "telea", "-o", str(out)]) == 0
+    assert Image.open(out).mode == "RGB" and "icc_profile" not in Image.open(out).info
+    rgb = tmp_path / "c.png"
+    Image.fromarray(PHOTO).save(rgb, icc_profile=srgb)
+    assert main(["fill", str(rgb), "--box", "5,5,10,10", "--model", "telea", "-o", str(out)]) == 0
+    assert Image.open(out).info["icc_profile"] == srgb

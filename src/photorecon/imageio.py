@@ -206,12 +206,20 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
 
 
+def rgb_profile(icc: bytes | None) -> bytes | None:
+    """An ICC profile the RGB output can carry: one for an RGB colour space; a grey or CMYK
+    input's profile would be wrong on the RGB pixels photorecon writes, so it is left off."""
+    if not icc or len(icc) < 20 or icc[16:20] != b"RGB ":
+        return None
+    return icc
+
+
 def read_photo(source: str | Path | bytes, name: str | None = None) -> Photo:
     """Decode a photo (a file or bytes) for filling, keeping its alpha channel, EXIF, colour
     profile and format."""
     name = name or str(source)
     image = decode(Path(source) if isinstance(source, str) else source, name)
-    icc = image.info.get("icc_profile")
+    icc = rgb_profile(image.info.get("icc_profile"))
     exif_data = image.getexif()
     exif = None
     if len(exif_data):  # decode() turned the pixels (and dropped the tag): say so with 1
