@@ -14,15 +14,9 @@ def save_grid(
     rows: list[list[tuple[np.ndarray, str]]], out: str | Path, titles: list[str], dpi: int = 100
 ) -> None:
     """Save a grid of (image uint8 or float, label) cells; one title per column."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # headless: never needs a display
-    import matplotlib.pyplot as plt
-
     n_rows, n_cols = len(rows), len(titles)
-    fig, axes = plt.subplots(
-        n_rows, n_cols, figsize=(2.2 * n_cols, 2.4 * n_rows), squeeze=False, dpi=dpi
-    )
+    fig = headless_figure(figsize=(2.2 * n_cols, 2.4 * n_rows), dpi=dpi)
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
     for r, row in enumerate(rows):
         for c, (image, label) in enumerate(row):
             ax = axes[r][c]
@@ -36,7 +30,17 @@ def save_grid(
     out = Path(out)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format=out.suffix.lstrip(".") or "png")
-    plt.close(fig)
+
+
+def headless_figure(**kwargs):
+    """A matplotlib Figure drawn by the Agg canvas: no display, no pyplot, and nothing changed
+    for the rest of the process (no `matplotlib.use`, no global figure list)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def compare_models(

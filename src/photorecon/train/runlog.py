@@ -71,17 +71,15 @@ class RunLog:
 
 def plot_metrics(csv_path: Path, out: Path, key: str = "rmse") -> None:
     """Loss and the validation score (RMSE, or a detector's error) against step, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from photorecon.viz import headless_figure
 
     with open(csv_path) as fh:
         rows = list(csv.DictReader(fh))
     if not rows:
         return
     steps = [int(r["step"]) for r in rows]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig = headless_figure(figsize=(9, 3.2))
+    ax1, ax2 = fig.subplots(1, 2)
     ax1.plot(steps, [float(r["loss"]) for r in rows])
     ax1.set(xlabel="step", ylabel="training loss", yscale="log")
     main = f"val_{key}"
@@ -96,4 +94,3 @@ def plot_metrics(csv_path: Path, out: Path, key: str = "rmse") -> None:
     fig.tight_layout()
     with contextlib.suppress(OSError):
         fig.savefig(out)
-    plt.close(fig)
