@@ -78,10 +78,13 @@ def dataset(pack: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True, scope="session")
 def _own_export_cache(tmp_path_factory):
     """ONNX exports made by the tests go to a folder of the session's, not the user's cache."""
-    before = os.environ.get("PHOTORECON_CACHE")
+    saved = {k: os.environ.get(k) for k in ("PHOTORECON_CACHE", "PHOTORECON_WEIGHTS")}
     os.environ["PHOTORECON_CACHE"] = str(tmp_path_factory.mktemp("onnx-cache"))
+    # and no weights a user's training shipped: the package's own
+    os.environ["PHOTORECON_WEIGHTS"] = str(tmp_path_factory.mktemp("user-weights"))
     yield
-    if before is None:
-        os.environ.pop("PHOTORECON_CACHE", None)
-    else:
-        os.environ["PHOTORECON_CACHE"] = before
+    for key, before in saved.items():
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before

@@ -139,3 +139,17 @@ def test_ship_replaces_weights_only_when_validation_improves(
             for k, v in best.items()
         )
         assert read_meta(target).metrics["val_rmse"] < read_meta(shipped_run).metrics["val_rmse"]
+
+
+def test_ship_by_name_writes_to_the_users_weights_folder(tmp_path, monkeypatch) -> None:
+    from photorecon.models.loading import shipped_weights
+    from photorecon.train.state import ship_target
+
+    monkeypatch.setenv("PHOTORECON_WEIGHTS", str(tmp_path / "mine"))
+    packaged = shipped_weights("ffc")
+    assert packaged is not None and "site-packages" not in str(tmp_path)
+    current, target = ship_target("ffc")
+    assert current == packaged and target == tmp_path / "mine" / "ffc.safetensors"
+    target.parent.mkdir()
+    target.write_bytes(packaged.read_bytes())  # what a finished run would have shipped
+    assert shipped_weights("ffc") == target  # the user's own come first

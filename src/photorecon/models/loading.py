@@ -40,13 +40,24 @@ def weights_file(path: str | Path) -> Path:
     return path
 
 
+def user_weights_dir() -> Path:
+    """Where `ship: NAME` writes a model's new weights: $PHOTORECON_WEIGHTS when set, else the
+    user's data folder (platformdirs; ~/.local/share/photorecon/weights on Linux), never the
+    installed package's folder."""
+    if os.environ.get("PHOTORECON_WEIGHTS"):
+        return Path(os.environ["PHOTORECON_WEIGHTS"])
+    import platformdirs
+
+    return platformdirs.user_data_path("photorecon") / "weights"
+
+
 def shipped_weights(name: str) -> Path | None:
-    """Weights shipped for a trainable model: in $PHOTORECON_WEIGHTS when set, else the
-    package's own `photorecon/weights/` (package data: in a checkout and in an installed wheel).
-    """
+    """The weights a trainable model loads by name: the user's own (`user_weights_dir`, where
+    training ships improved weights) before the package's `photorecon/weights/` (package data:
+    in a checkout and in an installed wheel)."""
     from importlib.resources import files
 
-    roots = [os.environ.get("PHOTORECON_WEIGHTS"), str(files("photorecon") / "weights")]
+    roots = [str(user_weights_dir()), str(files("photorecon") / "weights")]
     for root in roots:
         if root and (Path(root) / f"{name}.safetensors").is_file():
             return Path(root) / f"{name}.safetensors"

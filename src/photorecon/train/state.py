@@ -181,16 +181,18 @@ def warm_start(model: nn.Module, spec: str, name: str) -> None:
     load_fitting(model, source.state_dict(), misfit, new_modules)
 
 
-def ship_target(spec: str) -> Path:
-    """Where `ship` writes: a shipped model's weights file by name, or a .safetensors path."""
-    from photorecon.models.loading import shipped_weights
+def ship_target(spec: str) -> tuple[Path, Path]:
+    """(the weights to beat, where the better ones go) for `ship`: for a .safetensors path,
+    that file both times; for a model's name, the weights it loads now, and its file in the
+    user's weights folder (the installed package is never written to)."""
+    from photorecon.models.loading import shipped_weights, user_weights_dir
 
     if spec.endswith(".safetensors"):
-        return Path(spec)
+        return Path(spec), Path(spec)
     found = shipped_weights(spec)
     if found is None:
         raise PhotoreconError(f"ship {spec!r}: no shipped weights of that name to replace")
-    return found
+    return found, user_weights_dir() / f"{spec}.safetensors"
 
 
 def ship_if_better(out: Path, cfg: TrainConfig, evaluator, device) -> bool:
@@ -198,15 +200,15 @@ def ship_if_better(out: Path, cfg: TrainConfig, evaluator, device) -> bool:
     shipped file (fp16, atomically) only if the run's are better. Prints the decision."""
     from photorecon.checkpoint import load_checkpoint
 
-    target = ship_target(cfg.ship)
+    current, target = ship_target(cfg.ship)
     best = load_checkpoint(out / "best" / "model.safetensors", device)
     key = evaluator.key
     name = "val RMSE" if key == "rmse" else f"val {key}"
     scores = evaluator(best, recalibrate=False)
     mine = scores[key]
     theirs = math.inf
-    if target.is_file():
-        theirs = evaluator(load_checkpoint(target, device), recalibrate=False)[key]
+    if current.is_file():
+        theirs = evaluator(load_checkpoint(current, device), recalibrate=False)[key]
     if mine < theirs:
         meta = CheckpointMeta(
             cfg.model.name,
@@ -216,7 +218,7 @@ def ship_if_better(out: Path, cfg: TrainConfig, evaluator, device) -> bool:
             to_dict(cfg),
         )
         save_weights(target, best, meta, dtype=torch.float16)
-        print(f"ship: {name} {mine:.4f} < {theirs:.4f} of {target}: replaced it")
+        print(f"ship: {name} {mine:.4f} < {theirs:.4f} of {current}: wrote {target}")
         return True
-    print(f"ship: {name} {mine:.4f} is not below {theirs:.4f} of {target}: kept it")
+    print(f"ship: {name} {mine:.4f} is not below {theirs:.4f} of {current}: kept it")
     return False
