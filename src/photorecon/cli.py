@@ -11,7 +11,7 @@ from pathlib import Path
 
 from photorecon import __version__
 from photorecon.errors import PhotoreconError
-from photorecon.masks import BOX_SIZE, HOLE_KINDS
+from photorecon.masks import BOX_SIZE, HOLE_HELP, HOLE_KINDS
 
 
 def _console():
@@ -536,7 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--holes",
         metavar="KINDS",
         help="score per hole kind, drawn on the split's original/ photos: comma-separated, "
-        f"from {', '.join(HOLE_KINDS)}",
+        "from " + "; ".join(f"{k} ({v})" for k, v in HOLE_HELP.items()),
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the drawn holes (0)")
     p.add_argument(

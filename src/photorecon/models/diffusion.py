@@ -60,12 +60,6 @@ class DiffusionOptions:
         return self
 
 
-def is_diffusers_folder(spec: str | Path) -> bool:
-    """True for a folder holding a diffusers `model_index.json`."""
-    path = Path(spec)
-    return path.is_dir() and (path / "model_index.json").is_file()
-
-
 def check_folder(path: Path) -> dict[str, Any]:
     """The folder's model_index.json, checked: an inpainting pipeline with its components."""
     if not path.is_dir():
