@@ -197,3 +197,23 @@ def test_write_errors_are_one_line_and_leave_the_destination(
     code = main(["predict", masked, "--model", "mean", "--out", str(blocker / "x.csv"), "-q"])
     err = capsys.readouterr().err
     assert code == 2 and "cannot write" in err and blocker.read_text() == "not a folder"
+
+
+def test_every_command_has_help(capsys) -> None:
+    """`--help` of the tool and of every sub-command (nested ones too) prints and exits 0."""
+    import argparse
+
+    from photorecon.cli import build_parser
+
+    def commands(parser: argparse.ArgumentParser, path: list[str]):
+        yield path
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from commands(sub, [*path, name])
+
+    for path in commands(build_parser(), []):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*path, "--help"])
+        assert exit_info.value.code == 0, path
+        assert "usage: photorecon" in capsys.readouterr().out

@@ -536,7 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--holes",
         metavar="KINDS",
         help="score per hole kind, drawn on the split's original/ photos: comma-separated, "
-        "from " + "; ".join(f"{k} ({v})" for k, v in HOLE_HELP.items()),
+        "from " + "; ".join(f"{k} ({v})" for k, v in HOLE_HELP.items()).replace("%", "%%"),
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the drawn holes (0)")
     p.add_argument(
