@@ -231,6 +231,7 @@ def _pack_cmd(args: argparse.Namespace) -> None:
 
 def _fill_cmd(args: argparse.Namespace) -> None:
     from photorecon.api import default_model
+    from photorecon.batchlog import RunLog, parse_shard
     from photorecon.fillcli import parse_box, plan_jobs, run_fill
     from photorecon.models.base import kind_of
     from photorecon.models.loading import load_model_for
@@ -254,7 +255,10 @@ def _fill_cmd(args: argparse.Namespace) -> None:
         auto = AutoDetect(load_detector(args.detector, "cpu"), sensitivity, dilate)
     if not 1 <= args.quality <= 100:
         raise PhotoreconError(f"--quality must be 1-100, got {args.quality}")
-    jobs = plan_jobs(args.images, args.out, args.in_place)
+    shard = parse_shard(args.shard)
+    jobs = plan_jobs(args.images, args.out, args.in_place, shard)
+    log_name = args.log.replace("{shard}", f"{shard.index}-of-{shard.count}") if args.log else None
+    log = RunLog(log_name)
     spec = args.model or default_model()
     model, device = load_model_for(
         spec, args.device, tta=args.tta, runtime=args.runtime, **_model_options(args)
@@ -275,10 +279,13 @@ def _fill_cmd(args: argparse.Namespace) -> None:
         label=spec,
         auto=auto,
         detail=args.detail,
+        log=log,
     )
-    if len(jobs) > 1:
+    if len(jobs) > 1 or shard.count > 1:
         print(
             f"filled {summary.filled} of {len(jobs)} photos"
+            + (f" (shard {shard})" if shard.count > 1 else "")
+            + (f", {summary.done_before} done before" if summary.done_before else "")
             + (f", {summary.skipped} skipped" if summary.skipped else "")
             + (f", {summary.failed} failed" if summary.failed else "")
         )
@@ -577,6 +584,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model name or checkpoint (default: best shipped model)")
     p.add_argument("-o", "--out", help="output file (one input) or folder")
     p.add_argument("--in-place", action="store_true", help="overwrite the inputs")
+    p.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="fill only share K of N of the photos (by a stable hash of each path, so N runs "
+        "cover each photo once; under torchrun, RANK/WORLD_SIZE choose it)",
+    )
+    p.add_argument(
+        "--log",
+        metavar="FILE",
+        help="run log (JSON lines): a rerun with the same log skips photos done and retries "
+        "those that failed; {shard} in the name becomes K-of-N",
+    )
     p.add_argument(
         "--quality",
         type=int,

@@ -5,6 +5,7 @@ user's file carries besides pixels (alpha, EXIF, colour profile) goes back out w
 from __future__ import annotations
 
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from photorecon.anysize import fill_any_size
+from photorecon.batchlog import RunLog, Shard
 from photorecon.errors import NoHoles, PhotoreconError
 from photorecon.fsutil import STDOUT
 from photorecon.imageio import (
@@ -40,6 +42,7 @@ class Summary:
     filled: int = 0
     skipped: int = 0
     failed: int = 0
+    done_before: int = 0  # in the run log as done by an earlier run
 
 
 def parse_box(text: str) -> Box:
@@ -77,9 +80,14 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
 ANSWER_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF")
 
 
-def plan_jobs(inputs: list[str], out: str | None, in_place: bool) -> list[FillJob]:
-    """Expand folders and decide each output path; refuse to overwrite inputs."""
+def plan_jobs(
+    inputs: list[str], out: str | None, in_place: bool, shard: Shard | None = None
+) -> list[FillJob]:
+    """Expand folders (keeping this shard's share of them) and decide each output path;
+    refuse to overwrite inputs."""
     sources = expand_inputs(inputs)
+    if shard is not None and shard.count > 1:
+        sources = [src for src in sources if shard.holds(str(src))]
     if in_place:
         if out is not None:
             raise PhotoreconError("--in-place and -o/--out cannot be combined")
@@ -170,7 +178,12 @@ def job_mask(
 
 
 def run_batch(
-    jobs: list[FillJob], work: Callable[[FillJob], str], *, desc: str, progress: bool = True
+    jobs: list[FillJob],
+    work: Callable[[FillJob], str],
+    *,
+    desc: str,
+    progress: bool = True,
+    log: RunLog | None = None,
 ) -> Summary:
     """`work` on each job (it returns the note for the job's line); a bad file is reported in
     one line and the batch goes on; a file with nothing to do (NoHoles) is skipped. One job
@@ -180,21 +193,30 @@ def run_batch(
     from photorecon.progress import say
 
     summary = Summary()
+    log = log or RunLog(None)
     bar = progress_bar(total=len(jobs), desc=desc, unit="img", enabled=progress)
     for job in jobs:
+        if log.is_done(job.source):  # a rerun: done before, and its output is there
+            summary.done_before += 1
+            bar.update(1)
+            continue
+        started = time.perf_counter()
         try:
             note = work(job)
         except NoHoles as exc:
+            log.write(job.source, job.target, "skipped", str(exc), time.perf_counter() - started)
             if len(jobs) == 1:
                 raise
             summary.skipped += 1
             print(f"photorecon: {exc}; skipped", file=sys.stderr)
         except PhotoreconError as exc:
+            log.write(job.source, job.target, "failed", str(exc), time.perf_counter() - started)
             if len(jobs) == 1:
                 raise
             summary.failed += 1
             print(f"photorecon: error: {exc}", file=sys.stderr)
         else:
+            log.write(job.source, job.target, "done", "", time.perf_counter() - started)
             summary.filled += 1
             if progress:
                 say(f"{job.source} -> {job.target}" + (f"  ({note})" if note else ""))
@@ -216,6 +238,7 @@ def run_fill(
     label: str = "",
     auto: AutoDetect | None = None,
     detail: bool = False,
+    log: RunLog | None = None,
 ) -> Summary:
     """Fill each job and write it atomically (`run_batch`: bad files do not stop the rest);
     `detail` adds the photo's own texture to large holes (photorecon.detail)."""
@@ -234,7 +257,7 @@ def run_fill(
 
     # an image on standard output is all that goes there: no progress lines
     progress = progress and not any(str(job.target) == STDOUT for job in jobs)
-    return run_batch(jobs, work, desc="fill", progress=progress)
+    return run_batch(jobs, work, desc="fill", progress=progress, log=log)
 
 
 def plan_masks(inputs: list[str], out: str | None) -> list[FillJob]:

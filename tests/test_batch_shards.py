@@ -1,0 +1,82 @@
+"""Batch fills split across runs (--shard K/N) and picked up after a crash (--log)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from photorecon.batchlog import Shard, parse_shard
+from photorecon.cli import main
+from photorecon.errors import PhotoreconError
+
+
+def folder(tmp_path: Path, count: int = 16) -> Path:
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(count):
+        pixels = np.random.default_rng(i).integers(0, 256, (24, 32, 3)).astype(np.uint8)
+        Image.fromarray(pixels).save(src / f"p{i:02d}.png")
+    return src
+
+
+def fill(src: Path, out: Path, *extra: str) -> int:
+    return main(["fill", str(src), "--box", "4,4,8,8", "--model", "telea", "-o", str(out),
+                 "-q", *extra])  # fmt: skip
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_n_shards_cover_every_photo_exactly_once(tmp_path: Path, n: int) -> None:
+    src, out = folder(tmp_path), tmp_path / "out"
+    seen: list[str] = []
+    for k in range(1, n + 1):
+        assert fill(src, out, "--shard", f"{k}/{n}", "--log", str(tmp_path / f"{k}.jsonl")) == 0
+        seen += [json.loads(line)["source"] for line in (tmp_path / f"{k}.jsonl").open()]
+    assert sorted(Path(s).name for s in seen) == sorted(p.name for p in src.iterdir())
+    assert len(list(out.iterdir())) == 16
+
+
+def test_the_split_stays_put_when_photos_are_added() -> None:
+    names = [f"scans/{i}.png" for i in range(200)]
+    before = {n for n in names if Shard(2, 3).holds(n)}
+    after = {n for n in [*names, "scans/new.png"] if Shard(2, 3).holds(n)}
+    assert before <= after and len(after - before) <= 1
+
+
+def test_a_rerun_does_only_what_is_missing_or_failed(tmp_path: Path, capsys) -> None:
+    src, out, log = folder(tmp_path, 6), tmp_path / "out", tmp_path / "run.jsonl"
+    (src / "p03.png").write_bytes(b"not a png")  # fails the first time
+    assert fill(src, out, "--log", str(log)) == 2
+    assert "1 failed" in capsys.readouterr().out
+    (out / "p01.png").unlink()  # an output lost since
+    Image.fromarray(np.zeros((24, 32, 3), np.uint8)).save(src / "p03.png")  # mended
+    assert fill(src, out, "--log", str(log)) == 0
+    assert "filled 2 of 6 photos, 4 done before" in capsys.readouterr().out
+    entries = [json.loads(line) for line in log.open()]
+    failed = [e for e in entries if e["status"] == "failed"]
+    assert len(failed) == 1 and failed[0]["source"].endswith("p03.png") and failed[0]["reason"]
+
+
+@pytest.mark.parametrize("text", ["3/2", "0/0", "x/y", "2", "1/0"])
+def test_bad_shards_are_one_line(text: str) -> None:
+    with pytest.raises(PhotoreconError, match="--shard: expected K/N"):
+        parse_shard(text)
+
+
+def test_torchrun_ranks_choose_the_shard(monkeypatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "2")
+    assert parse_shard(None) == Shard(3, 4)
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert parse_shard(None) == Shard(1, 1)
+
+
+def test_a_log_that_is_not_one_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    log = tmp_path / "run.jsonl"
+    log.write_text("{not json\n")
+    assert fill(folder(tmp_path, 2), tmp_path / "out", "--log", str(log)) == 2
+    assert "run.jsonl: line 1 is not a run log entry" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
