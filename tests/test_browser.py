@@ -450,3 +450,15 @@ def test_find_damage_marks_what_the_detector_finds_and_adds_to_the_mask(
     sent = holes(parts["mask"])
     assert (sent | found).sum() == sent.sum()  # every found pixel is in the mask sent
     assert sent[195:206, 30:61].any()  # and so is the painted stroke
+
+
+def test_models_are_listed_by_short_name_with_their_summary_and_without_mean(page) -> None:
+    options = page.eval_on_selector_all(
+        "#model option", "els => els.map(o => [o.value, o.textContent, o.title])"
+    )
+    names = [value for value, _, _ in options]
+    assert "telea" in names and "ns" in names and "mean" not in names
+    for value, text, title in options:
+        assert text == value and title  # the summary is the tooltip
+    # Detail is greyed out for a classical fill
+    assert page.locator("#detail").is_disabled()
