@@ -462,3 +462,30 @@ def test_models_are_listed_by_short_name_with_their_summary_and_without_mean(pag
         assert text == value and title  # the summary is the tooltip
     # Detail is greyed out for a classical fill
     assert page.locator("#detail").is_disabled()
+
+
+def test_hold_c_shows_the_photo_as_it_was_opened_on_the_canvas(page, photo_file) -> None:
+    open_photo(page, photo_file)
+    assert page.locator("#compare-button").is_disabled()  # nothing filled yet
+    stroke(page, [(50, 50), (150, 120)])
+    fill(page)
+    assert page.locator("#compare-button").is_enabled()
+    x, y = screen(page, 100, 85)
+    box = page.locator("#editor").bounding_box()
+    sample = (
+        "([x, y]) => Array.from(document.getElementById('editor').getContext('2d')"
+        ".getImageData(x * devicePixelRatio, y * devicePixelRatio, 1, 1).data)"
+    )
+    at = [x - box["x"], y - box["y"]]
+    filled = page.evaluate(sample, at)
+    page.keyboard.down("c")
+    page.wait_for_function("S.comparing")
+    original = page.evaluate(sample, at)
+    page.keyboard.up("c")
+    page.wait_for_function("!S.comparing")
+    assert page.evaluate(sample, at) == filled
+    # the canvas draws the first photo there (within its neighbours' range: the canvas
+    # smooths a zoomed photo), not the fill
+    near = PHOTO[83:88, 98:103].reshape(-1, 3).astype(int)
+    assert ((near.min(0) - 2 <= original[:3]) & (original[:3] <= near.max(0) + 2)).all()
+    assert original != filled
