@@ -135,3 +135,17 @@ def test_detail_on_a_classical_fill_is_a_clear_error(tmp_path, capsys) -> None:
     assert code == 2 and not out.exists()
     assert "--detail needs a learned model" in capsys.readouterr().err
     np.testing.assert_array_equal(read_image(src), photo)
+
+
+def test_the_fill_path_reports_its_steps() -> None:
+    photo = (texture(256, seed=4) * 255).astype(np.uint8)
+    mask = np.zeros((256, 256), np.float32)
+    mask[90:170, 90:170] = 1
+    mask[10:14, 10:14] = 1
+    seen: list[tuple[int, int]] = []
+    fill_any_size(
+        photo, mask, BlurNet().eval(), detail=True, progress=lambda d, t: seen.append((d, t))
+    )
+    total = seen[0][1]
+    assert seen[0] == (0, total) and seen[-1] == (total, total) and total >= 2
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)

@@ -328,3 +328,22 @@ def test_a_16_bit_mask_means_over_http_what_it_means_to_the_cli(client, tmp_path
     assert changed[20:40, 30:60].mean() > 0.9 and not changed[:20].any()
     (tmp_path / "m.png").write_bytes(buffer.getvalue())
     np.testing.assert_array_equal(read_mask(tmp_path / "m.png"), mask > 0)
+
+
+def test_a_fill_can_be_followed_by_its_progress_id(client) -> None:
+    boxes = json.dumps([[5, 5, 20, 20], [60, 90, 30, 30], [100, 10, 10, 10]])
+    resp = client.post(
+        "/api/fill",
+        files={"image": ("p.png", png(PHOTO), "image/png")},
+        data={"boxes": boxes, "model": "telea", "progress_id": "page-123abc"},
+    )
+    assert resp.status_code == 200
+    state = client.get("/api/progress/page-123abc").json()
+    assert state["total"] >= 1 and state["done"] == state["total"]
+    assert client.get("/api/progress/never-seen-1").status_code == 404
+    bad = client.post(
+        "/api/fill",
+        files={"image": ("p.png", png(PHOTO), "image/png")},
+        data={"boxes": boxes, "progress_id": "../../x"},
+    )
+    assert bad.status_code == 400 and "progress_id" in bad.json()["detail"]

@@ -146,7 +146,14 @@ def _window_input(image, holes, win: Window, learned: bool):
 
 
 def run_windows(
-    model, image, holes, windows, device, learned: bool, check: Callable[[], None] | None = None
+    model,
+    image,
+    holes,
+    windows,
+    device,
+    learned: bool,
+    check: Callable[[], None] | None = None,
+    advance: Callable[[int], None] | None = None,
 ) -> dict[Window, np.ndarray]:
     """Each window's uint8 fill; small windows whose inputs have the same shape run in batches
     (at most BATCH, SMALL_BATCH_PIXELS), large ones one by one; `check` is called before each
@@ -169,6 +176,8 @@ def run_windows(
             preds = fill_batch(model, crops, masks, device)
             for win, pred in zip(part, preds, strict=True):
                 fills[win] = inputs[win][2](pred)
+            if advance is not None:
+                advance(len(part))
     return fills
 
 
@@ -206,6 +215,7 @@ def fill_any_size(
     device="cpu",
     check: Callable[[], None] | None = None,
     detail: bool | DetailOptions = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Fill the holes of an RGB uint8 image (H, W, 3); returns uint8, known pixels unchanged.
 
@@ -214,6 +224,7 @@ def fill_any_size(
     resolution. `check` is called between batches of windows: raising there cancels the fill.
     `detail` (learned models; True or DetailOptions) gives holes at least
     `detail.MIN_THICKNESS` thick texture from the photo's own pixels (photorecon.detail).
+    `progress(done, total)` is told of each step (a batch of windows, a detailed window).
     """
     work_size = work_size or work_size_of(model)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -243,9 +254,10 @@ def fill_any_size(
     labels, boxes = labelled_holes(holes)
     thin_px = float(getattr(model, "thin_fill_px", 0) or 0) if learned else 0.0
     pastes, classical = plan_fill(labels, boxes, work_size, rescale, learned, thin_px)
-    fills = run_windows(
-        model, image, holes, list(dict.fromkeys(p[0] for p in pastes)), device, learned, check
-    )
+    windows = list(dict.fromkeys(p[0] for p in pastes))
+    detailed = detail_windows(pastes, labels, boxes) if detail else {}
+    steps = Steps(len(windows) + len(detailed), progress)
+    fills = run_windows(model, image, holes, windows, device, learned, check, steps.advance)
     for label in classical:  # thin enough for the model's own harmonic branch alone
         rows, cols, local = fill_thin(image, holes, labels, label, boxes[label - 1])
         target = labels[rows, cols] == label
@@ -259,11 +271,26 @@ def fill_any_size(
         out[rows, cols][target] = local[target]
     if detail:
         options = detail if isinstance(detail, DetailOptions) else DetailOptions()
-        for win, which in detail_windows(pastes, labels, boxes).items():
+        for win, which in detailed.items():
             if check is not None:
                 check()
             add_detail(out, holes, labels, win, which, check_options(options))
+            steps.advance(1)
     return out
+
+
+class Steps:
+    """Counts a fill's steps for a `progress(done, total)` callback (none: counts only)."""
+
+    def __init__(self, total: int, report: Callable[[int, int], None] | None) -> None:
+        self.done, self.total, self.report = 0, total, report
+        if report is not None:
+            report(0, total)
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        if self.report is not None:
+            self.report(self.done, self.total)
 
 
 def detail_windows(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -96,6 +97,36 @@ async def _gone(request: Request, every: float = 0.2) -> None:
     """Returns once the client of `request` has disconnected."""
     while not await request.is_disconnected():
         await asyncio.sleep(every)
+
+
+PROGRESS_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+class ProgressBoard:
+    """(done, total) of the fills that asked to be followed, by their client's id; the oldest
+    go first past `keep` (a client that never asks again costs nothing for long)."""
+
+    def __init__(self, keep: int = 256) -> None:
+        self.keep = keep
+        self.states: dict[str, tuple[int, int]] = {}
+        self.lock = threading.Lock()
+
+    def reporter(self, key: str | None):
+        if key is None:
+            return None
+
+        def report(done: int, total: int) -> None:
+            with self.lock:
+                self.states.pop(key, None)
+                self.states[key] = (done, total)
+                while len(self.states) > self.keep:
+                    self.states.pop(next(iter(self.states)))
+
+        return report
+
+    def get(self, key: str) -> tuple[int, int] | None:
+        with self.lock:
+            return self.states.get(key)
 
 
 def checker(cancel: threading.Event):
@@ -244,6 +275,7 @@ def create_app(
 
     limit = int(max_upload_mb * 2**20)
     fills = FillQueue(queue, timeout)
+    progress = ProgressBoard()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -381,9 +413,12 @@ def create_app(
         model: Annotated[str | None, Form()] = None,
         white: Annotated[bool, Form()] = False,
         detail: Annotated[bool, Form()] = False,
+        progress_id: Annotated[str | None, Form()] = None,
     ) -> Response:
         """Fill the image's holes given as `boxes` JSON, a `mask` image, or `white=true`;
         `detail=true` gives large holes texture from the photo's own pixels (learned models).
+        With a `progress_id` of the client's choosing, `GET /api/progress/{progress_id}`
+        tells how far the fill has got while it runs.
 
         The answer is in the upload's format (PNG, JPEG or WebP; PNG for others), with its
         alpha channel, EXIF and colour profile."""
@@ -400,11 +435,24 @@ def create_app(
             raise HTTPException(400, "boxes is empty: draw at least one rectangle")
         data = await read_upload(image, limit, "image")
         mask_data = await read_upload(mask, limit, "mask") if mask is not None else None
-        job = (data, box_list, mask_data, white, spec, detail)
+        if progress_id is not None and not PROGRESS_ID.fullmatch(progress_id):
+            raise HTTPException(400, "progress_id: 8-64 letters, digits, - or _")
+        job = (data, box_list, mask_data, white, spec, detail, progress.reporter(progress_id))
         body, media_type = await fills.run(fill_now, *job, request=request)
         return Response(body, media_type=media_type)
 
-    def fill_now(cancel, data, box_list, mask_data, white, spec, detail) -> tuple[bytes, str]:
+    @app.get("/api/progress/{progress_id}")
+    def fill_progress(progress_id: str) -> dict:
+        """How far the fill sent with this `progress_id` has got: steps done of the total
+        (batches of windows, detailed windows); 404 before it starts or once long gone."""
+        state = progress.get(progress_id)
+        if state is None:
+            raise HTTPException(404, "no fill with that progress_id is known")
+        return {"done": state[0], "total": state[1]}
+
+    def fill_now(
+        cancel, data, box_list, mask_data, white, spec, detail, report
+    ) -> tuple[bytes, str]:
         """Decode, fill and encode (on the worker thread: decoding a 24-megapixel photo or
         running a model would hold up every other request); dropped between steps and between
         batches of windows once `cancel` is set."""
@@ -418,7 +466,9 @@ def create_app(
             holes = resolve_mask(pixels, "white")
         else:
             holes = resolve_mask(pixels, box_list)
-        out = fill_any_size(pixels, holes, load(spec), device=device, check=check, detail=detail)
+        out = fill_any_size(
+            pixels, holes, load(spec), device=device, check=check, detail=detail, progress=report
+        )
         check()
         fmt = photo.format if photo.format in ANSWER_TYPES else "PNG"
         return encode_photo(out, photo, fmt), ANSWER_TYPES[fmt]
