@@ -489,3 +489,17 @@ def test_hold_c_shows_the_photo_as_it_was_opened_on_the_canvas(page, photo_file)
     near = PHOTO[83:88, 98:103].reshape(-1, 3).astype(int)
     assert ((near.min(0) - 2 <= original[:3]) & (original[:3] <= near.max(0) + 2)).all()
     assert original != filled
+
+
+def test_at_800_by_600_the_canvas_keeps_most_of_the_window(browser, server, photo_file) -> None:
+    context = browser.new_context(viewport={"width": 800, "height": 600})
+    page = context.new_page()
+    page.goto(server)
+    page.wait_for_selector("#model option", state="attached")
+    open_photo(page, photo_file)
+    stage = page.locator("#stage").bounding_box()
+    bars = [page.locator(".toolbar").nth(i).bounding_box() for i in range(2)]
+    assert stage["y"] + stage["height"] <= 600 + 1  # the whole canvas is above the fold
+    assert stage["height"] >= 0.55 * 600 and sum(b["height"] for b in bars) <= 0.25 * 600
+    assert page.locator("#fill").is_visible() and page.locator("#detail").is_visible()
+    context.close()
