@@ -159,7 +159,7 @@ def test_ffc_with_pushpull_prior_starts_as_the_classical_fill() -> None:
     assert (out - pushpull_fill(masked, mask)).abs().max() < 2e-3
     assert model.config["prior"] == "pushpull"
     assert "prior" not in create_model("ffc", width=4, downs=2, blocks=1, max_width=8).config
-    with pytest.raises(ValueError, match="prior"):
+    with pytest.raises(PhotoreconError, match="prior must be"):
         create_model("ffc", prior="telea")
 
 
@@ -194,11 +194,9 @@ def test_ffc_blend_warm_starts_from_a_net_without_it(tmp_path) -> None:
     with torch.no_grad():  # the gate starts as an even mix of the net and the classical fill
         want = 0.5 * plain(masked, mask) + 0.5 * harmonic_fill(masked * (1 - mask), mask)
         assert (blended(masked, mask) - want).abs().max() < 1e-5
-    with pytest.raises(ValueError, match="blend"):
+    with pytest.raises(PhotoreconError, match="blend must be"):
         create_model("ffc", blend="telea")
     # the other way round (a blend checkpoint into a plain net) is a misfit, not a silent drop
     save_weights(tmp_path / "b.safetensors", blended, CheckpointMeta("ffc", blended.config))
-    from photorecon.errors import PhotoreconError
-
     with pytest.raises(PhotoreconError, match="blend"):
         warm_start(create_model("ffc", **tiny), str(tmp_path / "b.safetensors"), "ffc")

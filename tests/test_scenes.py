@@ -52,7 +52,7 @@ def test_scenes_join_training_photos_and_validation(pack: Path) -> None:
     assert kinds[: len(plain[1]["kinds"])] == plain[1]["kinds"]
     assert kinds[len(plain[1]["kinds"]) :] == ["smooth-scratches", "smooth-brush"] * 2
     assert more[1]["images"].shape[0] == len(kinds) == more[1]["masks"].shape[0]
-    with pytest.raises(PhotoreconError, match=r"data.scenes must be in \[0, 1\)"):
+    with pytest.raises(PhotoreconError, match=r"data.scenes=1.0: must be 0 <= x < 1"):
         build_data(tiny_config(pack, "data.scenes=1.0"))
 
 

@@ -57,6 +57,11 @@ def random_boxes(
     rng: np.random.Generator, height: int, width: int, count: int = 2, size: int = BOX_SIZE
 ) -> list[Box]:
     """`count` square boxes of side `size` placed uniformly inside the image (may overlap)."""
+    if size > min(height, width) or size < 1 or count < 0:
+        raise PhotoreconError(
+            f"{count} boxes of side {size} do not fit a {width}x{height} image "
+            "(in training: data.box_size larger than data.size)"
+        )
     rows = rng.integers(0, height - size + 1, size=count)
     cols = rng.integers(0, width - size + 1, size=count)
     return [Box(int(r), int(c), size, size) for r, c in zip(rows, cols, strict=True)]

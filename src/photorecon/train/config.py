@@ -80,12 +80,8 @@ class DataConfig:
 
     def problems(self) -> list[str]:
         out = []
-        if self.box_size > self.size:
-            out.append(f"box_size={self.box_size}: larger than size={self.size}")
         if self.val_frac + self.test_frac >= 1:
             out.append(f"val_frac + test_frac = {self.val_frac + self.test_frac:g}: must be < 1")
-        if self.max_side < self.size:
-            out.append(f"max_side={self.max_side}: smaller than size={self.size}")
         return out
 
 
