@@ -52,6 +52,14 @@ def _radial(height: int, width: int, cy: float, cx: float, radius: float) -> np.
     return np.hypot(y - cy, x - cx) / max(radius, 1e-6)
 
 
+def _spot(rng: np.random.Generator, height: int, width: int, low: float, high: float):
+    """(H, W) a soft round spot (a Gaussian) at a random place, its radius a random share
+    (low..high) of the long side: a sun's glow, a highlight."""
+    centre_y, centre_x = rng.uniform(0, height), rng.uniform(0, width)
+    radius = rng.uniform(low, high) * max(height, width)
+    return np.exp(-(_radial(height, width, centre_y, centre_x, radius) ** 2))
+
+
 def _mix(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Per-pixel blend of colours a and b (3,) by t (H, W) in 0..1 -> (H, W, 3)."""
     t = t[..., None]
@@ -64,18 +72,7 @@ def _sky(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     ramp = _ramp(height, width, rng.uniform(-0.4, 0.4)) ** rng.uniform(0.6, 1.6)
     img = _mix(zenith, horizon, ramp)
     if rng.random() < 0.5:  # a glow around the sun
-        glow = np.exp(
-            -(
-                _radial(
-                    height,
-                    width,
-                    rng.uniform(0, height),
-                    rng.uniform(0, width),
-                    rng.uniform(0.2, 0.7) * max(height, width),
-                )
-                ** 2
-            )
-        )
+        glow = _spot(rng, height, width, 0.2, 0.7)
         img = img + (255.0 - img) * (glow * rng.uniform(0.2, 0.7))[..., None]
     return img
 
@@ -122,18 +119,7 @@ def _skin(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     tone[2] = tone[0] * rng.uniform(0.58, 0.75)
     shading = fractal_noise(rng, height, width, octaves=4, base=2)
     img = tone * (1.0 + 0.12 * shading)[..., None]
-    highlight = np.exp(
-        -(
-            _radial(
-                height,
-                width,
-                rng.uniform(0, height),
-                rng.uniform(0, width),
-                rng.uniform(0.05, 0.2) * max(height, width),
-            )
-            ** 2
-        )
-    )
+    highlight = _spot(rng, height, width, 0.05, 0.2)
     return img + (255 - img) * highlight[..., None] * rng.uniform(0.1, 0.5)
 
 
