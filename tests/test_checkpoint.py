@@ -115,3 +115,22 @@ def test_unknown_constructor_arguments_in_a_checkpoint_are_one_line(tmp_path) ->
         PhotoreconError, match=r"odd.safetensors: its metadata does not build model 'ffc'.*wings"
     ):
         load_checkpoint(path)
+
+
+def test_a_checkpoint_naming_a_classical_fill_is_one_line(tmp_path) -> None:
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from photorecon.checkpoint import load_checkpoint
+    from photorecon.models.loading import shipped_weights
+
+    with safe_open(str(shipped_weights("damage")), "pt") as f:
+        meta = json.loads(f.metadata()["photorecon"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    meta.update(model="telea", kwargs={})
+    crafted = tmp_path / "crafted.safetensors"
+    save_file(tensors, str(crafted), metadata={"photorecon": json.dumps(meta)})
+    with pytest.raises(PhotoreconError, match="'telea' is a classical fill, with no weights"):
+        load_checkpoint(crafted)

@@ -99,13 +99,13 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> nn.
     meta = read_meta(file)
     if not isinstance(meta.kwargs, dict):
         raise PhotoreconError(f"{file}: malformed checkpoint metadata (kwargs is not a mapping)")
+    from photorecon.models.registry import get_model_info
+
     try:
+        if not get_model_info(meta.model).trainable:  # a classical fill has no weights
+            raise PhotoreconError(f"{meta.model!r} is a classical fill, with no weights to load")
         model = create_model(meta.model, **meta.kwargs)
-    except (
-        TypeError,
-        ValueError,
-        PhotoreconError,
-    ) as exc:  # an argument it does not take, a bad value
+    except (TypeError, ValueError, PhotoreconError) as exc:  # unknown, untrainable, bad kwargs
         raise PhotoreconError(
             f"{file}: its metadata does not build model {meta.model!r} ({exc})"
         ) from None
