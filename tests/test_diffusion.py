@@ -311,3 +311,12 @@ def test_lora_training_under_torchrun(sd: Path, pack: Path, tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr[-2000:]
     assert "all 2 ranks agree on the weights" in done.stdout
     assert "processes: 2" in (run / "result.yaml").read_text()
+
+
+@pytest.mark.parametrize("kwargs", [{"lora_rank": "abc"}, {"lora_rank": -1}, {"lora_alpha": "x"}])
+def test_bad_lora_arguments_are_one_line(sd: Path, kwargs) -> None:
+    from photorecon.errors import PhotoreconError
+    from photorecon.models.registry import create_model
+
+    with pytest.raises(PhotoreconError, match="lora_(rank|alpha) must be"):
+        create_model("sd_inpaint", path=str(sd), **{"lora_rank": 2, **kwargs})

@@ -167,6 +167,14 @@ class DiffusionInpainter(nn.Module, InpaintModel):
         lora_alpha: float = 0.0,
     ) -> None:
         super().__init__()
+        if isinstance(lora_rank, bool) or not isinstance(lora_rank, int) or lora_rank < 0:
+            raise PhotoreconError(f"lora_rank must be a whole number >= 0, got {lora_rank!r}")
+        if (
+            isinstance(lora_alpha, bool)
+            or not isinstance(lora_alpha, int | float)
+            or lora_alpha < 0
+        ):
+            raise PhotoreconError(f"lora_alpha must be a number >= 0, got {lora_alpha!r}")
         self.pipe = pipe
         self.options = (options or DiffusionOptions()).check()
         self.source = source
