@@ -128,7 +128,7 @@ def test_a_checkpoint_naming_a_classical_fill_is_one_line(tmp_path) -> None:
 
     with safe_open(str(shipped_weights("damage")), "pt") as f:
         meta = json.loads(f.metadata()["photorecon"])
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
     meta.update(model="telea", kwargs={})
     crafted = tmp_path / "crafted.safetensors"
     save_file(tensors, str(crafted), metadata={"photorecon": json.dumps(meta)})
