@@ -249,13 +249,17 @@ def fill_any_size(
             "detail needs a learned fill (its low frequencies guide the texture); "
             f"{type(model).__name__} is a classical one"
         )
+    options = None
+    if detail:
+        options = check_options(detail if isinstance(detail, DetailOptions) else DetailOptions())
     if rescale is None:
         rescale = learned
     labels, boxes = labelled_holes(holes)
     thin_px = float(getattr(model, "thin_fill_px", 0) or 0) if learned else 0.0
-    pastes, classical = plan_fill(labels, boxes, work_size, rescale, learned, thin_px)
+    thickness = [hole_thickness(labels, k, b) for k, b in enumerate(boxes, start=1)]
+    pastes, classical = plan_fill(labels, boxes, work_size, rescale, learned, thin_px, thickness)
     windows = list(dict.fromkeys(p[0] for p in pastes))
-    detailed = detail_windows(pastes, labels, boxes) if detail else {}
+    detailed = detail_windows(pastes, thickness) if options is not None else {}
     steps = Steps(len(windows) + len(detailed), progress)
     fills = run_windows(model, image, holes, windows, device, learned, check, steps.advance)
     for label in classical:  # thin enough for the model's own harmonic branch alone
@@ -269,13 +273,11 @@ def fill_any_size(
             rows.start - win.top : rows.stop - win.top, cols.start - win.left : cols.stop - win.left
         ]
         out[rows, cols][target] = local[target]
-    if detail:
-        options = detail if isinstance(detail, DetailOptions) else DetailOptions()
-        for win, which in detailed.items():
-            if check is not None:
-                check()
-            add_detail(out, holes, labels, win, which, check_options(options))
-            steps.advance(1)
+    for win, which in detailed.items():
+        if check is not None:
+            check()
+        add_detail(out, holes, labels, win, which, options)
+        steps.advance(1)
     return out
 
 
@@ -293,15 +295,14 @@ class Steps:
             self.report(self.done, self.total)
 
 
-def detail_windows(
-    pastes: list[Paste], labels: np.ndarray, boxes: list[Box]
-) -> dict[Window, tuple[int, ...]]:
+def detail_windows(pastes: list[Paste], thickness: list[float]) -> dict[Window, tuple[int, ...]]:
     """The windows whose holes are thick enough for detail, with those holes' labels (thin
-    holes, filled in tiles along their length, keep the plain fill)."""
+    holes, filled in tiles along their length, keep the plain fill); `thickness[k - 1]` is hole
+    k's (hole_thickness)."""
     out: dict[Window, tuple[int, ...]] = {}
     for win, _rows, _cols, which in pastes:
-        thick = tuple(k for k in which if hole_thickness(labels, k, boxes[k - 1]) >= MIN_THICKNESS)
-        if thick and win.height * win.width > 0:
+        thick = tuple(k for k in which if thickness[k - 1] >= MIN_THICKNESS)
+        if thick:
             out[win] = tuple(dict.fromkeys(out.get(win, ()) + thick))
     return out
 
@@ -353,15 +354,18 @@ def plan_fill(
     rescale: bool,
     learned: bool,
     thin_px: float = 0.0,
+    thickness: list[float] | None = None,
 ) -> tuple[list[Paste], list[int]]:
     """Which window fills which hole pixels: thin holes in tiles along their length, every
     other hole in a window around it that also takes the holes lying wholly inside it; a
     tiny hole (a speck) gets a small window when the model is learned. Holes at most
-    `thin_px` thick (and longer than that) are listed apart: the harmonic fill takes them."""
+    `thin_px` thick (and longer than that) are listed apart: the harmonic fill takes them.
+    `thickness`: each hole's hole_thickness, when the caller has them already."""
     height, width = labels.shape
     if not boxes:
         return [], []
-    thickness = [hole_thickness(labels, k, b) for k, b in enumerate(boxes, start=1)]
+    if thickness is None:
+        thickness = [hole_thickness(labels, k, b) for k, b in enumerate(boxes, start=1)]
     sizes = [
         min(float(max(b.height, b.width)), THIN_CONTEXT * t)
         for t, b in zip(thickness, boxes, strict=True)
