@@ -69,6 +69,7 @@ class LogLines:
         self.postfix = ""
         self.share: float | None = None  # the share done, where the count alone does not say
         self.spoke = False
+        self.closed_at: int | None = None  # the count the last "done" line gave
 
     def __iter__(self) -> Iterator[Any]:
         for item in self.iterable or ():
@@ -97,8 +98,8 @@ class LogLines:
             self._line(now)
 
     def close(self) -> None:
-        if self.spoke and self.n != getattr(self, "_closed_at", None):
-            self._closed_at = self.n
+        if self.spoke and self.n != self.closed_at:
+            self.closed_at = self.n
             self._line(time.monotonic(), done=True)
 
     def line(self, now: float, done: bool = False) -> str:
