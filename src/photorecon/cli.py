@@ -229,6 +229,24 @@ def _pack_cmd(args: argparse.Namespace) -> None:
     print(f"wrote {count} photos to {args.out} ({size / 2**20:.1f} MiB)")
 
 
+def _shard_cmd(args: argparse.Namespace) -> None:
+    from photorecon.data.shards import INDEX, write_shards
+
+    log = lambda line: print(line, file=sys.stderr)  # noqa: E731
+    shards = write_shards(
+        args.photos,
+        args.out,
+        shard_size=args.shard_size,
+        shard_mb=args.shard_mb,
+        force=args.force,
+        log=log,
+        progress=not args.quiet,
+    )
+    count = sum(s.count for s in shards)
+    size = sum(s.bytes for s in shards) / 2**20
+    print(f"wrote {count} photos in {len(shards)} shards to {args.out} ({size:.1f} MiB, {INDEX})")
+
+
 def _fill_cmd(args: argparse.Namespace) -> None:
     from photorecon.api import default_model
     from photorecon.batchlog import RunLog, parse_shard
@@ -699,6 +717,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", help="folder for the compact pack")
     p.add_argument("--max-side", type=int, default=1024, help="long side in pixels (1024)")
     p.add_argument("--quality", type=int, default=92, help="JPEG quality (92)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p = data_sub.add_parser(
+        "shard",
+        help="photos as WebDataset tar shards (image bytes as they were, a JSON record each) "
+        "and index.json, for training and builds that stream",
+    )
+    p.set_defaults(func=_shard_cmd)
+    p.add_argument("photos", help="photo pack (with manifest.json) or any folder of photos")
+    p.add_argument("out", help="folder for the shards and index.json")
+    p.add_argument("--shard-size", type=int, default=1000, help="photos per shard at most (1000)")
+    p.add_argument(
+        "--shard-mb", type=float, default=0.0, help="MiB per shard at most (default: no limit)"
+    )
+    p.add_argument("--force", action="store_true", help="replace the shards in an existing OUT")
     p.add_argument("-q", "--quiet", action="store_true")
     return parser
 

@@ -19,8 +19,16 @@ class DataConfig:
     """Where samples come from; seed and fractions must match `data build` to hold out the same
     val/test photos."""
 
-    source: str = "photos"  # "photos": random crops of the pack; "split": a split folder's pairs
+    # "photos": random crops of the pack, held in memory; "split": a split folder's pairs;
+    # "shards": photos streamed from WebDataset shards (`data shard`), none held whole
+    source: str = "photos"
     photos: str = "data/photos"
+    # source=shards: the training shards and the validation shards (each a folder with an
+    # index.json, a brace pattern, pipe: commands, fsspec URLs, or a list of those), and how
+    # many photos the shuffle buffer mixes at a time
+    shards: str | list[str] = ""
+    val_shards: str | list[str] = ""
+    shuffle_buffer: int = 256
     train_split: str = ""  # source=split: folder with masked/ (+ masked_info.csv) and original/
     val_split: str = ""  # if set, validate on this split folder with the challenge scorer
     fresh_boxes: bool = True  # source=split: draw new holes each time instead of the listed ones
@@ -62,7 +70,8 @@ class DataConfig:
     loader: str = "auto"
 
     LIMITS: ClassVar[dict] = {
-        "source": ("photos", "split"),
+        "source": ("photos", "split", "shards"),
+        "shuffle_buffer": Range(1, 1_000_000),
         "val_frac": BELOW_1,
         "test_frac": BELOW_1,
         "size": Range(16, 8192),

@@ -66,20 +66,48 @@ class IndexedStream(Dataset):
         return self.length
 
 
+class HoleCut:
+    """A photo -> a random crop, flipped and turned, with random holes: (uint8 (3,S,S), float
+    mask (1,S,S)); `scenes` (optional) stand in for the photo with probability `cfg.scenes`."""
+
+    def __init__(self, cfg: DataConfig, scenes: list[np.ndarray] | None = None) -> None:
+        self.cfg, self.scenes = cfg, scenes
+
+    def __call__(self, photo: np.ndarray, rng: np.random.Generator):
+        cfg = self.cfg
+        if self.scenes and rng.random() < cfg.scenes:
+            photo = self.scenes[int(rng.integers(len(self.scenes)))]
+        crop = augment(random_crop(photo, rng, cfg.size), rng, cfg.flips, cfg.rot90)
+        mask = sample_mask(rng, cfg.size, cfg.size, cfg)
+        return torch.from_numpy(crop).permute(2, 0, 1), torch.from_numpy(mask)[None]
+
+
+class DamageCut:
+    """A photo -> a random crop, flipped and turned, aged, damaged (or left clean with
+    probability `clean_share`) and scanned (`photorecon.damage`), with its true damage mask."""
+
+    def __init__(self, cfg: DataConfig) -> None:
+        self.cfg, self.mix = cfg, parse_damage_mix(cfg.damage)
+
+    def __call__(self, photo: np.ndarray, rng: np.random.Generator):
+        cfg = self.cfg
+        crop = augment(random_crop(photo, rng, cfg.size), rng, cfg.flips, cfg.rot90)
+        sample = render_damage(crop, rng, self.mix, clean=bool(rng.random() < cfg.clean_share))
+        mask = torch.from_numpy(sample.mask.astype(np.float32))[None]
+        return torch.from_numpy(sample.image).permute(2, 0, 1), mask
+
+
 class RandomHoles(IndexedStream):
     """Item i: a random crop of a random photo with random holes; deterministic in (seed, i)."""
 
     def __init__(self, photos: list[np.ndarray], cfg: DataConfig, seed: int, length: int) -> None:
         super().__init__(cfg, seed, length)
         self.photos = photos
+        self.cut = HoleCut(cfg)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        cfg = self.cfg
         rng = np.random.default_rng([self.seed, index])
-        photo = self.photos[int(rng.integers(len(self.photos)))]
-        crop = augment(random_crop(photo, rng, cfg.size), rng, cfg.flips, cfg.rot90)
-        mask = sample_mask(rng, cfg.size, cfg.size, cfg)
-        return torch.from_numpy(crop).permute(2, 0, 1), torch.from_numpy(mask)[None]
+        return self.cut(self.photos[int(rng.integers(len(self.photos)))], rng)
 
 
 def fixed_set(
@@ -146,16 +174,11 @@ class DamagedCrops(IndexedStream):
     def __init__(self, photos: list[np.ndarray], cfg: DataConfig, seed: int, length: int) -> None:
         super().__init__(cfg, seed, length)
         self.photos = photos
-        self.mix = parse_damage_mix(cfg.damage)
+        self.cut = DamageCut(cfg)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        cfg = self.cfg
         rng = np.random.default_rng([self.seed, index])
-        photo = self.photos[int(rng.integers(len(self.photos)))]
-        crop = augment(random_crop(photo, rng, cfg.size), rng, cfg.flips, cfg.rot90)
-        sample = render_damage(crop, rng, self.mix, clean=bool(rng.random() < cfg.clean_share))
-        mask = torch.from_numpy(sample.mask.astype(np.float32))[None]
-        return torch.from_numpy(sample.image).permute(2, 0, 1), mask
+        return self.cut(self.photos[int(rng.integers(len(self.photos)))], rng)
 
 
 def fixed_damage_set(

@@ -14,6 +14,7 @@ import contextlib
 import copy
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -213,6 +214,12 @@ def train(
             if info.main:
                 print(f"{out}: finished at step {run.step}; best val {metric} {run.best_rmse:.4f}")
             return RunResult(run.best_rmse, run.best_step, run.step, 0.0, info.main, "", metric)
+        if hasattr(samples, "positions") and run.data and len(run.data) != samples.plan.streams:
+            warnings.warn(
+                f"the checkpoint's data came from {len(run.data)} streams, this run has "
+                f"{samples.plan.streams} (ranks x workers): the shards go on in another order",
+                stacklevel=1,
+            )
     evaluator = Evaluator(
         val,
         device,
@@ -293,6 +300,8 @@ def train(
                 log.say(run.step, scores, run.best_rmse, ips)
             every = cfg.checkpoint_every or cfg.eval_every
             if info.main and (run.step % every == 0 or finished or stopped):
+                if hasattr(samples, "positions"):
+                    run.data = samples.positions(run.step)
                 checkpoints.save_last(eval_model, step_fn, ema, run)
             if finished or stopped:
                 break

@@ -9,6 +9,7 @@ does not fit in memory needs), "device" (photos cached on the training device,
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,13 +17,15 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from photorecon.damage import parse_damage_mix
-from photorecon.data.crops import split_photos
+from photorecon.data.crops import downscale, split_photos
 from photorecon.data.photos import read_manifest
 from photorecon.errors import PhotoreconError
 from photorecon.models.registry import get_model_info
 from photorecon.train.config import TrainConfig
 from photorecon.train.data import (
+    DamageCut,
     DamagedCrops,
+    HoleCut,
     RandomHoles,
     SplitPairs,
     fixed_damage_set,
@@ -97,6 +100,116 @@ class DeviceSamples:
             yield self.stream.batch(BN_FIRST + k)
 
 
+class ShardSamples:
+    """Samples streamed from WebDataset shards (`shardstream`): `data.workers` loader processes
+    (or this one) each read their own shards; batches for a step follow from the step alone."""
+
+    def __init__(self, plan, cut, cfg: TrainConfig, info: DistInfo, device) -> None:
+        self.plan, self.cut, self.cfg, self.info, self.device = plan, cut, cfg, info, device
+
+    @property
+    def local_streams(self) -> int:
+        return max(self.cfg.data.workers, 1)
+
+    def describe(self) -> str:
+        plan = self.plan
+        return (
+            f"{len(plan.urls)} shards ({sum(plan.counts):,} photos) streamed by "
+            f"{self.local_streams} reader(s) per rank, shuffle buffer {plan.buffer}"
+        )
+
+    def dataset(self, start: int, salt: int = 0):
+        from photorecon.train.shardstream import ShardBatches
+
+        return ShardBatches(
+            self.plan,
+            self.cut,
+            max_side=self.cfg.data.max_side,
+            batch_size=self.cfg.batch_size,
+            rank=self.info.rank,
+            local_streams=self.local_streams,
+            start=start,
+            salt=salt,
+        )
+
+    def positions(self, step: int) -> list[dict]:
+        """Where every stream of every rank stands before `step` (for the run's state)."""
+        from photorecon.train.shardstream import batches_before
+
+        local, out = self.local_streams, []
+        for g in range(self.plan.streams):
+            done = batches_before(step, g % local, local) * self.cfg.batch_size
+            out.append(self.plan.position(g, done))
+        return out
+
+    def batches(self, start: int, steps: int) -> Iterator[Batch]:
+        workers = self.cfg.data.workers
+        loader = DataLoader(
+            self.dataset(start),
+            batch_size=None,
+            num_workers=workers,
+            pin_memory=self.device.type == "cuda",
+            generator=own_generator(self.cfg.seed, start),
+        )
+        yield from itertools.islice(loader, max(steps - start, 0))
+
+    def bn_batches(self, count: int) -> Iterator[Batch]:
+        batches = -(-count // self.cfg.batch_size)
+        # stream 0's photos from the start, cut with generators of their own
+        dataset = self.dataset(0, salt=BN_SALT)
+        dataset.local, dataset.rank = 1, 0
+        yield from itertools.islice(iter(dataset), batches)
+
+
+BN_SALT = 97  # BatchNorm batches: the first photos again, cut with generators no step uses
+
+
+def _shard_data(cfg: TrainConfig, info: DistInfo, device, detector: bool):
+    """Training samples streamed from `data.shards`; validation from `data.val_shards` (loaded
+    whole: keep it small) or `data.val_split`."""
+    from photorecon.data.shards import expand_spec, iter_photos, shard_counts
+    from photorecon.train.shardstream import ShardPlan
+
+    d = cfg.data
+    if d.loader == "device":
+        raise PhotoreconError("data.source=shards streams on the CPU: data.loader=auto or workers")
+    if not d.shards:
+        raise PhotoreconError("data.source=shards needs data.shards")
+    if not d.val_shards and not (d.val_split and not detector):
+        raise PhotoreconError("data.source=shards needs data.val_shards (or data.val_split)")
+    urls = expand_spec(d.shards)
+    plan = ShardPlan(
+        tuple(urls),
+        tuple(shard_counts(urls)),
+        info.world * max(d.workers, 1),
+        d.shuffle_buffer,
+        cfg.seed,
+    )
+    scenes = scene_photos(d, 64) if d.scenes and not detector else None
+    cut = DamageCut(d) if detector else HoleCut(d, scenes)
+    samples = ShardSamples(plan, cut, cfg, info, device)
+    if not d.val_shards:
+        return samples, {"split": d.val_split}
+    val_photos = [downscale(p.rgb(), d.max_side) for p in iter_photos(d.val_shards)]
+    if detector:
+        images, masks, labels = fixed_damage_set(val_photos, d, d.seed)
+        return samples, {"images": images, "masks": masks, "labels": labels, "detect": True}
+    images, masks, kinds = fixed_set(val_photos, d, d.seed)
+    return samples, _with_scenes({"images": images, "masks": masks, "kinds": kinds}, d)
+
+
+def _with_scenes(val: dict, d) -> dict:
+    """The validation set with `data.val_scenes` smooth scenes added (smooth-* kinds)."""
+    if d.val_scenes <= 0:
+        return val
+    images, masks, kinds = fixed_scene_set(d, d.seed)
+    return {
+        "images": torch.cat([val["images"], images]),
+        "masks": torch.cat([val["masks"], masks]),
+        "kinds": val["kinds"] + kinds,
+    }
+
+
 def _use_device_stream(cfg: TrainConfig, device: torch.device) -> bool:
     loader = cfg.data.loader
     if loader not in ("auto", "workers", "device"):
@@ -114,7 +227,10 @@ def build_data(cfg: TrainConfig, info: DistInfo | None = None, device=None):
     device = torch.device("cpu") if device is None else torch.device(device)
     d = cfg.data
     length = 2**62  # indices come from StepBatches; the dataset is an endless stream
-    if (cfg.trainer or get_model_info(cfg.model.name).trainer) == "detector":
+    detector = (cfg.trainer or get_model_info(cfg.model.name).trainer) == "detector"
+    if d.source == "shards":
+        return _shard_data(cfg, info, device, detector)
+    if detector:
         return _detector_data(cfg, info, device, length)
     if d.source == "photos":
         records = read_manifest(d.photos)
@@ -132,11 +248,7 @@ def build_data(cfg: TrainConfig, info: DistInfo | None = None, device=None):
         if not splits["val"]:
             raise PhotoreconError("training needs val photos: set data.val_frac > 0")
         images, masks, kinds = fixed_set(load_photos(splits["val"], d.max_side), d, d.seed)
-        if d.val_scenes > 0:
-            more = fixed_scene_set(d, d.seed)
-            images, masks = torch.cat([images, more[0]]), torch.cat([masks, more[1]])
-            kinds = kinds + more[2]
-        return samples, {"images": images, "masks": masks, "kinds": kinds}
+        return samples, _with_scenes({"images": images, "masks": masks, "kinds": kinds}, d)
     if d.source == "split":
         from photorecon.data.challenge_dir import load_original, open_split, read_entries
 
@@ -150,7 +262,7 @@ def build_data(cfg: TrainConfig, info: DistInfo | None = None, device=None):
         originals = [load_original(split, e) for e in entries]
         dataset = SplitPairs(originals, entries, d, cfg.seed, length)
         return LoaderSamples(dataset, cfg, info, device), {"split": d.val_split}
-    raise PhotoreconError(f"unknown data.source {d.source!r} (photos or split)")
+    raise PhotoreconError(f"unknown data.source {d.source!r} (photos, split or shards)")
 
 
 def _detector_data(cfg: TrainConfig, info: DistInfo, device, length: int):

@@ -3,6 +3,7 @@ warm starts from other weights, and the end-of-run decision to replace shipped w
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 from dataclasses import dataclass
@@ -77,6 +78,9 @@ class Progress:
     best_rmse: float = math.inf
     best_step: int = -1
     elapsed: float = 0.0  # seconds of training so far, over every chunk and resume
+    # streamed data: where each stream stood (epoch, shard, offset), for the record and to
+    # notice a resume with another number of streams
+    data: list = dataclasses.field(default_factory=list)
 
 
 class Checkpointer:
@@ -110,6 +114,7 @@ class Checkpointer:
             "best_step": run.best_step,
             "elapsed": run.elapsed,
             "scaler": step_fn.scaler.state_dict(),
+            "data": run.data,
         }
         save_state(self.state_dir, step_fn, ema, extra)
 
@@ -118,7 +123,11 @@ class Checkpointer:
         if "scaler" in state:
             step_fn.scaler.load_state_dict(state["scaler"])
         return Progress(
-            state["step"], state["best_rmse"], state["best_step"], state.get("elapsed", 0.0)
+            state["step"],
+            state["best_rmse"],
+            state["best_step"],
+            state.get("elapsed", 0.0),
+            list(state.get("data") or []),
         )
 
     def write_result(
