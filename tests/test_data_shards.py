@@ -278,3 +278,28 @@ def test_two_processes_train_from_shards_without_overlap(
         p.name for p in shards.glob("*.tar")
     }
     assert first["shard"] != second["shard"]
+
+
+def same_tree(a: Path, b: Path) -> bool:
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    return files_a == files_b and all((a / f).read_bytes() == (b / f).read_bytes() for f in files_a)
+
+
+def test_build_and_pack_read_shards_as_they_read_the_pack(pack: Path, tmp_path: Path) -> None:
+    from photorecon.data.build import BuildConfig, build_dataset
+    from photorecon.data.pack import compact_pack
+
+    shards = tmp_path / "shards"
+    write_shards(pack, shards, shard_size=3, log=lambda _: None, progress=False)
+    cfg = BuildConfig(crops_per_photo=2, size=64, box_size=20, val_frac=0.2, test_frac=0.2)
+    build_dataset(pack, tmp_path / "from-pack", cfg, workers=1, progress=False)
+    build_dataset(shards, tmp_path / "from-shards", cfg, workers=2, progress=False)
+    assert same_tree(tmp_path / "from-pack", tmp_path / "from-shards")
+    compact_pack(pack, tmp_path / "small-pack", max_side=128)
+    compact_pack(
+        str(shards / "photos-{000000..000003}.tar"), tmp_path / "small-shards", max_side=128
+    )
+    a, b = tmp_path / "small-pack", tmp_path / "small-shards"
+    assert (a / "manifest.json").read_text() == (b / "manifest.json").read_text()
+    assert same_tree(a / "photos", b / "photos")

@@ -682,7 +682,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true")
     p = data_sub.add_parser("build", help="cut a challenge-format data set from a photo pack")
     p.set_defaults(func=_build_cmd)
-    p.add_argument("photos", help="photo pack folder (with manifest.json)")
+    p.add_argument("photos", help="photo pack folder (with manifest.json), or its shards")
     p.add_argument("out", help="data set folder to create")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-frac", type=float, default=0.1)
@@ -713,7 +713,7 @@ def build_parser() -> argparse.ArgumentParser:
         "pack", help="a compact copy of a photo pack (JPEG, shrunk) to carry to another machine"
     )
     p.set_defaults(func=_pack_cmd)
-    p.add_argument("photos", help="photo pack folder (with manifest.json)")
+    p.add_argument("photos", help="photo pack folder (with manifest.json), or its shards")
     p.add_argument("out", help="folder for the compact pack")
     p.add_argument("--max-side", type=int, default=1024, help="long side in pixels (1024)")
     p.add_argument("--quality", type=int, default=92, help="JPEG quality (92)")

@@ -156,7 +156,12 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise PhotoreconError(f"{path}: no such image file")
-    return np.asarray(to_rgb(decode(path, str(path)), str(path)), dtype=np.uint8).copy()
+    return decode_rgb(path, str(path))
+
+
+def decode_rgb(source: str | Path | bytes, name: str) -> np.ndarray:
+    """An image (a path or its bytes) as an RGB uint8 array (H, W, 3), EXIF-turned."""
+    return np.asarray(to_rgb(decode(source, name), name), dtype=np.uint8).copy()
 
 
 def write_image(path: str | Path, image: np.ndarray) -> None:

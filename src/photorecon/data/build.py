@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from photorecon.challenge import BOX_SIZE, MaskedEntry, write_masked_info, write
 from photorecon.data.crops import random_crop, split_photos
 from photorecon.data.photos import read_manifest
 from photorecon.errors import PhotoreconError
-from photorecon.imageio import read_image, write_image, write_mask
+from photorecon.imageio import decode_rgb, read_image, write_image, write_mask
 from photorecon.masks import check_kind, paint_white, random_boxes
 from photorecon.progress import bar as progress_bar
 
@@ -41,12 +42,13 @@ class BuildConfig:
 
 
 def _photo_job(
-    args: tuple[str, int, int, BuildConfig, str],
+    args: tuple[str | bytes, str, int, int, BuildConfig, str],
 ) -> list[MaskedEntry]:
-    """Cut one photo's crops, write original and masked PNGs; returns their entries."""
-    path, photo_index, split_seed, cfg, split_dir = args
+    """Cut one photo's crops (the photo a path, or its bytes from a shard), write original and
+    masked PNGs; returns their entries."""
+    source, name, photo_index, split_seed, cfg, split_dir = args
     rng = np.random.default_rng([cfg.seed, split_seed, photo_index])
-    image = read_image(path)
+    image = read_image(source) if isinstance(source, str) else decode_rgb(source, name)
     out = []
     for k in range(cfg.crops_per_photo):
         crop = random_crop(image, rng, cfg.size)
@@ -99,40 +101,41 @@ def build_dataset(
     workers: int | None = None,
     progress: bool = True,
 ) -> dict[str, int]:
-    """Write OUT/<split>/{masked,original} and val/test truth.csv; returns images per split."""
-    pack, out = Path(pack), Path(out)
+    """Write OUT/<split>/{masked,original} and val/test truth.csv; returns images per split.
+
+    PACK is a photo pack folder or shards of one (`data shard`): the same photos in the same
+    order give the same data set either way.
+    """
+    out = Path(out)
     if cfg.holes != DAMAGE:
         check_kind(cfg.holes)
-    records = read_manifest(pack)
-    paths = [str(pack / r.path) for r in records]
-    for p in paths:
-        if not Path(p).is_file():
-            raise PhotoreconError(f"{p}: listed in the manifest but missing")
+    names, photos = _photo_source(pack)
     if out.exists() and any(out.iterdir()) and not force:
         raise PhotoreconError(f"{out}: already exists and is not empty (use --force to replace)")
-    splits = split_photos(paths, cfg.seed, cfg.val_frac, cfg.test_frac)
+    splits = split_photos(names, cfg.seed, cfg.val_frac, cfg.test_frac)
     tmp = out.with_name(f".{out.name}.building")
     shutil.rmtree(tmp, ignore_errors=True)
-    jobs = []
+    place = {}
     for split_index, split in enumerate(SPLITS):
         split_dir = tmp / split
         (split_dir / "masked").mkdir(parents=True)
         (split_dir / "original").mkdir(parents=True)
         if cfg.holes != "squares":
             (split_dir / "masks").mkdir(parents=True)
-        jobs += [(p, i, split_index, cfg, str(split_dir)) for i, p in enumerate(splits[split])]
+        for i, name in enumerate(splits[split]):
+            place[name] = (i, split_index, str(split_dir))
     workers = workers or min(os.cpu_count() or 1, 8)
     results: dict[str, list[MaskedEntry]] = {s: [] for s in SPLITS}
+    jobs = ((source, name, *place[name][:2], cfg, place[name][2]) for name, source in photos())
     try:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            done = pool.map(_photo_job, jobs, chunksize=1)
-            for job, entries in progress_bar(
-                zip(jobs, done, strict=True), total=len(jobs), desc="build", enabled=progress
-            ):
-                results[SPLITS[job[2]]].extend(entries)
+            done = _bounded_map(pool, _photo_job, jobs, 4 * workers)
+            bar = progress_bar(done, total=len(names), desc="build", enabled=progress)
+            for job, entries in bar:
+                results[SPLITS[job[3]]].extend(entries)
         for split in SPLITS:
             split_dir = tmp / split
-            entries = results[split]
+            entries = sorted(results[split], key=lambda e: e.filename)
             if cfg.holes != "squares":
                 (split_dir / "holes.txt").write_text(cfg.holes + "\n")
             else:
@@ -141,15 +144,46 @@ def build_dataset(
                 # Training reads original/ directly; a train truth.csv would be gigabytes.
                 originals = ((e, read_image(split_dir / "original" / e.filename)) for e in entries)
                 write_submission(split_dir / "truth.csv", originals)
-            (split_dir / "photos.txt").write_text(
-                "".join(f"{Path(p).relative_to(pack).as_posix()}\n" for p in splits[split])
-            )
+            (split_dir / "photos.txt").write_text("".join(f"{n}\n" for n in splits[split]))
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {s: len(results[s]) for s in SPLITS}
+
+
+def _photo_source(pack: str | Path):
+    """The photos' names (paths in the pack, in manifest order) and a generator of (name,
+    source): a pack's file paths, or a shard set's image bytes streamed in order."""
+    from photorecon.data.shards import is_shard_spec, iter_photos
+
+    if is_shard_spec(pack):
+        names = [sample.name for sample in iter_photos(str(pack))]
+        if len(set(names)) != len(names):
+            raise PhotoreconError(f"{pack}: two photos share a name")
+        return names, lambda: ((s.name, s.data) for s in iter_photos(str(pack)))
+    pack = Path(pack)
+    records = read_manifest(pack)
+    for r in records:
+        if not (pack / r.path).is_file():
+            raise PhotoreconError(f"{pack / r.path}: listed in the manifest but missing")
+    names = [r.path for r in records]
+    return names, lambda: ((n, str(pack / n)) for n in names)
+
+
+def _bounded_map(pool, fn, jobs, ahead: int):
+    """(job, fn(job)) in order, with at most `ahead` jobs submitted and not yet taken: a stream
+    of photos is never read far past the workers."""
+    pending = deque()
+    for job in jobs:
+        pending.append((job, pool.submit(fn, job)))
+        if len(pending) >= ahead:
+            job, future = pending.popleft()
+            yield job, future.result()
+    while pending:
+        job, future = pending.popleft()
+        yield job, future.result()
 
 
 def build_scenes(

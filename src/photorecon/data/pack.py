@@ -13,7 +13,7 @@ from pathlib import Path
 from PIL import Image
 
 from photorecon.data.crops import downscale
-from photorecon.data.photos import read_manifest
+from photorecon.data.photos import PhotoRecord, read_manifest
 from photorecon.errors import PhotoreconError
 from photorecon.fsutil import atomic_path
 from photorecon.imageio import read_image
@@ -22,21 +22,24 @@ from photorecon.imageio import read_image
 def compact_pack(
     source: str | Path, dest: str | Path, *, max_side: int = 1024, quality: int = 92
 ) -> tuple[int, int]:
-    """Write DEST as a compact copy of the pack SOURCE; returns (photos, bytes on disk).
+    """Write DEST as a compact copy of the pack SOURCE (a pack folder or shards of one);
+    returns (photos, bytes on disk).
 
     Photos keep their manifest order (the train/val/test split of a seed depends on it), their
     records (licence, origin), and get `.jpg` paths and their new sizes.
     """
-    source, dest = Path(source), Path(dest)
+    from photorecon.data.shards import is_shard_spec
+
+    dest = Path(dest)
     if not 1 <= quality <= 100:
         raise PhotoreconError(f"JPEG quality must be 1-100, got {quality}")
-    if dest.resolve() == source.resolve():
+    if Path(source).is_dir() and dest.resolve() == Path(source).resolve():
         raise PhotoreconError(f"{dest}: the compact pack must go to another folder")
-    records = read_manifest(source)
+    photos = _shard_photos(source) if is_shard_spec(source) else _pack_photos(Path(source))
     out = []
     total = 0
-    for record in records:
-        image = downscale(read_image(source / record.path), max_side)
+    for record, image in photos:
+        image = downscale(image, max_side)
         rel = Path(record.path).with_suffix(".jpg").as_posix()
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -47,6 +50,42 @@ def compact_pack(
         out.append(dataclasses.replace(record, path=rel, width=width, height=height))
     with atomic_path(dest / "manifest.json") as tmp:
         tmp.write_text(json.dumps([dataclasses.asdict(r) for r in out], indent=1))
-    if (source / "ATTRIBUTION.md").is_file():
-        shutil.copyfile(source / "ATTRIBUTION.md", dest / "ATTRIBUTION.md")
+    if Path(source).is_dir() and (Path(source) / "ATTRIBUTION.md").is_file():
+        shutil.copyfile(Path(source) / "ATTRIBUTION.md", dest / "ATTRIBUTION.md")
+    elif is_shard_spec(source):
+        from photorecon.data.photos import attribution_text
+
+        (dest / "ATTRIBUTION.md").write_text(attribution_text(out))
     return len(out), total
+
+
+def _pack_photos(source: Path):
+    for record in read_manifest(source):
+        yield record, read_image(source / record.path)
+
+
+def _shard_photos(spec):
+    """(record, photo) of shards in order; a photo from a plain folder gets a record made from
+    what its JSON says."""
+    import hashlib
+
+    from photorecon.data.shards import iter_photos
+
+    fields = {f.name for f in dataclasses.fields(PhotoRecord)}
+    for sample in iter_photos(str(spec)):
+        meta = sample.meta
+        image = sample.rgb()
+        if fields <= set(meta):
+            record = PhotoRecord(**{k: meta[k] for k in fields})
+        else:
+            record = PhotoRecord(
+                source=str(meta.get("source", "")),
+                version="",
+                licence=str(meta.get("licence", "")),
+                origin=sample.name,
+                path=sample.name,
+                width=image.shape[1],
+                height=image.shape[0],
+                sha256=hashlib.sha256(sample.data).hexdigest(),
+            )
+        yield record, image

@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import re
+import shutil
 import tarfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -28,7 +29,7 @@ import numpy as np
 
 from photorecon.errors import PhotoreconError, first_line
 from photorecon.fsutil import atomic_path
-from photorecon.imageio import IMAGE_SUFFIXES, decode, to_rgb
+from photorecon.imageio import IMAGE_SUFFIXES, decode_rgb
 
 INDEX = "index.json"
 SHARD_NAME = "photos-{:06d}.tar"
@@ -63,7 +64,7 @@ class PhotoSample:
 
     def rgb(self) -> np.ndarray:
         """The photo decoded as RGB uint8 (H, W, 3), EXIF-turned as `read_image` does."""
-        return np.asarray(to_rgb(decode(self.data, self.name), self.name), dtype=np.uint8).copy()
+        return decode_rgb(self.data, self.name)
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -197,6 +198,9 @@ def write_shards(
     }
     with atomic_path(out / INDEX) as tmp:
         tmp.write_text(json.dumps(index, indent=1) + "\n")
+    attribution = Path(photos) / "ATTRIBUTION.md"
+    if attribution.is_file():
+        shutil.copyfile(attribution, out / "ATTRIBUTION.md")
     if skipped:
         log(f"{skipped} of {len(sources)} photos skipped")
     return shards
@@ -254,6 +258,17 @@ def expand_spec(spec: str | list[str]) -> list[str]:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise PhotoreconError(f"{missing[0]}: no such shard{more}")
     return urls
+
+
+def is_shard_spec(spec: str | Path) -> bool:
+    """Whether a command's photo source names shards (a folder with an index.json, tar files, a
+    brace pattern of them, pipe: or a URL) rather than a photo pack or folder."""
+    text = str(spec)
+    if _is_url(text):
+        return True
+    if Path(text).is_dir():
+        return (Path(text) / INDEX).is_file()
+    return text.endswith(".tar") or text.endswith(".tar}") or "{" in text
 
 
 def known_counts(urls: list[str]) -> list[int | None]:
