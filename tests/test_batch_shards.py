@@ -80,3 +80,51 @@ def test_a_log_that_is_not_one_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert fill(folder(tmp_path, 2), tmp_path / "out", "--log", str(log)) == 2
     assert "run.jsonl: line 1 is not a run log entry" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_predict_shards_merge_into_the_whole_submission(dataset: Path, tmp_path: Path) -> None:
+    masked = dataset / "train" / "masked"
+    whole = tmp_path / "whole.csv"
+    assert main(["predict", str(masked), "--model", "telea", "--out", str(whole), "-q"]) == 0
+    parts = []
+    for k in (1, 2, 3):
+        out = str(tmp_path / "part-{shard}.csv")
+        assert main(["predict", str(masked), "--model", "telea", "--out", out, "-q",
+                     "--shard", f"{k}/3"]) == 0  # fmt: skip
+        parts.append(str(tmp_path / f"part-{k}-of-3.csv"))
+    merged = tmp_path / "merged.csv"
+    assert main(["merge", str(merged), *parts]) == 0
+    assert sorted(merged.read_text().splitlines()) == sorted(whole.read_text().splitlines())
+    assert merged.read_text().startswith("filename_box_pixel,value\n")
+
+
+def test_merge_refuses_overlapping_or_broken_parts(dataset: Path, tmp_path: Path, capsys) -> None:
+    masked = dataset / "train" / "masked"
+    part = tmp_path / "p.csv"
+    assert main(["predict", str(masked), "--model", "telea", "--out", str(part), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["merge", str(tmp_path / "m.csv"), str(part), str(part)]) == 2
+    assert "is in" in capsys.readouterr().err and not (tmp_path / "m.csv").exists()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,value\nx,1\n")
+    assert main(["merge", str(tmp_path / "m.csv"), str(part), str(bad)]) == 2
+    assert "bad.csv: wrong header" in capsys.readouterr().err
+
+
+def test_summary_merges_the_shards_logs(tmp_path: Path, capsys) -> None:
+    src, out = folder(tmp_path, 8), tmp_path / "out"
+    (src / "p05.png").write_bytes(b"broken")
+    logs = [str(tmp_path / f"{k}.jsonl") for k in (1, 2)]
+    for k in (1, 2):
+        fill(src, out, "--shard", f"{k}/2", "--log", logs[k - 1])
+    capsys.readouterr()
+    assert main(["summary", *logs]) == 2  # a failure is still there
+    said = capsys.readouterr().out
+    assert said.startswith("8 photos in 2 logs: 7 done, 1 failed")
+    assert "failed: " in said and "p05.png" in said
+    Image.fromarray(np.zeros((24, 32, 3), np.uint8)).save(src / "p05.png")
+    owner = next(k for k in (1, 2) if Shard(k, 2).holds(str(src / "p05.png")))
+    fill(src, out, "--shard", f"{owner}/2", "--log", logs[owner - 1])
+    capsys.readouterr()
+    assert main(["summary", *logs]) == 0
+    assert capsys.readouterr().out.startswith("8 photos in 2 logs: 8 done")

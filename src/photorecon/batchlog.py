@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from photorecon.errors import PhotoreconError
@@ -98,3 +98,52 @@ class RunLog:
             raise PhotoreconError(
                 f"{self.path}: cannot write the run log ({exc.strerror})"
             ) from None
+
+
+@dataclass
+class Summary:
+    """What one or more run logs say, merged: each photo's latest status."""
+
+    status: dict[str, dict] = field(default_factory=dict)  # source -> its latest entry
+    logs: int = 0
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for entry in self.status.values():
+            out[entry["status"]] = out.get(entry["status"], 0) + 1
+        return out
+
+    @property
+    def seconds(self) -> float:
+        return sum(float(e.get("seconds", 0.0)) for e in self.status.values())
+
+    def failed(self) -> list[dict]:
+        return [e for e in self.status.values() if e["status"] == "failed"]
+
+
+def summarize(paths: list[str | Path]) -> Summary:
+    """The run logs of a batch's shards merged: a photo's latest entry (by its time, then by
+    the order of the logs and lines) says where it stands."""
+    summary = Summary()
+    for path in paths:
+        log = Path(path)
+        if not log.is_file():
+            raise PhotoreconError(f"{log}: no such run log")
+        entries = []
+        for number, line in enumerate(log.read_text().splitlines(), start=1):
+            try:
+                entry = json.loads(line)
+                if not isinstance(entry, dict) or not {"source", "status"} <= entry.keys():
+                    raise ValueError
+            except (ValueError, RecursionError):
+                raise PhotoreconError(
+                    f"{log}: line {number} is not a run log entry (JSON with source, target, "
+                    "status)"
+                ) from None
+            entries.append(entry)
+        for entry in entries:
+            old = summary.status.get(str(entry["source"]))
+            if old is None or str(entry.get("time", "")) >= str(old.get("time", "")):
+                summary.status[str(entry["source"])] = entry
+        summary.logs += 1
+    return summary

@@ -371,3 +371,56 @@ def score_files(submission: str | Path, truth: str | Path, clip: bool = False) -
     sub = read_submission(submission, "submission")
     tru = read_submission(truth, "truth")
     return score_frames(sub, tru, where=str(submission), clip=clip)
+
+
+def merge_submissions(out: str | Path, parts: list[str | Path]) -> int:
+    """One submission from the parts `predict --shard` wrote: their rows copied under one
+    header, atomically. Every part must be a submission and no photo may be in two of them.
+    Returns the rows written."""
+    if not parts:
+        raise PhotoreconError("merge: no submission parts given")
+    owner: dict[str, Path] = {}
+    for part in map(Path, parts):
+        if Path(out).exists() and part.resolve() == Path(out).resolve():
+            raise PhotoreconError(f"{part}: the merged file cannot be one of its parts")
+        for name in _photos_in(part):
+            if name in owner:
+                raise PhotoreconError(f"{part}: photo {name} is in {owner[name]} too")
+            owner[name] = part
+    rows = 0
+    with atomic_open(out, "wb") as fh:
+        fh.write((SUBMISSION_HEADER + "\n").encode())
+        for part in map(Path, parts):
+            with open(part, "rb") as src:
+                src.readline()
+                last = b"\n"
+                for block in iter(lambda src=src: src.read(1 << 20), b""):
+                    rows += block.count(b"\n")
+                    fh.write(block)
+                    last = block[-1:]
+            if last != b"\n":  # a part whose last line has no newline
+                fh.write(b"\n")
+                rows += 1
+    return rows
+
+
+def _photos_in(part: Path) -> list[str]:
+    """The photo names a submission's ids mention (its header and ids checked)."""
+    if not part.is_file():
+        raise PhotoreconError(f"{part}: submission part not found")
+    with open(part, "rb") as fh:
+        header = fh.readline().decode("utf-8", "replace").strip().lstrip("\ufeff")
+    if header != SUBMISSION_HEADER:
+        raise PhotoreconError(f"{part}: wrong header {header!r}, expected {SUBMISSION_HEADER!r}")
+    try:
+        names = (
+            pl.scan_csv(part, schema={ID_COLUMN: pl.String, VALUE_COLUMN: pl.Float64})
+            .select(pl.col(ID_COLUMN).str.extract(r"^(.*)_box\d+_\d+_\d+_\d$").alias("name"))
+            .unique()
+            .collect()
+        )
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise PhotoreconError(f"{part}: malformed submission ({first_line(exc)})") from None
+    if names["name"].null_count():
+        raise PhotoreconError(f"{part}: an id is not <filename>_box<k>_<row>_<col>_<ch>")
+    return names["name"].to_list()

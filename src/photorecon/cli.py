@@ -59,16 +59,53 @@ def _predict_cmd(args: argparse.Namespace) -> None:
     from photorecon.models.loading import load_model_for
     from photorecon.predict import predict_to_csv
 
+    from photorecon.batchlog import parse_shard
+    from photorecon.data.challenge_dir import read_entries
+
     split = open_split(args.masked_dir, args.box_size, _image_size(args))
+    shard = parse_shard(args.shard)
+    entries = [e for e in read_entries(split) if shard.holds(e.filename)]
+    out = args.out.replace("{shard}", f"{shard.index}-of-{shard.count}")
     model, device = load_model_for(
         args.model, args.device, tta=args.tta, runtime=args.runtime, **_model_options(args)
     )
     start = time.perf_counter()
     rows = predict_to_csv(
-        model, split, args.out, batch_size=args.batch_size, device=device, progress=not args.quiet
+        model,
+        split,
+        out,
+        batch_size=args.batch_size,
+        device=device,
+        progress=not args.quiet,
+        entries=entries,
     )
-    where = sys.stderr if args.out == "-" else sys.stdout  # keep a streamed CSV clean
-    print(f"wrote {rows:,} rows to {args.out} in {time.perf_counter() - start:.2f} s", file=where)
+    where = sys.stderr if out == "-" else sys.stdout  # keep a streamed CSV clean
+    part = f" (shard {shard}: {len(entries)} photos)" if shard.count > 1 else ""
+    print(f"wrote {rows:,} rows to {out}{part} in {time.perf_counter() - start:.2f} s", file=where)
+
+
+def _merge_cmd(args: argparse.Namespace) -> None:
+    from photorecon.challenge import merge_submissions
+
+    rows = merge_submissions(args.out, args.parts)
+    print(f"wrote {rows:,} rows from {len(args.parts)} parts to {args.out}")
+
+
+def _summary_cmd(args: argparse.Namespace) -> None:
+    from photorecon.batchlog import summarize
+
+    summary = summarize(args.logs)
+    counts = summary.counts()
+    said = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing"
+    print(
+        f"{len(summary.status)} photos in {summary.logs} logs: {said}; "
+        f"{summary.seconds:.1f} s of work"
+    )
+    failed = summary.failed()
+    for entry in failed:
+        print(f"failed: {entry['source']}: {entry.get('reason', '')}")
+    if failed:
+        raise PhotoreconError(f"{len(failed)} of {len(summary.status)} photos are not filled")
 
 
 def _score_cmd(args: argparse.Namespace) -> None:
@@ -531,9 +568,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="submission CSV to write (- for standard output)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    p.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="only share K of N of the photos (by a stable hash of each name; under torchrun, "
+        "RANK/WORLD_SIZE choose it); {shard} in --out becomes K-of-N; 'merge' joins the parts",
+    )
     _add_challenge_options(p)
     _add_tta(p)
     _add_diffusion(p)
+
+    p = add("merge", _merge_cmd, "join the submission parts of 'predict --shard' into one")
+    p.add_argument("out", help="submission CSV to write")
+    p.add_argument("parts", nargs="+", help="the parts (each photo in one of them)")
+
+    p = add("summary", _summary_cmd, "what the run logs of a batch fill say, merged")
+    p.add_argument("logs", nargs="+", help="run logs (fill --log), one per shard or rerun")
 
     p = add("score", _score_cmd, "RMSE and PSNR of a submission against a truth CSV")
     p.add_argument("submission")

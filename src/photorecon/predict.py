@@ -58,7 +58,11 @@ def predict_to_csv(
     batch_size: int = 16,
     device: torch.device | str = "cpu",
     progress: bool = True,
+    entries: list[MaskedEntry] | None = None,
 ) -> int:
-    """Fill every photo of the split and write the submission atomically; returns its row count."""
-    filled = predict_split(model, split, batch_size=batch_size, device=device, progress=progress)
+    """Fill every photo of the split (or those `entries` name) and write the submission
+    atomically; returns its row count."""
+    filled = predict_split(
+        model, split, batch_size=batch_size, device=device, progress=progress, entries=entries
+    )
     return write_submission(out, filled)
