@@ -55,12 +55,10 @@ def _models_cmd(args: argparse.Namespace) -> None:
 
 
 def _predict_cmd(args: argparse.Namespace) -> None:
-    from photorecon.data.challenge_dir import open_split
+    from photorecon.batchlog import parse_shard
+    from photorecon.data.challenge_dir import open_split, read_entries
     from photorecon.models.loading import load_model_for
     from photorecon.predict import predict_to_csv
-
-    from photorecon.batchlog import parse_shard
-    from photorecon.data.challenge_dir import read_entries
 
     split = open_split(args.masked_dir, args.box_size, _image_size(args))
     shard = parse_shard(args.shard)
