@@ -62,9 +62,10 @@ class PhotoSample:
     def name(self) -> str:
         return str(self.meta.get("path") or f"{self.key}.{self.ext}")
 
-    def rgb(self) -> np.ndarray:
-        """The photo decoded as RGB uint8 (H, W, 3), EXIF-turned as `read_image` does."""
-        return decode_rgb(self.data, self.name)
+    def rgb(self, shrink_to: int = 0) -> np.ndarray:
+        """The photo decoded as RGB uint8 (H, W, 3), EXIF-turned as `read_image` does; a
+        JPEG decoded at a reduced scale where its long side stays at least `shrink_to`."""
+        return decode_rgb(self.data, self.name, shrink_to)
 
 
 # --- writing ---------------------------------------------------------------------------------

@@ -180,7 +180,7 @@ class ShardBatches(IterableDataset):
             images, masks = [], []
             for n, sample in itertools.islice(photos, self.batch_size):
                 try:
-                    photo = downscale(sample.rgb(), self.max_side)
+                    photo = downscale(sample.rgb(self.max_side), self.max_side)
                     last_good = photo
                 except PhotoreconError as exc:
                     if last_good is None:
