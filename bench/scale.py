@@ -55,7 +55,7 @@ def synthetic_folder(folder: Path, count: int, seed: int = 0) -> Path:
         small = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
         image = cv2.resize(small, (128, 96), interpolation=cv2.INTER_CUBIC)
         image = cv2.add(image, rng.integers(0, 12, image.shape, dtype=np.uint8))
-        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        _, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
         (sub / f"{i:06d}.jpg").write_bytes(data.tobytes())
     done.write_text(str(count))
     return folder
@@ -127,10 +127,8 @@ def read(args, work: Path) -> list[list[str]]:
     for label in ("pack files", "shards", "pack files", "shards"):
         t = time.perf_counter()
         if label == "shards":
-            n = 0
-            for sample in iter_photos(str(shards)):
+            for n, sample in enumerate(iter_photos(str(shards)), start=1):
                 downscale(sample.rgb(1024), 1024)
-                n += 1
                 if n >= len(records):
                     break
         else:
