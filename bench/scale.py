@@ -152,25 +152,12 @@ def train_ips(overrides: list[str], out: Path) -> float:
 def split_shards(pack: Path, work: Path) -> tuple[Path, Path]:
     """Shards of the pack's train photos and of its val photos, split as training splits the
     pack (seed 0): the same photos on both paths, the same validation crops."""
-    import json
+    from photorecon.data.shards import write_shards
 
-    from photorecon.data.crops import split_photos
-    from photorecon.data.photos import read_manifest
-
-    records = {r.path: r for r in read_manifest(pack)}
-    splits = split_photos(list(records), 0, 0.1, 0.15)
-    out = []
-    for name in ("train", "val"):
-        sub = work / f"{pack.name}-{name}"
-        if not (sub / "manifest.json").is_file():
-            sub.mkdir(parents=True, exist_ok=True)
-            for top in {Path(p).parts[0] for p in splits[name]}:
-                if not (sub / top).exists():
-                    (sub / top).symlink_to((pack / top).resolve())
-            rows = [records[p].__dict__ for p in splits[name]]
-            (sub / "manifest.json").write_text(json.dumps(rows))
-        out.append(shards_of(sub, work / f"{pack.name}-{name}-shards", 100))
-    return out[0], out[1]
+    out = work / f"{pack.name}-split-shards"
+    if not (out / "val" / "index.json").is_file():
+        write_shards(pack, out, shard_size=100, force=True, progress=False, split=(0, 0.1, 0.15))
+    return out / "train", out / "val"
 
 
 def train_section(args, work: Path) -> list[list[str]]:

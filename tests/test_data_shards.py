@@ -49,7 +49,7 @@ def test_shards_hold_every_photo_byte_for_byte_with_an_index(tmp_path: Path) -> 
     (photos / "b" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     said: list[str] = []
     out = tmp_path / "shards"
-    infos = write_shards(photos, out, shard_size=3, log=said.append, progress=False)
+    infos = write_shards(photos, out, shard_size=3, log=said.append, progress=False)[""]
     assert [s.count for s in infos] == [3, 3, 1]
     assert any("broken.png" in line and "skipped" in line for line in said)
     index = json.loads((out / "index.json").read_text())
@@ -72,11 +72,29 @@ def test_shards_hold_every_photo_byte_for_byte_with_an_index(tmp_path: Path) -> 
         write_shards(photos, out, log=said.append, progress=False)
 
 
+def test_split_shards_hold_the_photos_a_build_holds_out(pack: Path, tmp_path: Path) -> None:
+    from photorecon.data.crops import split_photos
+    from photorecon.data.photos import read_manifest
+
+    written = write_shards(
+        pack, tmp_path / "s", log=lambda _: None, progress=False, split=(1, 0.2, 0.2)
+    )
+    assert set(written) == {"train", "val", "test"}
+    expected = split_photos([r.path for r in read_manifest(pack)], 1, 0.2, 0.2)
+    keys = set()
+    for name in written:
+        got = [s.meta["path"] for s in iter_photos(str(tmp_path / "s" / name))]
+        assert sorted(got) == expected[name]
+        keys |= {s.key for s in iter_photos(str(tmp_path / "s" / name))}
+    assert len(keys) == 10  # keys unique across the splits
+
+
 def test_a_pack_keeps_its_records(pack: Path, tmp_path: Path) -> None:
     write_shards(pack, tmp_path / "s", shard_size=4, log=lambda _: None, progress=False)
     manifest = json.loads((pack / "manifest.json").read_text())
     got = [s.meta for s in iter_photos(str(tmp_path / "s"))]
     assert [{k: m[k] for k in manifest[0]} for m in got] == manifest
+    assert (tmp_path / "s" / "ATTRIBUTION.md").is_file() == (pack / "ATTRIBUTION.md").is_file()
 
 
 def test_specs_expand_folders_patterns_and_lists(shards: Path) -> None:
@@ -303,3 +321,42 @@ def test_build_and_pack_read_shards_as_they_read_the_pack(pack: Path, tmp_path: 
     a, b = tmp_path / "small-pack", tmp_path / "small-shards"
     assert (a / "manifest.json").read_text() == (b / "manifest.json").read_text()
     assert same_tree(a / "photos", b / "photos")
+
+
+def test_two_nodes_meet_by_c10d_rendezvous_as_the_slurm_example_does(
+    shards: Path, val_shards: Path, tmp_path: Path
+) -> None:
+    import os
+    import socket
+
+    with socket.socket() as s:  # a free port for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = tmp_path / "nodes"
+    sets = []
+    for item in [
+        "data.source=shards",
+        f"data.shards={shards}",
+        f"data.val_shards={val_shards}",
+        "data.workers=1",
+        "data.size=32",
+        "data.box_size=10",
+        "data.val_crops_per_photo=1",
+        "batch_size=2",
+        "steps=4",
+        "eval_every=4",
+        "model.kwargs={width: 4, downs: 2, blocks: 1, max_width: 8}",
+    ]:
+        sets += ["--set", item]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    nodes = []
+    for _ in range(2):  # two "nodes" of one process each, as two srun tasks would start them
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1"]
+        cmd += ["--rdzv-id=test", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}"]
+        cmd += ["-m", "photorecon.cli", "train", "-q", "--out", str(run), *sets]
+        nodes.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env))
+    outs = [p.communicate(timeout=180) for p in nodes]
+    assert all(p.returncode == 0 for p in nodes), outs[0][1][-2000:] + outs[1][1][-2000:]
+    said = b"".join(o[0] for o in outs).decode()
+    assert "all 2 ranks agree on the weights" in said
+    assert "processes: 2" in (run / "result.yaml").read_text()

@@ -268,7 +268,8 @@ def _shard_cmd(args: argparse.Namespace) -> None:
     from photorecon.data.shards import INDEX, write_shards
 
     log = lambda line: print(line, file=sys.stderr)  # noqa: E731
-    shards = write_shards(
+    split = (args.seed, args.val_frac, args.test_frac) if args.val_frac or args.test_frac else None
+    written = write_shards(
         args.photos,
         args.out,
         shard_size=args.shard_size,
@@ -276,10 +277,13 @@ def _shard_cmd(args: argparse.Namespace) -> None:
         force=args.force,
         log=log,
         progress=not args.quiet,
+        split=split,
     )
-    count = sum(s.count for s in shards)
-    size = sum(s.bytes for s in shards) / 2**20
-    print(f"wrote {count} photos in {len(shards)} shards to {args.out} ({size:.1f} MiB, {INDEX})")
+    for name, shards in written.items():
+        count = sum(s.count for s in shards)
+        size = sum(s.bytes for s in shards) / 2**20
+        where = Path(args.out) / name if name else Path(args.out)
+        print(f"wrote {count} photos in {len(shards)} shards to {where} ({size:.1f} MiB, {INDEX})")
 
 
 def _fill_cmd(args: argparse.Namespace) -> None:
@@ -778,6 +782,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--shard-mb", type=float, default=0.0, help="MiB per shard at most (default: no limit)"
     )
+    p.add_argument(
+        "--val-frac",
+        type=float,
+        default=0.0,
+        help="with --test-frac: write OUT/train, OUT/val, OUT/test, split as 'data build' and "
+        "training split the pack (default: one set)",
+    )
+    p.add_argument("--test-frac", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=0, help="the split's seed (0)")
     p.add_argument("--force", action="store_true", help="replace the shards in an existing OUT")
     p.add_argument("-q", "--quiet", action="store_true")
     return parser

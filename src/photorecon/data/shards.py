@@ -125,17 +125,17 @@ def write_shards(
     force: bool = False,
     log=print,
     progress: bool = True,
-) -> list[ShardInfo]:
-    """Write the photos of PHOTOS as tar shards and `index.json` into OUT.
+    split: tuple[int, float, float] | None = None,
+) -> dict[str, list[ShardInfo]]:
+    """Write the photos of PHOTOS as tar shards and `index.json` into OUT; returns the shards
+    written, by split ("" without one).
 
     A shard closes at `shard_size` photos or, when `shard_mb` is set, before it would pass that
     many MiB. A file that is missing or cannot be read is skipped with one line; the rest go on.
     Each shard is written under a temporary name and renamed when whole; the index comes last.
+    `split` = (seed, val_frac, test_frac) writes OUT/train, OUT/val and OUT/test instead, the
+    photos split as `data build` and training split a pack with that seed and those fractions.
     """
-    from webdataset import TarWriter
-
-    from photorecon.progress import bar
-
     if shard_size < 1:
         raise PhotoreconError(f"--shard-size must be at least 1, got {shard_size}")
     if shard_mb < 0:
@@ -145,7 +145,37 @@ def write_shards(
         raise PhotoreconError(f"{out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise PhotoreconError(f"{out}: already exists and is not empty (use --force to replace)")
-    sources = source_photos(photos)
+    # keys follow the photos' places in the whole set, so they stay unique across splits
+    sources = [
+        SourcePhoto(p.path, {**p.record, "index": i}) for i, p in enumerate(source_photos(photos))
+    ]
+    if split is None:
+        sets = {"": sources}
+    else:
+        from photorecon.data.crops import split_photos
+
+        names = [str(p.record["path"]) for p in sources]
+        parts = {name: set(group) for name, group in split_photos(names, *split).items()}
+        sets = {
+            name: [p for p in sources if str(p.record["path"]) in parts[name]]
+            for name in ("train", "val", "test")
+        }
+    written = {}
+    for name, subset in sets.items():
+        written[name] = _write_set(subset, out / name, shard_size, shard_mb, log, progress)
+        attribution = Path(photos) / "ATTRIBUTION.md"
+        if attribution.is_file():
+            shutil.copyfile(attribution, out / name / "ATTRIBUTION.md")
+    return written
+
+
+def _write_set(
+    sources: list[SourcePhoto], out: Path, shard_size: int, shard_mb: float, log, progress: bool
+) -> list[ShardInfo]:
+    from webdataset import TarWriter
+
+    from photorecon.progress import bar
+
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("photos-*.tar"):
         old.unlink()
@@ -170,7 +200,7 @@ def write_shards(
         shards.append(ShardInfo(name, len(batch), target.stat().st_size, _sha256(target)))
         batch, size = [], 0
 
-    for index, photo in enumerate(bar(sources, desc="shard", enabled=progress)):
+    for photo in bar(sources, desc="shard", enabled=progress):
         name = str(photo.path)
         try:
             data = photo.path.read_bytes()
@@ -186,11 +216,11 @@ def write_shards(
         entry = len(data) + 3 * 512  # two headers and padding
         if batch and (len(batch) >= shard_size or size + entry > limit):
             flush()
-        batch.append((_extension(photo.path), data, {**photo.record, "index": index}))
+        batch.append((_extension(photo.path), data, photo.record))
         size += entry
     flush()
     if not shards:
-        raise PhotoreconError(f"{photos}: no photo could be read")
+        raise PhotoreconError(f"{out}: no photo could be read for it")
     index = {
         "format": FORMAT,
         "count": sum(s.count for s in shards),
@@ -199,9 +229,6 @@ def write_shards(
     }
     with atomic_path(out / INDEX) as tmp:
         tmp.write_text(json.dumps(index, indent=1) + "\n")
-    attribution = Path(photos) / "ATTRIBUTION.md"
-    if attribution.is_file():
-        shutil.copyfile(attribution, out / "ATTRIBUTION.md")
     if skipped:
         log(f"{skipped} of {len(sources)} photos skipped")
     return shards
