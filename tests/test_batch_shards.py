@@ -128,3 +128,48 @@ def test_summary_merges_the_shards_logs(tmp_path: Path, capsys) -> None:
     capsys.readouterr()
     assert main(["summary", *logs]) == 0
     assert capsys.readouterr().out.startswith("8 photos in 2 logs: 8 done")
+
+
+def test_fill_reads_and_writes_fsspec_urls(tmp_path: Path, capsys) -> None:
+    fsspec = pytest.importorskip("fsspec")
+    fs = fsspec.filesystem("memory")
+    src = folder(tmp_path, 4)
+    for p in sorted(src.iterdir()):
+        fs.pipe(f"/scans/{p.name}", p.read_bytes())
+    fs.pipe("/scans/notes.txt", b"not a photo")  # not an image suffix: left alone
+    log = tmp_path / "run.jsonl"
+    assert fill("memory://scans", "memory://restored", "--log", str(log)) == 0
+    local = tmp_path / "local"
+    assert fill(src, local) == 0
+    for p in sorted(local.iterdir()):  # the same bytes as a local fill of the same photos
+        assert fs.cat(f"/restored/{p.name}") == p.read_bytes()
+    assert main(["summary", str(log)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("4 photos in 1 logs: 4 done")
+    fs.rm("/restored/p01.png")  # lost since: a rerun does that one only
+    assert fill("memory://scans", "memory://restored", "--log", str(log)) == 0
+    assert "filled 1 of 4 photos, 3 done before" in capsys.readouterr().out
+    assert main(["detect", "memory://scans/p00.png", "-o", "memory://masks/p00.png", "-q"]) == 0
+    assert fs.cat("/masks/p00.png").startswith(b"\x89PNG")
+    assert fill("memory://nowhere", "memory://x") == 2
+    assert "memory://nowhere: no such file or folder" in capsys.readouterr().err
+
+
+def test_predict_writes_to_a_url_and_shards_stream_from_one(
+    dataset: Path, tmp_path: Path, pack: Path
+) -> None:
+    fsspec = pytest.importorskip("fsspec")
+    from photorecon.data.shards import expand_spec, iter_photos, shard_counts, write_shards
+
+    fs = fsspec.filesystem("memory")
+    masked = dataset / "val" / "masked"
+    local = tmp_path / "sub.csv"
+    assert main(["predict", str(masked), "--model", "telea", "--out", str(local), "-q"]) == 0
+    assert main(["predict", str(masked), "--model", "telea", "--out", "memory://subs/s.csv"]) == 0
+    assert fs.cat("/subs/s.csv") == local.read_bytes()
+    write_shards(pack, tmp_path / "shards", shard_size=4, log=lambda _: None, progress=False)
+    for p in (tmp_path / "shards").glob("*.tar"):
+        fs.pipe(f"/shards/{p.name}", p.read_bytes())
+    urls = expand_spec("memory://shards/photos-{000000..000002}.tar")
+    assert shard_counts(urls) == [4, 4, 2]
+    remote = [s.data for s in iter_photos(urls)]
+    assert remote == [s.data for s in iter_photos(str(tmp_path / "shards"))]

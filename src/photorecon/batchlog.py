@@ -51,6 +51,15 @@ def parse_shard(text: str | None) -> Shard:
     raise PhotoreconError(f"--shard: expected K/N with 1 <= K <= N (such as 2/4), got {text!r}")
 
 
+def _exists(target: str) -> bool:
+    from photorecon.remote import local_or_remote
+
+    try:
+        return local_or_remote(target).exists()
+    except PhotoreconError:  # a filesystem no longer at hand: do the photo again
+        return False
+
+
 class RunLog:
     """A JSON-lines log of a batch: what each photo came to, appended as it finishes."""
 
@@ -68,7 +77,7 @@ class RunLog:
                     f"{self.path}: line {number} is not a run log entry (JSON with source, "
                     "target, status)"
                 ) from None
-            if status == "done" and Path(target).exists():
+            if status == "done" and _exists(str(target)):
                 self.done.add(str(source))
             elif status != "done":
                 self.done.discard(str(source))

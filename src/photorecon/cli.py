@@ -59,6 +59,7 @@ def _predict_cmd(args: argparse.Namespace) -> None:
     from photorecon.data.challenge_dir import open_split, read_entries
     from photorecon.models.loading import load_model_for
     from photorecon.predict import predict_to_csv
+    from photorecon.remote import is_url
 
     split = open_split(args.masked_dir, args.box_size, _image_size(args))
     shard = parse_shard(args.shard)
@@ -68,6 +69,14 @@ def _predict_cmd(args: argparse.Namespace) -> None:
         args.model, args.device, tta=args.tta, runtime=args.runtime, **_model_options(args)
     )
     start = time.perf_counter()
+    remote = None
+    if is_url(out):  # written here first, then uploaded whole
+        import tempfile
+
+        from photorecon.remote import RemotePath
+
+        remote, staging = RemotePath(out), tempfile.TemporaryDirectory()
+        out = str(Path(staging.name) / "submission.csv")
     rows = predict_to_csv(
         model,
         split,
@@ -77,6 +86,10 @@ def _predict_cmd(args: argparse.Namespace) -> None:
         progress=not args.quiet,
         entries=entries,
     )
+    if remote is not None:
+        remote.upload(Path(out))
+        staging.cleanup()
+        out = str(remote)
     where = sys.stderr if out == "-" else sys.stdout  # keep a streamed CSV clean
     part = f" (shard {shard}: {len(entries)} photos)" if shard.count > 1 else ""
     print(f"wrote {rows:,} rows to {out}{part} in {time.perf_counter() - start:.2f} s", file=where)

@@ -27,14 +27,17 @@ from photorecon.imageio import (
     write_photo,
 )
 from photorecon.masks import Box
+from photorecon.remote import RemotePath, local_or_remote
+
+Location = Path | RemotePath  # a local file, or one at an fsspec URL (photorecon.remote)
 
 
 @dataclass(frozen=True)
 class FillJob:
     """One image to fill and where its result goes."""
 
-    source: Path
-    target: Path
+    source: Location
+    target: Location
 
 
 @dataclass
@@ -59,12 +62,18 @@ def parse_box(text: str) -> Box:
     return Box(row, col, height, width)
 
 
-def expand_inputs(inputs: list[str]) -> list[Path]:
-    """Files as given and the images directly inside folders; a missing one is an error."""
-    sources: list[Path] = []
+def expand_inputs(inputs: list[str]) -> list[Location]:
+    """Files as given and the images directly inside folders (local, or at fsspec URLs); a
+    missing one is an error."""
+    sources: list[Location] = []
     for item in inputs:
-        path = Path(item)
-        if path.is_dir():
+        path = local_or_remote(item)
+        if isinstance(path, RemotePath) and path.is_dir():
+            files = [p for p in path.children() if p.suffix.lower() in IMAGE_SUFFIXES]
+            if not files:
+                raise PhotoreconError(f"{path}: no images in this folder")
+            sources += files
+        elif path.is_dir():
             files = list_images(path)
             if not files:
                 raise PhotoreconError(f"{path}: no images in this folder")
@@ -96,15 +105,16 @@ def plan_jobs(
         if len(sources) != 1:
             raise PhotoreconError("-o - writes one image to standard output: give one photo")
         return [FillJob(sources[0], Path(STDOUT))]
+    where = local_or_remote(out) if out is not None else None
     single_file_out = (
-        out is not None and len(sources) == 1 and Path(out).suffix.lower() in IMAGE_SUFFIXES
+        where is not None and len(sources) == 1 and where.suffix.lower() in IMAGE_SUFFIXES
     )
     jobs = []
     for src in sources:
         if single_file_out:
-            target = Path(out)
-        elif out is not None:
-            target = Path(out) / src.name
+            target = where
+        elif where is not None:
+            target = where / src.name
         else:
             target = src.with_name(f"{src.stem}_filled{src.suffix}")
         jobs.append(FillJob(src, target))
@@ -244,13 +254,16 @@ def run_fill(
     `detail` adds the photo's own texture to large holes (photorecon.detail)."""
 
     def work(job: FillJob) -> str:
-        photo = read_photo(job.source)
+        photo = read_location(job.source)
         mask = job_mask(photo.rgb, job.source, boxes, mask_path, white, auto)
         filled = fill_any_size(photo.rgb, mask, model, device=device, detail=detail)
         if str(job.target) == STDOUT:
             fmt = photo.format if photo.format in ANSWER_FORMATS else "PNG"
             sys.stdout.buffer.write(encode_photo(filled, photo, fmt, quality))
             sys.stdout.buffer.flush()
+        elif isinstance(job.target, RemotePath):
+            fmt = format_of(job.target)
+            job.target.write_bytes(encode_photo(filled, photo, fmt, quality))
         else:
             write_photo(job.target, filled, photo, quality)
         return label
@@ -260,19 +273,37 @@ def run_fill(
     return run_batch(jobs, work, desc="fill", progress=progress, log=log)
 
 
+def read_location(source: Location):
+    """`read_photo` of a local file or of one at a URL."""
+    if isinstance(source, RemotePath):
+        return read_photo(source.read_bytes(), str(source))
+    return read_photo(source)
+
+
+def format_of(target: Location) -> str:
+    """The image format a file name's suffix asks for (Pillow's name), or a one-line error."""
+    from PIL import Image
+
+    fmt = Image.registered_extensions().get(target.suffix.lower())
+    if fmt is None:
+        raise PhotoreconError(f"{target}: unknown image format {target.suffix!r}")
+    return fmt
+
+
 def plan_masks(inputs: list[str], out: str | None) -> list[FillJob]:
     """`detect`'s jobs: each photo and the mask file written for it (`<stem>.png` in an output
     folder, `<stem>_mask.png` beside the photo without -o, or the -o file for one photo)."""
     sources = expand_inputs(inputs)
-    one_file = out is not None and len(sources) == 1 and Path(out).suffix.lower() == ".png"
-    if out is not None and not one_file and Path(out).suffix.lower() in IMAGE_SUFFIXES:
+    where = local_or_remote(out) if out is not None else None
+    one_file = where is not None and len(sources) == 1 and where.suffix.lower() == ".png"
+    if where is not None and not one_file and where.suffix.lower() in IMAGE_SUFFIXES:
         raise PhotoreconError(f"{out}: masks are PNGs: a .png file for one photo, else a folder")
     jobs = []
     for src in sources:
         if one_file:
-            target = Path(out)
-        elif out is not None:
-            target = Path(out) / f"{src.stem}.png"
+            target = where
+        elif where is not None:
+            target = where / f"{src.stem}.png"
         else:
             target = src.with_name(f"{src.stem}_mask.png")
         jobs.append(FillJob(src, target))
@@ -296,13 +327,16 @@ def run_detect(
 ) -> Summary:
     """Write each photo's damage mask (`run_batch`: bad files do not stop the rest)."""
     from photorecon.detect import damage_mask
-    from photorecon.imageio import write_mask
+    from photorecon.imageio import encode_mask, write_mask
 
     def work(job: FillJob) -> str:
-        photo = read_photo(job.source)
+        photo = read_location(job.source)
         mask = damage_mask(photo.rgb, model, sensitivity, dilate, device)
-        job.target.parent.mkdir(parents=True, exist_ok=True)
-        write_mask(job.target, mask)
+        if isinstance(job.target, RemotePath):
+            job.target.write_bytes(encode_mask(mask))
+        else:
+            job.target.parent.mkdir(parents=True, exist_ok=True)
+            write_mask(job.target, mask)
         return f"{float((mask > 0).mean()) * 100:.2f}% flagged"
 
     return run_batch(jobs, work, desc="detect", progress=progress)

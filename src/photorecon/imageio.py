@@ -203,7 +203,14 @@ def mask_array(image: Image.Image) -> np.ndarray:
 def write_mask(path: str | Path, mask: np.ndarray) -> None:
     """Write a (H, W) mask as an 8-bit grayscale PNG, 255 = missing, atomically."""
     with atomic_path(Path(path)) as tmp:
-        Image.fromarray(np.where(mask > 0, 255, 0).astype(np.uint8), "L").save(tmp, format="PNG")
+        tmp.write_bytes(encode_mask(mask))
+
+
+def encode_mask(mask: np.ndarray) -> bytes:
+    """A (H, W) mask as 8-bit grayscale PNG bytes, 255 = missing."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.where(mask > 0, 255, 0).astype(np.uint8), "L").save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def list_images(folder: str | Path) -> list[Path]:

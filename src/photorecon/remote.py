@@ -1,0 +1,128 @@
+"""Photos and outputs at fsspec URLs (s3://, gs://, az://, memory://, ...) for batch work.
+
+A `RemotePath` stands where a local `Path` would in `fill`'s jobs: it has a name, a stem and a
+suffix, reads and writes whole files through fsspec (an object store's upload is whole or not
+at all), and is never confused with a local file. `file://` URLs become plain local paths, so
+local writes stay atomic. The filesystem packages come with `pip install 'photorecon[cloud]'`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path, PurePosixPath
+
+from photorecon.errors import PhotoreconError, first_line
+
+URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]+://")
+
+
+def is_url(text: str | Path) -> bool:
+    """Whether `text` is a URL fsspec should open (not a local path, not file://)."""
+    return isinstance(text, str) and bool(URL.match(text)) and not text.startswith("file://")
+
+
+def local_or_remote(text: str) -> Path | RemotePath:
+    """A command-line location as a local Path or a RemotePath."""
+    if text.startswith("file://"):
+        return Path(text[len("file://") :])
+    return RemotePath(text) if is_url(text) else Path(text)
+
+
+def _filesystem(url: str):
+    try:
+        import fsspec
+
+        return fsspec.core.url_to_fs(url)
+    except ImportError as exc:
+        raise PhotoreconError(
+            f"{url}: needs {exc.name or 'a filesystem package'} (pip install 'photorecon[cloud]')"
+        ) from None
+    except (ValueError, OSError) as exc:
+        raise PhotoreconError(f"{url}: cannot open ({first_line(exc)})") from None
+
+
+class RemotePath:
+    """A file or folder at a URL, with the little of `Path` that batch jobs use."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/") if not url.endswith("://") else url
+
+    def __str__(self) -> str:
+        return self.url
+
+    def __repr__(self) -> str:
+        return f"RemotePath({self.url!r})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, RemotePath) and other.url == self.url
+
+    def __hash__(self) -> int:
+        return hash(self.url)
+
+    @property
+    def _pure(self) -> PurePosixPath:
+        return PurePosixPath(self.url.split("://", 1)[1])
+
+    @property
+    def name(self) -> str:
+        return self._pure.name
+
+    @property
+    def stem(self) -> str:
+        return self._pure.stem
+
+    @property
+    def suffix(self) -> str:
+        return self._pure.suffix
+
+    def __truediv__(self, name: str) -> RemotePath:
+        return RemotePath(f"{self.url}/{name}")
+
+    def with_name(self, name: str) -> RemotePath:
+        return RemotePath(f"{self.url.rsplit('/', 1)[0]}/{name}")
+
+    def resolve(self) -> RemotePath:
+        return self
+
+    def exists(self) -> bool:
+        fs, path = _filesystem(self.url)
+        return bool(fs.exists(path))
+
+    def is_dir(self) -> bool:
+        fs, path = _filesystem(self.url)
+        return bool(fs.isdir(path))
+
+    def is_file(self) -> bool:
+        fs, path = _filesystem(self.url)
+        return bool(fs.isfile(path))
+
+    def children(self) -> list[RemotePath]:
+        """The files directly inside this folder, sorted by name."""
+        fs, path = _filesystem(self.url)
+        protocol = self.url.split("://", 1)[0]
+        entries = fs.ls(path, detail=True)
+        files = sorted(e["name"] for e in entries if e.get("type") == "file")
+        return [RemotePath(f"{protocol}://{name.lstrip('/')}") for name in files]
+
+    def read_bytes(self) -> bytes:
+        fs, path = _filesystem(self.url)
+        try:
+            with fs.open(path, "rb") as fh:
+                return fh.read()
+        except (OSError, ValueError) as exc:
+            raise PhotoreconError(f"{self.url}: cannot read ({first_line(exc)})") from None
+
+    def write_bytes(self, data: bytes) -> None:
+        fs, path = _filesystem(self.url)
+        try:
+            with fs.open(path, "wb") as fh:
+                fh.write(data)
+        except (OSError, ValueError) as exc:
+            raise PhotoreconError(f"{self.url}: cannot write ({first_line(exc)})") from None
+
+    def upload(self, local: Path) -> None:
+        fs, path = _filesystem(self.url)
+        try:
+            fs.put_file(str(local), path)
+        except (OSError, ValueError) as exc:
+            raise PhotoreconError(f"{self.url}: cannot write ({first_line(exc)})") from None
