@@ -220,7 +220,15 @@ def test_brush_strokes_are_the_mask_the_page_sends(page, photo_file: Path, tmp_p
     assert not changed[~hole].any() and changed[hole].mean() > 0.5
     # the result is offered in the upload's format, named after it
     assert page.get_attribute("#download", "download") == "photo_filled.png"
-    assert page.locator("#result").is_visible()
+    assert page.locator("#download").is_visible()
+    # the result is the photo on the canvas (no second pane): the canvas shows its pixels
+    shown = page.evaluate(
+        "(() => { const c = document.createElement('canvas'); c.width = S.width;"
+        " c.height = S.height; const x = c.getContext('2d'); x.drawImage(S.image, 0, 0);"
+        " return Array.from(x.getImageData(130, 100, 1, 1).data.slice(0, 3)); })()"
+    )
+    assert shown == out[100, 130, :3].tolist()
+    assert page.locator("img").count() <= 1  # the header's icon only
 
 
 def test_eraser_undo_and_redo(page, photo_file: Path, tmp_path) -> None:
@@ -503,3 +511,44 @@ def test_at_800_by_600_the_canvas_keeps_most_of_the_window(browser, server, phot
     assert stage["height"] >= 0.55 * 600 and sum(b["height"] for b in bars) <= 0.25 * 600
     assert page.locator("#fill").is_visible() and page.locator("#detail").is_visible()
     context.close()
+
+
+def touch(page, kind: str, pointer: int, at: tuple[float, float]) -> None:
+    """A touch pointer event on the canvas at screen point `at` (Chromium headless has no
+    multi-touch input to drive, so the page gets the events a touchscreen would send)."""
+    page.evaluate(
+        "([kind, id, x, y]) => document.getElementById('editor').dispatchEvent(new PointerEvent("
+        "kind, {pointerId: id, pointerType: 'touch', clientX: x, clientY: y, isPrimary: id === 1,"
+        " button: kind === 'pointermove' ? -1 : 0, bubbles: true}))",
+        [kind, pointer, *at],
+    )
+
+
+def test_two_fingers_pinch_to_zoom_and_pan_and_paint_nothing(page, photo_file, tmp_path) -> None:
+    open_photo(page, photo_file)
+    zoom = page.evaluate("S.zoom")
+    a, b = screen(page, 100, 120), screen(page, 200, 120)
+    middle = screen(page, 150, 120)
+    touch(page, "pointerdown", 1, a)
+    touch(page, "pointermove", 1, (a[0] + 5, a[1]))  # the first finger starts a stroke ...
+    touch(page, "pointerdown", 2, b)  # ... which the second finger turns into a gesture
+    spread = (b[0] + (b[0] - a[0]), b[1])
+    for step in range(1, 5):
+        touch(page, "pointermove", 2, (b[0] + step * (spread[0] - b[0]) / 4, b[1]))
+    mid_now = ((a[0] + 5 + spread[0]) / 2, a[1])
+    # the zoom follows the fingers' spread, about their midpoint
+    assert page.evaluate("S.zoom") == pytest.approx(zoom * (spread[0] - a[0] - 5) / (b[0] - a[0]), rel=0.02)
+    assert screen(page, 150, 120)[1] == pytest.approx(middle[1], abs=1)
+    before = screen(page, 150, 120)
+    touch(page, "pointermove", 1, (a[0] + 45, a[1] + 30))  # both fingers move: a pan
+    touch(page, "pointermove", 2, (spread[0] + 40, spread[1] + 30))
+    after = screen(page, 150, 120)
+    assert after[1] == pytest.approx(before[1] + 30, abs=1.5)
+    touch(page, "pointerup", 2, (spread[0] + 40, spread[1] + 30))
+    touch(page, "pointerup", 1, (a[0] + 45, a[1] + 30))
+    assert mid_now  # the gesture is over: nothing was painted, nothing to undo
+    assert page.evaluate("S.marked") == 0 and page.evaluate("S.undo.length") == 0
+    touch(page, "pointerdown", 1, screen(page, 60, 60))  # one finger paints again
+    touch(page, "pointermove", 1, screen(page, 120, 60))
+    touch(page, "pointerup", 1, screen(page, 120, 60))
+    assert page.evaluate("S.marked") > 0 and page.evaluate("S.undo.length") == 1
