@@ -537,7 +537,9 @@ def test_two_fingers_pinch_to_zoom_and_pan_and_paint_nothing(page, photo_file, t
         touch(page, "pointermove", 2, (b[0] + step * (spread[0] - b[0]) / 4, b[1]))
     mid_now = ((a[0] + 5 + spread[0]) / 2, a[1])
     # the zoom follows the fingers' spread, about their midpoint
-    assert page.evaluate("S.zoom") == pytest.approx(zoom * (spread[0] - a[0] - 5) / (b[0] - a[0]), rel=0.02)
+    assert page.evaluate("S.zoom") == pytest.approx(
+        zoom * (spread[0] - a[0] - 5) / (b[0] - a[0]), rel=0.02
+    )
     assert screen(page, 150, 120)[1] == pytest.approx(middle[1], abs=1)
     before = screen(page, 150, 120)
     touch(page, "pointermove", 1, (a[0] + 45, a[1] + 30))  # both fingers move: a pan
