@@ -554,3 +554,77 @@ def test_two_fingers_pinch_to_zoom_and_pan_and_paint_nothing(page, photo_file, t
     touch(page, "pointermove", 1, screen(page, 120, 60))
     touch(page, "pointerup", 1, screen(page, 120, 60))
     assert page.evaluate("S.marked") > 0 and page.evaluate("S.undo.length") == 1
+
+
+def canvas_pixel(page, x: float, y: float) -> list[int]:
+    """The view canvas's colour at image pixel (x, y)."""
+    sx, sy = screen(page, x, y)
+    box = page.locator("#editor").bounding_box()
+    return page.evaluate(
+        "([x, y]) => Array.from(document.getElementById('editor').getContext('2d')"
+        ".getImageData(Math.round(x * S.dpr), Math.round(y * S.dpr), 1, 1).data.slice(0, 3))",
+        [sx - box["x"], sy - box["y"]],
+    )
+
+
+def test_every_other_control_of_the_page(page, tmp_path) -> None:
+    photo = PHOTO.copy()
+    photo[50:90, 200:260] = 255  # a white box for "Detect white boxes"
+    path = tmp_path / "boxed.png"
+    Image.fromarray(photo).save(path)
+    open_photo(page, path)
+    # tools by their buttons
+    for tool in ("eraser", "rect", "brush"):
+        page.click(f"#tool-{tool}")
+        assert page.evaluate("S.tool") == tool
+        assert page.get_attribute(f"#tool-{tool}", "aria-pressed") == "true"
+    # mask opacity
+    page.evaluate(
+        "() => { const o = document.getElementById('opacity'); o.value = 20;"
+        " o.dispatchEvent(new Event('input')); }"
+    )
+    assert page.evaluate("S.opacity") == pytest.approx(0.2)
+    # zoom buttons
+    fit = page.evaluate("S.zoom")
+    page.click("#zoom-in")
+    assert page.evaluate("S.zoom") > fit * 1.1
+    page.click("#zoom-out")
+    page.click("#zoom-out")
+    assert page.evaluate("S.zoom") < fit
+    page.click("#zoom-fit")
+    assert page.evaluate("S.zoom") == pytest.approx(fit)
+    # white boxes found, then the mask cleared, and both undone and redone by their buttons
+    page.click("#detect")
+    page.wait_for_function("S.marked > 0 && !S.busy")
+    assert page.evaluate("S.marked") == 40 * 60
+    page.click("#clear")
+    assert page.evaluate("S.marked") == 0
+    page.click("#undo")
+    assert page.evaluate("S.marked") == 40 * 60
+    page.click("#redo")
+    assert page.evaluate("S.marked") == 0
+    page.click("#undo")
+    # Detail goes to the server with a learned model, and not when switched off
+    page.select_option("#model", "ffc")
+    assert page.locator("#detail").is_enabled()
+    parts, body = fill(page)
+    assert parts["model"] == b"ffc" and parts.get("detail") == b"true"
+    page.click("#detect")  # the filled box is no longer white: mark it again by hand
+    page.keyboard.press("r")
+    stroke(page, [(200, 50), (260, 90)])
+    page.uncheck("#detail")
+    parts, _ = fill(page)
+    assert "detail" not in parts
+    # the before/after slider: left of its line the photo as opened, right of it the result
+    assert canvas_pixel(page, 230, 70) != [255, 255, 255]
+    page.evaluate(
+        "() => { const s = document.getElementById('split'); s.value = 100;"
+        " s.dispatchEvent(new Event('input')); }"
+    )
+    assert canvas_pixel(page, 230, 70) == [255, 255, 255]  # the white box, as opened
+    page.evaluate(
+        "() => { const s = document.getElementById('split'); s.value = 50;"
+        " s.dispatchEvent(new Event('input')); }"
+    )
+    assert canvas_pixel(page, 230, 70) != [255, 255, 255]  # right of the line: the result
+    decode(body)  # the first answer was an image
