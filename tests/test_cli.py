@@ -217,3 +217,19 @@ def test_every_command_has_help(capsys) -> None:
             main([*path, "--help"])
         assert exit_info.value.code == 0, path
         assert "usage: photorecon" in capsys.readouterr().out
+
+
+def test_the_version_is_written_in_one_place(capsys) -> None:
+    import importlib.metadata
+    import re
+
+    from photorecon import __version__
+    from photorecon.serve.app import create_app
+
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    assert not re.search(r'^version\s*=\s*"', pyproject, re.M)  # dynamic: from the package
+    assert importlib.metadata.version("photorecon") == __version__
+    assert create_app(default_model="telea").version == __version__
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"photorecon {__version__}"

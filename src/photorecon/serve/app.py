@@ -15,6 +15,7 @@ import numpy as np
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from photorecon import __version__
 from photorecon.errors import PhotoreconError
 
 
@@ -290,7 +291,7 @@ def create_app(
         title="photorecon",
         description="Find and fill damaged or missing regions of photos: scratches, dust, "
         "blotches, tears, boxes and holes of any shape.",
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
     )
     # an image and a mask of `limit` each, and the form's other fields
