@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import functools
+import collections
+import os
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -38,7 +40,65 @@ def default_model() -> str:
     return trained[0] if trained else "telea"
 
 
-@functools.lru_cache(maxsize=4)
+CACHE_ENV = "PHOTORECON_CACHE_MODELS"  # how many loaded models stay in memory (default 4)
+
+
+class ModelCache:
+    """Loaded models kept for repeated calls, the least recently used dropped first, at most
+    `$PHOTORECON_CACHE_MODELS` of them (0: none kept). A dropped model's memory goes back (a
+    CUDA device's cached blocks too): a Stable Diffusion pipeline holds gigabytes."""
+
+    def __init__(self) -> None:
+        self._models: collections.OrderedDict = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def capacity() -> int:
+        text = os.environ.get(CACHE_ENV, "4").strip()
+        if not text.isdigit():
+            raise PhotoreconError(f"{CACHE_ENV} must be a whole number >= 0, got {text!r}")
+        return int(text)
+
+    def get(self, key: tuple, load):
+        capacity = self.capacity()
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+        model = load()  # outside the lock: other threads keep using what is loaded
+        if capacity == 0:
+            return model
+        with self._lock:
+            self._models[key] = model
+            self._models.move_to_end(key)
+            dropped = [self._models.popitem(last=False) for _ in range(len(self) - capacity)]
+        if dropped:
+            del dropped
+            _release_memory()
+        return model
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+        _release_memory()
+
+
+def _release_memory() -> None:
+    import gc
+    import sys
+
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+MODELS = ModelCache()
+
+
 def cached_model(
     spec: str,
     device: str = "cpu",
@@ -47,13 +107,22 @@ def cached_model(
     diffusion: DiffusionOptions | None = None,
     lora: str | None = None,
 ) -> nn.Module:
-    """Load a model once per (spec, device, tta, runtime, options) for repeated API calls."""
-    from photorecon.models.loading import load_model
-    from photorecon.threads import configure_once
+    """Load a model once per (spec, device, tta, runtime, options) for repeated API calls
+    (`ModelCache`: `$PHOTORECON_CACHE_MODELS` of them at most)."""
 
-    configure_once()  # before torch is first imported: threads that do not spin
+    def load():
+        from photorecon.models.loading import load_model
+        from photorecon.threads import configure_once
 
-    return load_model(spec, device, tta=tta, runtime=runtime, diffusion=diffusion, lora=lora)
+        configure_once()  # before torch is first imported: threads that do not spin
+        return load_model(spec, device, tta=tta, runtime=runtime, diffusion=diffusion, lora=lora)
+
+    return MODELS.get((spec, device, tta, runtime, diffusion, lora), load)
+
+
+def clear_models() -> None:
+    """Drop every model the API has kept loaded."""
+    MODELS.clear()
 
 
 def as_boxes(items: Sequence[BoxLike]) -> list[Box]:
