@@ -139,3 +139,18 @@ def test_ema_checkpoints_carry_batchnorm_statistics_of_their_own_weights(
     gap = max(float((saved.state_dict()[k] - again.state_dict()[k]).abs().max()) for k in stats)
     # recomputed: the same up to float noise (9e-6); copied from the live weights: far off (0.5)
     assert stats and (gap < 1e-4) == (samples > 0)
+
+
+def test_training_leaves_the_callers_random_numbers_alone(pack: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    torch.manual_seed(123)
+    np.random.seed(5)
+    expected = torch.rand(3), np.random.rand(3)
+    torch.manual_seed(123)
+    np.random.seed(5)
+    cfg = tiny_config(pack, "steps=2", "eval_every=2", "batch_size=2",
+                      "model.kwargs={width: 4, downs: 2, blocks: 1, max_width: 8}")  # fmt: skip
+    train(cfg, tmp_path / "run", progress=False)
+    assert torch.equal(torch.rand(3), expected[0])
+    assert np.array_equal(np.random.rand(3), expected[1])

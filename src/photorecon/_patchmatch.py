@@ -50,7 +50,7 @@ def patchmatch(
     two previous neighbours, then a random search around the current match at radii halving
     from `span0` (0: the whole image).
     Returns each target's cost; `nnf` is updated in place. Deterministic for `seed`."""
-    np.random.seed(seed)
+    np.random.seed(seed)  # numba's own generator for this thread; NumPy's is not touched
     height, width = source.shape
     n = ty.shape[0]
     cost = np.empty(n, np.float32)

@@ -177,8 +177,18 @@ def train(
 
     A run folder that already holds a checkpoint of the same config is resumed (`resume` forces
     it). `chunk_minutes` > 0 stops after that long with a checkpoint, to be continued by running
-    the same command again; so does SIGTERM or SIGINT, after the current step.
+    the same command again; so does SIGTERM or SIGINT, after the current step. The run seeds
+    torch's generators from `cfg.seed` (and a resume restores them from its checkpoint) inside
+    a fork of their state: the caller's random numbers are as they were when it returns.
     """
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        return _train(cfg, out, progress, resume, chunk_minutes)
+
+
+def _train(
+    cfg: TrainConfig, out: str | Path, progress: bool, resume: bool, chunk_minutes: float
+) -> RunResult:
     out = Path(out)
     info, device = init_distributed(cfg.device)
     model_info = get_model_info(cfg.model.name)
