@@ -153,3 +153,49 @@ def test_ship_by_name_writes_to_the_users_weights_folder(tmp_path, monkeypatch) 
     target.parent.mkdir()
     target.write_bytes(packaged.read_bytes())  # what a finished run would have shipped
     assert shipped_weights("ffc") == target  # the user's own come first
+
+
+def test_a_full_disk_is_one_line_and_the_checkpoint_before_is_whole(
+    pack: Path, tmp_path: Path, monkeypatch
+) -> None:
+    import errno
+
+    from photorecon.errors import PhotoreconError
+    from photorecon.train import state
+
+    overrides = ("steps=20", "eval_every=100", "checkpoint_every=5", "batch_size=2",
+                 "model.kwargs={width: 4, downs: 2, blocks: 1, max_width: 8}")  # fmt: skip
+    real, calls = state.save_state, []
+
+    def filling_up(folder, step, ema, extra):
+        calls.append(extra["step"])
+        if extra["step"] == 10:  # the disk is full by the second checkpoint, mid-state
+            (folder.with_name("partial.bin")).write_bytes(b"x")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(folder, step, ema, extra)
+
+    monkeypatch.setattr(state, "save_state", filling_up)
+    run = tmp_path / "run"
+    with pytest.raises(PhotoreconError) as err:
+        train(tiny_config(pack, *overrides), run, progress=False)
+    message = str(err.value)
+    assert "cannot write the checkpoint of step 10" in message and "No space left" in message
+    assert "\n" not in message and "the one before is kept" in message
+    # weights and state both still at step 5, nothing half-written left beside them
+    assert read_meta(run / "last" / "model.safetensors").step == 5
+    saved = torch.load(run / "last" / "state" / "trainer.pt", weights_only=True)
+    assert saved["step"] == 5
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith("last")) == ["last"]
+    monkeypatch.setattr(state, "save_state", real)  # room again: the same run resumes from 5
+    result = train(tiny_config(pack, *overrides), run, progress=False)
+    assert result.steps == 20 and read_meta(run / "last" / "model.safetensors").step == 20
+
+
+def test_a_crash_between_the_renames_leaves_the_checkpoint_before(tmp_path: Path) -> None:
+    from photorecon.train.state import recover_folder
+
+    last, old = tmp_path / "last", tmp_path / "last.old"
+    old.mkdir()
+    (old / "model.safetensors").write_bytes(b"step 5")
+    recover_folder(last)  # last moved aside, the new one not yet renamed in: back it comes
+    assert (last / "model.safetensors").read_bytes() == b"step 5" and not old.exists()

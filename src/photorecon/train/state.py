@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -42,12 +43,25 @@ def save_state(folder: Path, step, ema: nn.Module | None, extra: dict) -> None:
         },
         tmp / "trainer.pt",
     )
+    swap_folder(tmp, folder)
+
+
+def swap_folder(fresh: Path, folder: Path) -> None:
+    """Put `fresh` where `folder` is: the old one moved aside, the new one renamed in, the
+    old one removed. A crash in between leaves `folder.old`, which `recover_folder` restores."""
     old = folder.with_name(folder.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if folder.exists():
         folder.rename(old)
-    tmp.rename(folder)
+    fresh.rename(folder)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_folder(folder: Path) -> None:
+    """After a crash between `swap_folder`'s two renames: the previous folder back in place."""
+    old = folder.with_name(folder.name + ".old")
+    if not folder.exists() and old.is_dir():
+        old.rename(folder)
 
 
 def load_state(folder: Path, step, ema: nn.Module | None) -> dict:
@@ -90,6 +104,7 @@ class Checkpointer:
         self.out, self.cfg = out, cfg
         self.state_dir = out / "last" / "state"
         self.config = to_dict(cfg)
+        recover_folder(out / "last")
 
     def exists(self) -> bool:
         return (self.state_dir / "trainer.pt").is_file()
@@ -100,14 +115,19 @@ class Checkpointer:
 
     def save_best(self, model: nn.Module, step: int, scores: dict[str, float]) -> None:
         metrics = {f"val_{k}": v for k, v in scores.items()}
-        save_weights(
-            self.out / "best" / "model.safetensors", model, self._meta(model, step, metrics)
-        )
+        path = self.out / "best" / "model.safetensors"
+        try:
+            save_weights(path, model, self._meta(model, step, metrics))
+        except (OSError, RuntimeError, SafetensorError) as exc:
+            raise PhotoreconError(
+                f"{path}: cannot write the best weights of step {step} ({first_line(exc)}); "
+                "the file before is kept"
+            ) from None
 
     def save_last(self, model: nn.Module, step_fn, ema: nn.Module | None, run) -> None:
-        save_weights(
-            self.out / "last" / "model.safetensors", model, self._meta(model, run.step, {})
-        )
+        """Weights and resume state of one step, written side by side into a fresh folder
+        that then replaces out/last whole: the two always belong to the same step. A write
+        that fails (a full disk) is one line, and the checkpoint before stays as it was."""
         extra = {
             "step": run.step,
             "best_rmse": run.best_rmse,
@@ -116,7 +136,20 @@ class Checkpointer:
             "scaler": step_fn.scaler.state_dict(),
             "data": run.data,
         }
-        save_state(self.state_dir, step_fn, ema, extra)
+        last = self.out / "last"
+        fresh = self.out / "last.new"
+        shutil.rmtree(fresh, ignore_errors=True)
+        try:
+            save_weights(fresh / "model.safetensors", model, self._meta(model, run.step, {}))
+            save_state(fresh / "state", step_fn, ema, extra)
+        except (OSError, RuntimeError, SafetensorError) as exc:
+            shutil.rmtree(fresh, ignore_errors=True)
+            kept = "the one before is kept" if last.is_dir() else "there is none before it"
+            raise PhotoreconError(
+                f"{last}: cannot write the checkpoint of step {run.step} ({first_line(exc)}); "
+                f"{kept}"
+            ) from None
+        swap_folder(fresh, last)
 
     def restore(self, step_fn, ema: nn.Module | None):
         state = load_state(self.state_dir, step_fn, ema)
