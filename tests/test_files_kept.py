@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from conftest import synthetic_photo
@@ -69,3 +70,44 @@ def test_a_grey_photos_profile_is_not_put_on_the_rgb_result(tmp_path: Path) -> N
     Image.fromarray(PHOTO).save(rgb, icc_profile=srgb)
     assert main(["fill", str(rgb), "--box", "5,5,10,10", "--model", "telea", "-o", str(out)]) == 0
     assert Image.open(out).info["icc_profile"] == srgb
+
+
+def sixteen_bit(height: int, width: int, channels: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    base = rng.integers(20_000, 40_000, (height, width, channels)).astype(np.uint16)
+    if channels == 4:
+        base[..., 3] = rng.integers(1_000, 65_000, (height, width)).astype(np.uint16)
+    return base
+
+
+@pytest.mark.parametrize(("suffix", "channels"), [(".png", 3), (".png", 4), (".tif", 3)])
+def test_16_bit_in_16_bit_out(tmp_path: Path, suffix: str, channels: int) -> None:
+    import cv2
+
+    deep = sixteen_bit(40, 60, channels)
+    src = tmp_path / f"deep{suffix}"
+    order = [2, 1, 0, 3][:channels]
+    assert cv2.imwrite(str(src), deep[..., order])
+    out = tmp_path / f"out{suffix}"
+    assert main(["fill", str(src), "--box", "10,20,8,12", "--model", "telea", "-o", str(out)]) == 0
+    back = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert back.dtype == np.uint16 and back.shape == deep.shape
+    back = back[..., order]
+    hole = np.zeros((40, 60), bool)
+    hole[10:18, 20:32] = True
+    assert np.array_equal(back[~hole], deep[~hole])  # every sample outside, all 16 bits
+    assert not np.array_equal(back[hole][:, :3], deep[hole][:, :3])  # the hole was filled
+    assert (back[hole][:, :3] % 257 == 0).all()  # with the fill's 8-bit values, scaled
+    if channels == 4:
+        assert np.array_equal(back[..., 3], deep[..., 3])  # 16-bit alpha as it was
+
+
+def test_16_bit_to_an_8_bit_format_says_so(tmp_path: Path, capsys) -> None:
+    import cv2
+
+    src = tmp_path / "deep.png"
+    cv2.imwrite(str(src), sixteen_bit(30, 30))
+    out = tmp_path / "out.jpg"
+    assert main(["fill", str(src), "--box", "5,5,6,6", "--model", "telea", "-o", str(out)]) == 0
+    assert "a 16-bit photo, written as 8-bit JPEG" in capsys.readouterr().err
+    assert np.asarray(Image.open(out)).dtype == np.uint8

@@ -78,6 +78,9 @@ class Photo:
     # a JPEG input's file bytes, kept so a JPEG output re-encodes only the blocks the fill
     # touched (photorecon.jpegsplice), or at least keeps the input's tables
     jpeg: bytes | None = None
+    # a 16-bit RGB(A) PNG or TIFF input's own samples, uint16 (H, W, 3|4), EXIF-turned: a PNG
+    # or TIFF output keeps them outside the holes and gets 16 bits (Pillow reads them as 8)
+    deep: np.ndarray | None = None
 
 
 class ImageModeWarning(UserWarning):
@@ -249,10 +252,62 @@ def read_photo(source: str | Path | bytes, name: str | None = None) -> Photo:
         rgb, alpha = np.ascontiguousarray(rgba[..., :3]), rgba[..., 3].copy()
     else:
         rgb = np.asarray(to_rgb(image, name), dtype=np.uint8).copy()
-    jpeg = None
-    if image.format == "JPEG":
-        jpeg = source if isinstance(source, bytes) else Path(source).read_bytes()
-    return Photo(rgb, alpha, exif, icc, image.format or "", jpeg)
+    jpeg = deep = None
+    if image.format in ("JPEG", "PNG", "TIFF"):
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        if image.format == "JPEG":
+            jpeg = data
+        else:
+            deep = deep_samples(data, image.format, rgb.shape[:2], name)
+    return Photo(rgb, alpha, exif, icc, image.format or "", jpeg, deep)
+
+
+# EXIF orientation -> the same turn on an array as ImageOps.exif_transpose makes
+_TURNS = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.rot90(a, -1)[:, ::-1],
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def deep_samples(data: bytes, fmt: str, size: tuple[int, int], name: str) -> np.ndarray | None:
+    """A PNG's or TIFF's 16-bit RGB(A) samples as uint16 (H, W, 3|4) in RGB order, turned as
+    its EXIF says; None for an 8-bit file (read from the header alone) or one OpenCV cannot
+    read the same size as Pillow did."""
+    import cv2
+
+    if fmt == "PNG" and not (len(data) > 25 and data[24] == 16 and data[25] in (2, 6)):
+        return None
+    if fmt == "TIFF":
+        with Image.open(io.BytesIO(data)) as im:
+            bits = im.tag_v2.get(258) if hasattr(im, "tag_v2") else None
+            if not bits or max(bits) != 16 or len(bits) not in (3, 4):
+                return None
+    with Image.open(io.BytesIO(data)) as im:
+        orientation = im.getexif().get(ORIENTATION, 1)
+    samples = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if samples is None or samples.dtype != np.uint16 or samples.ndim != 3:
+        say_once(f"deep:{name}", f"{name}: its 16-bit samples could not be read; filled as 8-bit")
+        return None
+    order = [2, 1, 0, 3][: samples.shape[2]]  # BGR(A) -> RGB(A)
+    samples = np.ascontiguousarray(_TURNS.get(orientation, lambda a: a)(samples[..., order]))
+    if samples.shape[:2] != tuple(size):
+        return None
+    return samples
+
+
+def deep_result(rgb: np.ndarray, like: Photo) -> np.ndarray:
+    """The 16-bit result: the input's own samples wherever the fill left the 8-bit pixel as it
+    was, the filled 8-bit value scaled to 16 bits (x 257) where it changed; alpha as it was."""
+    deep = like.deep
+    changed = (rgb != like.rgb).any(axis=2)
+    out = deep.copy()
+    out[..., :3][changed] = rgb[changed].astype(np.uint16) * 257
+    return out
 
 
 def encode_photo(rgb: np.ndarray, like: Photo, fmt: str, quality: int = 95) -> bytes:
@@ -275,6 +330,11 @@ def write_photo(path: Path, rgb: np.ndarray, like: Photo, quality: int = 95) -> 
 
 
 def save_photo(target, rgb: np.ndarray, like: Photo, fmt: str, quality: int, name: str) -> None:
+    if like.deep is not None:
+        if fmt in ("PNG", "TIFF"):
+            _write(target, _deep_bytes(deep_result(rgb, like), like, fmt, name))
+            return
+        say_once(f"8bit:{name}", f"{name}: a 16-bit photo, written as 8-bit {fmt}")
     pixels = rgb
     if like.alpha is not None:
         if fmt in ALPHA_FORMATS:
@@ -315,6 +375,33 @@ def save_photo(target, rgb: np.ndarray, like: Photo, fmt: str, quality: int, nam
     if fmt in LOSSY and "qtables" not in options:
         options["quality"] = quality
     image.save(target, format=fmt, **options)
+
+
+def _write(target, data: bytes) -> None:
+    if hasattr(target, "write"):
+        target.write(data)
+    else:
+        Path(target).write_bytes(data)
+
+
+def _deep_bytes(pixels: np.ndarray, like: Photo, fmt: str, name: str) -> bytes:
+    """A 16-bit PNG (with the input's profile and EXIF) or TIFF of uint16 (H, W, 3|4)."""
+    if fmt == "PNG":
+        from photorecon.png import encode_png
+
+        return encode_png(pixels, icc=like.icc, exif=like.exif, level=PNG_LEVEL)
+    import cv2
+
+    if like.icc or like.exif:
+        say_once(
+            f"tiff16:{name}",
+            f"{name}: a 16-bit TIFF is written without the input's colour profile and EXIF",
+        )
+    order = [2, 1, 0, 3][: pixels.shape[2]]
+    ok, data = cv2.imencode(".tiff", np.ascontiguousarray(pixels[..., order]))
+    if not ok:
+        raise PhotoreconError(f"{name}: cannot encode a 16-bit TIFF")
+    return data.tobytes()
 
 
 def kept_tables(jpeg: bytes) -> dict:

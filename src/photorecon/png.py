@@ -67,13 +67,23 @@ def encode_png(
     strategy: int = zlib.Z_RLE,
     threads: int | None = None,
 ) -> bytes:
-    """PNG bytes of an 8-bit RGB (H, W, 3) or RGBA (H, W, 4) image, with optional ICC profile
-    and EXIF (with or without its "Exif" prefix)."""
-    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
-        raise ValueError(f"encode_png takes (H, W, 3|4) uint8, got {pixels.dtype} {pixels.shape}")
+    """PNG bytes of an 8- or 16-bit RGB (H, W, 3) or RGBA (H, W, 4) image (uint8 or uint16),
+    with optional ICC profile and EXIF (with or without its "Exif" prefix)."""
+    if (
+        pixels.dtype not in (np.uint8, np.uint16)
+        or pixels.ndim != 3
+        or pixels.shape[2] not in (3, 4)
+    ):
+        raise ValueError(
+            f"encode_png takes (H, W, 3|4) uint8 or uint16, got {pixels.dtype} {pixels.shape}"
+        )
     height, width, channels = pixels.shape
     color = 2 if channels == 3 else 6
-    out = [SIGNATURE, _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, color, 0, 0, 0))]
+    depth = 8 * pixels.dtype.itemsize
+    if depth == 16:  # big-endian samples; the Sub filter works on whole pixels' bytes
+        pixels = pixels.astype(">u2").view(np.uint8).reshape(height, width, 2 * channels)
+    header = struct.pack(">IIBBBBB", width, height, depth, color, 0, 0, 0)
+    out = [SIGNATURE, _chunk(b"IHDR", header)]
     if icc:
         out.append(_chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc)))
     if exif:
