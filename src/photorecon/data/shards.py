@@ -155,11 +155,13 @@ def write_shards(
         from photorecon.data.crops import split_photos
 
         names = [str(p.record["path"]) for p in sources]
-        parts = {name: set(group) for name, group in split_photos(names, *split).items()}
+        by_name = {str(p.record["path"]): p for p in sources}
+        # each set in the order split_photos gives (by path), the order training and `data
+        # build` take a split's photos in: the same validation crops from shards as from a pack
         sets = {
-            name: [p for p in sources if str(p.record["path"]) in parts[name]]
-            for name in ("train", "val", "test")
+            name: [by_name[n] for n in group] for name, group in split_photos(names, *split).items()
         }
+        sets = {name: sets[name] for name in ("train", "val", "test")}
     written = {}
     for name, subset in sets.items():
         written[name] = _write_set(subset, out / name, shard_size, shard_mb, log, progress)
