@@ -5,8 +5,6 @@ validation improves."""
 from __future__ import annotations
 
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,6 @@ from safetensors.torch import load_file
 
 from photorecon.checkpoint import read_meta
 from photorecon.train.loop import train
-from test_resume import cli, sets
 from test_train import tiny_config
 
 
@@ -29,31 +26,39 @@ def metrics_steps(run: Path) -> list[int]:
     return [int(line.split(",")[0]) for line in lines]
 
 
-def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes(
-    pack: Path, tmp_path: Path
-) -> None:
-    steps = 120
-    straight = tmp_path / "straight"
-    subprocess.run(cli("--out", str(straight), *sets(pack, steps)), check=True, timeout=300)
+def test_sigterm_saves_a_checkpoint_and_the_same_run_resumes(pack: Path, tmp_path: Path) -> None:
+    import os
+
+    overrides = ("steps=30", "eval_every=10", "checkpoint_every=1000", "batch_size=2",
+                 "optim.warmup_steps=2", "ema=0.9",
+                 "model.kwargs={width: 4, downs: 2, blocks: 1, max_width: 8}")  # fmt: skip
+    train(tiny_config(pack, *overrides), tmp_path / "straight", progress=False)
+
+    def terminate_at_7(step: int) -> None:  # the event: SIGTERM arrives during step 8
+        if step == 7:
+            os.kill(os.getpid(), signal.SIGTERM)
+
     run = tmp_path / "run"
-    command = cli("--out", str(run), *sets(pack, steps), "--set", "checkpoint_every=1000")
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 200
-    while time.monotonic() < deadline and not (run / "metrics.csv").is_file():
-        time.sleep(0.02)
-    time.sleep(1.0)  # some steps in, no checkpoint yet (checkpoint_every is past the end)
-    assert proc.poll() is None, "training finished before the signal"
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 143, err[-2000:]
-    assert "stopped by SIGTERM" in out and "run the same command to resume" in out
-    stopped_at = read_meta(run / "last" / "model.safetensors").step
-    assert 0 < stopped_at < steps
-    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert "resuming ffc" in again.stdout and f"steps {stopped_at + 1}-{steps}" in again.stdout
-    assert same_weights(straight / "last" / "model.safetensors", run / "last" / "model.safetensors")
-    assert metrics_steps(run) == metrics_steps(straight)
+    result = train(tiny_config(pack, *overrides), run, progress=False, on_step=terminate_at_7)
+    assert result.stopped == "SIGTERM" and result.steps == 8  # after the step under way
+    assert read_meta(run / "last" / "model.safetensors").step == 8  # saved though not due
+    again = train(tiny_config(pack, *overrides), run, progress=False)
+    assert again.steps == 30 and not again.stopped
+    assert same_weights(tmp_path / "straight" / "last" / "model.safetensors",
+                        run / "last" / "model.safetensors")  # fmt: skip
+    assert metrics_steps(run) == metrics_steps(tmp_path / "straight") == [10, 20, 30]
+
+
+def test_the_cli_exits_as_shells_expect_after_a_signal(monkeypatch, tmp_path: Path) -> None:
+    from photorecon.cli import main
+    from photorecon.train import loop
+
+    for stopped, code in (("SIGTERM", 143), ("SIGINT", 130)):
+        result = loop.RunResult(0.1, 4, 5, 1.0, True, stopped)
+        monkeypatch.setattr(loop, "train", lambda *a, result=result, **k: result)
+        with pytest.raises(SystemExit) as exit_:
+            main(["train", "-q", "--out", str(tmp_path / "r"), "--set", "steps=9"])
+        assert exit_.value.code == code
 
 
 def test_chunks_add_up_to_an_uninterrupted_run(pack: Path, tmp_path: Path) -> None:

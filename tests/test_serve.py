@@ -217,9 +217,21 @@ def small_png() -> bytes:
 
 def test_other_routes_answer_while_a_fill_runs_and_a_full_queue_gets_503(monkeypatch) -> None:
     import threading
-    import time
 
-    client = slow_app(monkeypatch, 3.0, queue=1)
+    import torch
+
+    import photorecon.api
+
+    started, release = threading.Event(), threading.Event()
+
+    class Gate(torch.nn.Module):  # a fill that runs until the test lets it finish
+        def forward(self, masked, mask):
+            started.set()
+            release.wait(30)
+            return masked
+
+    monkeypatch.setattr(photorecon.api, "cached_model", lambda *a, **k: Gate())
+    client = TestClient(create_app(default_model="telea", queue=1))
     answers = {}
 
     def fill() -> None:
@@ -231,17 +243,17 @@ def test_other_routes_answer_while_a_fill_runs_and_a_full_queue_gets_503(monkeyp
 
     worker = threading.Thread(target=fill)
     worker.start()
-    time.sleep(0.4)  # the fill is running now (its model sleeps 3 s)
-    assert client.get("/api/models").status_code == 200
-    assert worker.is_alive()  # answered while the fill still runs, not after it
+    assert started.wait(30)  # the fill is running now, and stays so until released
+    assert client.get("/api/models").status_code == 200  # answered while the fill runs
     busy = client.post(
         "/api/fill",
         files={"image": ("b.png", small_png(), "image/png")},
         data={"boxes": "[[2, 2, 4, 4]]"},
     )
     assert busy.status_code == 503 and busy.headers["retry-after"]
-    assert worker.is_alive()
-    worker.join()
+    assert worker.is_alive() and "fill" not in answers
+    release.set()
+    worker.join(30)
     assert answers["fill"].status_code == 200
 
 

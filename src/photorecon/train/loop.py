@@ -15,6 +15,7 @@ import copy
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,6 +173,7 @@ def train(
     progress: bool = True,
     resume: bool = False,
     chunk_minutes: float = 0.0,
+    on_step: Callable[[int], None] | None = None,
 ) -> RunResult:
     """Train `cfg.model`; the best (EMA) weights by validation RMSE go to out/best/.
 
@@ -180,14 +182,20 @@ def train(
     the same command again; so does SIGTERM or SIGINT, after the current step. The run seeds
     torch's generators from `cfg.seed` (and a resume restores them from its checkpoint) inside
     a fork of their state: the caller's random numbers are as they were when it returns.
+    `on_step(step)` is called after each step (a test's event, a caller's own progress).
     """
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
     with torch.random.fork_rng(devices=devices):
-        return _train(cfg, out, progress, resume, chunk_minutes)
+        return _train(cfg, out, progress, resume, chunk_minutes, on_step)
 
 
 def _train(
-    cfg: TrainConfig, out: str | Path, progress: bool, resume: bool, chunk_minutes: float
+    cfg: TrainConfig,
+    out: str | Path,
+    progress: bool,
+    resume: bool,
+    chunk_minutes: float,
+    on_step: Callable[[int], None] | None,
 ) -> RunResult:
     out = Path(out)
     info, device = init_distributed(cfg.device)
@@ -313,6 +321,8 @@ def _train(
                 if hasattr(samples, "positions"):
                     run.data = samples.positions(run.step)
                 checkpoints.save_last(eval_model, step_fn, ema, run)
+            if on_step is not None:
+                on_step(run.step)
             if finished or stopped:
                 break
     bar.close()
