@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from photorecon.export import OnnxModel, export_onnx
+from photorecon.models.onnx import OnnxModel, export_onnx
 from photorecon.models.loading import load_model
 
 

@@ -3,9 +3,9 @@ time only downwards; inside a function a core module may load the networks it ne
 
 core      errors, fsutil, progress, config, threads, imageio, png, masks, damage, metrics,
           challenge, data/, device, models/{base,registry,arrays,loading,onnxrt}, inpaint, detect,
-          anysize, detail, _patchmatch, jpegsplice, batchlog, api, fillcli, predict, viz
+          anysize, detail, _patchmatch, jpegsplice, batchlog, remote, api, fillcli, predict, viz
           -- no torch at import time (a learned model imports it when it is loaded)
-networks  models/ (the rest), losses/, checkpoint, export, evaluate   -- core and networks
+networks  models/ (the rest: onnx.py exports), losses/, checkpoint, evaluate -- core, networks
 engine    train/                                                     -- core, networks, engine
 front     cli, serve/                                                -- anything
 """
@@ -22,9 +22,9 @@ CORE_MODELS = {"base", "registry", "arrays", "loading", "onnxrt", "__init__"}
 CORE_FILES = {
     "errors", "fsutil", "progress", "config", "imageio", "masks", "metrics", "challenge",
     "device", "inpaint", "anysize", "api", "fillcli", "predict", "viz", "png", "__init__",
-    "threads", "damage", "detect", "detail", "_patchmatch", "jpegsplice", "batchlog",
+    "threads", "damage", "detect", "detail", "_patchmatch", "jpegsplice", "batchlog", "remote",
 }  # fmt: skip
-NETWORK_FILES = {"checkpoint", "export", "evaluate"}
+NETWORK_FILES = {"checkpoint", "evaluate"}
 ORDER = ["core", "networks", "engine", "front"]
 
 

@@ -462,7 +462,7 @@ def _train_cmd(args: argparse.Namespace) -> None:
 
 
 def _export_cmd(args: argparse.Namespace) -> None:
-    from photorecon.export import export_onnx
+    from photorecon.models.onnx import export_onnx
     from photorecon.models.loading import load_model
 
     model = load_model(args.model, "cpu")

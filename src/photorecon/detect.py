@@ -89,7 +89,7 @@ def _onnx_detector(spec: str, strict: bool = False):
         return None
     path = onnx_cache_path(source, TILE)
     if not path.is_file():
-        from photorecon.export import export_detector_onnx
+        from photorecon.models.onnx import export_detector_onnx
 
         export_detector_onnx(_torch_detector(spec, "cpu"), path, TILE)
     return OnnxDetector(path)

@@ -216,7 +216,7 @@ def _exporter(spec: str, model=None) -> Callable[[int], Path]:
             raise PhotoreconError(f"{spec}: no weights file to export")
         path = onnx_cache_path(source, side)
         if not path.is_file():
-            from photorecon.export import export_onnx
+            from photorecon.models.onnx import export_onnx
 
             if state["model"] is None:
                 state["model"] = _load(spec, "cpu")
