@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from photorecon.models.onnx import OnnxModel, export_onnx
 from photorecon.models.loading import load_model
+from photorecon.models.onnx import OnnxModel, export_onnx
 
 
 def images_per_s(model, masked, mask, repeats: int) -> float:

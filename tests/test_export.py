@@ -9,8 +9,8 @@ import torch
 from photorecon.checkpoint import CheckpointMeta, save_weights
 from photorecon.cli import main
 from photorecon.errors import PhotoreconError
-from photorecon.models.onnx import OnnxModel, export_onnx
 from photorecon.models.blocks import irfft2_matmul, rfft2_matmul
+from photorecon.models.onnx import OnnxModel, export_onnx
 from photorecon.models.registry import create_model
 from photorecon.models.tta import FlipTTA
 

@@ -462,8 +462,8 @@ def _train_cmd(args: argparse.Namespace) -> None:
 
 
 def _export_cmd(args: argparse.Namespace) -> None:
-    from photorecon.models.onnx import export_onnx
     from photorecon.models.loading import load_model
+    from photorecon.models.onnx import export_onnx
 
     model = load_model(args.model, "cpu")
     path = export_onnx(model, args.out, size=args.size)
