@@ -8,6 +8,7 @@ VAE, a small CLIP text encoder and a tokenizer from a vocabulary of its own, sav
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -192,6 +193,23 @@ def test_bad_folders_and_missing_extra_are_one_line(sd: Path, tmp_path: Path) ->
     for name in ("vae", "text_encoder", "tokenizer", "scheduler"):
         (broken / name).unlink()
     refused(str(broken), "incomplete pipeline, missing vae/, text_encoder/, tokenizer/")
+    # crafted folders: a deep model_index.json, absurd sample sizes, an empty tokenizer/
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    (deep / "model_index.json").write_text("[" * 100_000 + "]" * 100_000)
+    refused(str(deep), "model_index.json: unreadable")
+    for size in (10_000_000, -8, "big"):
+        crafted = tmp_path / f"size{size}"
+        shutil.copytree(sd, crafted)
+        config = json.loads((crafted / "unet" / "config.json").read_text())
+        config["sample_size"] = size
+        (crafted / "unet" / "config.json").write_text(json.dumps(config))
+        refused(str(crafted), "sample_size|cannot load the pipeline")
+    empty = tmp_path / "empty-tokenizer"
+    shutil.copytree(sd, empty)
+    shutil.rmtree(empty / "tokenizer")
+    (empty / "tokenizer").mkdir()
+    refused(str(empty), "tokenizer: does not fit the text encoder|cannot load the pipeline")
     # without diffusers installed: the line names the extra
     src = tmp_path / "x.png"
     Image.fromarray(synthetic_photo(np.random.default_rng(0), 32, 32)).save(src)

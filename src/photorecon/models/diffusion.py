@@ -60,6 +60,9 @@ class DiffusionOptions:
         return self
 
 
+MIN_SAMPLE, MAX_SAMPLE = 4, 512  # a UNet's latent side: 8-px latents make 32..4096-px photos
+
+
 def check_folder(path: Path) -> dict[str, Any]:
     """The folder's model_index.json, checked: an inpainting pipeline with its components."""
     if not path.is_dir():
@@ -72,8 +75,8 @@ def check_folder(path: Path) -> dict[str, Any]:
         )
     try:
         index = json.loads(index_file.read_text())
-    except (ValueError, OSError) as exc:
-        raise PhotoreconError(f"{index_file}: unreadable ({exc})") from None
+    except (ValueError, OSError, RecursionError) as exc:
+        raise PhotoreconError(f"{index_file}: unreadable ({first_line(exc)})") from None
     kind = index.get("_class_name") if isinstance(index, dict) else None
     if kind not in INPAINT_PIPELINES:
         raise PhotoreconError(
@@ -117,6 +120,20 @@ def load_pipeline(path: str | Path, device: torch.device | str = "cpu"):
         raise PhotoreconError(
             f"{path}: its UNet takes {pipe.unet.config.in_channels} channels, not the 9 of an "
             "inpainting UNet (latents, mask, masked image)"
+        )
+    tokens = getattr(pipe.tokenizer, "model_max_length", None)
+    positions = getattr(pipe.text_encoder.config, "max_position_embeddings", None)
+    if not isinstance(tokens, int) or (positions and tokens > positions):
+        raise PhotoreconError(
+            f"{path / 'tokenizer'}: does not fit the text encoder (prompts of {tokens} tokens "
+            f"for {positions} positions): an empty or foreign tokenizer"
+        )
+    size = pipe.unet.config.sample_size
+    side = size if isinstance(size, int) else None
+    if side is None or not MIN_SAMPLE <= side <= MAX_SAMPLE:
+        raise PhotoreconError(
+            f"{path / 'unet' / 'config.json'}: sample_size {size!r} is not a latent side in "
+            f"{MIN_SAMPLE}-{MAX_SAMPLE} (Stable Diffusion 2: 96)"
         )
     return pipe.to(device)
 
