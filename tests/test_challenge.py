@@ -226,3 +226,20 @@ def test_prefetched_chunks_keep_order_raise_errors_and_stop_early() -> None:
             break  # the helper stops instead of running on
     assert len(made) <= 6
     assert not any(t.name == "photorecon-prefetch" for t in threading.enumerate())
+
+
+def test_every_rmse_is_the_same_measure() -> None:
+    import math
+
+    from photorecon.masks import Box
+    from photorecon.metrics import SquaredErrors, box_rmse
+
+    rng = np.random.default_rng(1)
+    pred, truth = (rng.integers(0, 256, (20, 20, 3)).astype(np.uint8) for _ in range(2))
+    boxes = [Box(2, 3, 5, 6), Box(10, 10, 4, 4)]
+    diffs = [(pred[b.slices()].astype(float) - truth[b.slices()]) / 255 for b in boxes]
+    by_hand = math.sqrt(sum(float((d**2).sum()) for d in diffs) / sum(d.size for d in diffs))
+    assert box_rmse(pred, truth, boxes) == pytest.approx(by_hand, rel=1e-12)
+    parts = SquaredErrors().add(diffs[0]).add_sums(float((diffs[1] ** 2).sum()), diffs[1].size)
+    assert parts.rmse == pytest.approx(by_hand, rel=1e-12) and parts.count == 3 * (30 + 16)
+    assert math.isnan(SquaredErrors().rmse)

@@ -356,9 +356,10 @@ def score_frames(
         diff = joined[f"{VALUE_COLUMN}_sub"].to_numpy() - joined[VALUE_COLUMN].to_numpy()
     if diff.size == 0:
         raise PhotoreconError(f"{where}: the truth has no rows")
-    mse = float(np.mean(np.square(diff)))
-    rmse = math.sqrt(mse)
-    return Score(rmse=rmse, psnr=psnr_from_mse(mse), count=int(diff.size))
+    from photorecon.metrics import SquaredErrors
+
+    errors = SquaredErrors().add(diff)
+    return Score(rmse=errors.rmse, psnr=psnr_from_mse(errors.mse), count=errors.count)
 
 
 def psnr_from_mse(mse: float) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,17 +208,16 @@ def _set_name(kind: str, images: list[np.ndarray]) -> str:
 def fill_rmse(model: nn.Module, holes: HoleSet, device="cpu") -> tuple[float, float]:
     """(RMSE over every hole pixel and channel, seconds per photo) through the fill path."""
     from photorecon.anysize import fill_any_size
+    from photorecon.metrics import SquaredErrors
 
-    sse, count, seconds = 0.0, 0, 0.0
+    errors, seconds = SquaredErrors(), 0.0
     for image, mask in zip(holes.images, holes.masks, strict=True):
         start = time.perf_counter()
         out = fill_any_size(image, mask, model, device=device)
         seconds += time.perf_counter() - start
         hole = mask > 0
-        diff = out[hole].astype(np.float64) - image[hole].astype(np.float64)
-        sse += float(np.square(diff / 255.0).sum())
-        count += diff.size
-    return math.sqrt(sse / max(count, 1)), seconds / len(holes.images)
+        errors.add((out[hole].astype(np.float64) - image[hole]) / 255.0)
+    return errors.rmse, seconds / len(holes.images)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 
 import torch
@@ -11,6 +10,7 @@ from torch import nn
 
 from photorecon.errors import PhotoreconError
 from photorecon.inpaint import composite
+from photorecon.metrics import SquaredErrors
 from photorecon.train.batchnorm import recalibrate_batchnorm
 
 
@@ -43,7 +43,7 @@ def validate(
     out = {}
     for kind in dict.fromkeys(kinds):
         rows = torch.tensor([k == kind for k in kinds])
-        out[kind] = math.sqrt(float(sse[rows].sum()) / max(float(count[rows].sum()), 1.0))
+        out[kind] = SquaredErrors().add_sums(sse[rows].sum(), count[rows].sum()).rmse
     out["rmse"] = sum(out.values()) / len(out)
     return out
 
