@@ -200,3 +200,17 @@ def test_ffc_blend_warm_starts_from_a_net_without_it(tmp_path) -> None:
     save_weights(tmp_path / "b.safetensors", blended, CheckpointMeta("ffc", blended.config))
     with pytest.raises(PhotoreconError, match="blend"):
         warm_start(create_model("ffc", **tiny), str(tmp_path / "b.safetensors"), "ffc")
+
+
+def test_a_spec_is_parsed_once_into_what_it_names(tmp_path) -> None:
+    from photorecon.models.loading import parse_spec
+
+    (tmp_path / "sd" / "unet").mkdir(parents=True)
+    (tmp_path / "run" / "best").mkdir(parents=True)
+    assert parse_spec("ffc").source == "name" and parse_spec("telea").source == "name"
+    assert parse_spec(str(tmp_path / "sd")).source == "diffusers"
+    assert parse_spec(str(tmp_path / "run")).source == "checkpoint"
+    assert parse_spec("weights.safetensors").source == "checkpoint"
+    assert parse_spec("model.onnx").source == "onnx"
+    spec = parse_spec("ffc")
+    assert parse_spec(spec) is spec and str(spec) == "ffc"

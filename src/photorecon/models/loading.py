@@ -1,10 +1,16 @@
-"""Turn a model spec (a registered name or a checkpoint path) into a ready model."""
+"""Turn a model spec (a registered name or a checkpoint path) into a ready model.
+
+`parse_spec` decides once what a `--model` value names (`ModelSpec`: a registered name, a
+checkpoint file or run folder, an .onnx file, a diffusers folder); everything here follows
+its `source`.
+"""
 
 from __future__ import annotations
 
 import os
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +31,40 @@ WEIGHTS_NAME = "model.safetensors"
 RUNTIMES = ("auto", "torch", "onnx")
 EXPORT = 4  # what an exported file holds (4: thin_fill_px and parameters in its metadata);
 # older ones are redone
+
+
+SOURCES = ("name", "checkpoint", "onnx", "diffusers")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model spec names: `source` is "name" (registered: its shipped weights, or a
+    classical fill), "checkpoint" (a .safetensors file or a run folder), "onnx" (an exported
+    file) or "diffusers" (a Stable Diffusion inpainting folder)."""
+
+    text: str
+    source: str
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def path(self) -> Path:
+        return Path(self.text)
+
+
+def parse_spec(spec: str | ModelSpec) -> ModelSpec:
+    """Decide what a spec names, from its text and what is on disk."""
+    if isinstance(spec, ModelSpec):
+        return spec
+    path = Path(spec)
+    if path.is_dir() and ((path / "model_index.json").is_file() or (path / "unet").is_dir()):
+        return ModelSpec(spec, "diffusers")  # one, or a folder meant to be one
+    if spec.endswith(".onnx"):
+        return ModelSpec(spec, "onnx")
+    if os.sep in spec or spec.endswith(".safetensors") or path.exists():
+        return ModelSpec(spec, "checkpoint")
+    return ModelSpec(spec, "name")
 
 
 def weights_file(path: str | Path) -> Path:
@@ -102,7 +142,8 @@ def load_model(
     """
     if runtime not in RUNTIMES:
         raise PhotoreconError(f"unknown runtime {runtime!r} ({', '.join(RUNTIMES)})")
-    if _is_diffusion(spec):
+    parsed = parse_spec(spec)
+    if parsed.source == "diffusers":
         from photorecon.models.diffusion import DiffusionOptions, load_diffusion
 
         if runtime == "onnx":
@@ -116,11 +157,11 @@ def load_model(
             "--lora goes with a Stable Diffusion folder: --model DIFFUSERS_FOLDER"
         )
     cpu = str(device).startswith("cpu")
-    if runtime != "torch" and cpu and not spec.endswith(".onnx"):
-        cached = cached_onnx(spec)  # exported before: no torch needed at all
+    if runtime != "torch" and cpu and parsed.source != "onnx":
+        cached = cached_onnx(parsed)  # exported before: no torch needed at all
         if cached is not None:
-            return _with_tta(OnnxModel(cached, exporter=_exporter(spec)), tta)
-    model = _load(spec, device)
+            return _with_tta(OnnxModel(cached, exporter=_exporter(parsed)), tta)
+    model = _load(parsed, device)
     if diffusion is not None and kind_of(model) == "diffusion":  # a LoRA run: sample as asked
         from photorecon.models.diffusion import DiffusionOptions
 
@@ -135,7 +176,7 @@ def load_model(
         return _with_tta(model, tta)
     if runtime == "onnx" or (runtime == "auto" and cpu and _onnx_ready(model)):
         try:
-            return _with_tta(_onnx_version(spec, model), tta)
+            return _with_tta(_onnx_version(parsed, model), tta)
         except PhotoreconError as exc:
             if runtime == "onnx":
                 raise
@@ -175,14 +216,17 @@ def cache_dir() -> Path:
     return Path(base) / "photorecon"
 
 
-def weights_source(spec: str) -> Path | None:
+def weights_source(spec: str | ModelSpec) -> Path | None:
     """The safetensors file a spec loads (shipped weights for a name), or None."""
-    if _looks_like_path(spec):
-        try:
-            return weights_file(spec)
-        except PhotoreconError:
-            return None
-    return shipped_weights(spec)
+    spec = parse_spec(spec)
+    if spec.source == "name":
+        return shipped_weights(spec.text)
+    if spec.source != "checkpoint":
+        return None
+    try:
+        return weights_file(spec.path)
+    except PhotoreconError:
+        return None
 
 
 def onnx_cache_path(source: Path, size: int) -> Path:
@@ -197,7 +241,7 @@ def onnx_cache_path(source: Path, size: int) -> Path:
     return cache_dir() / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.onnx"
 
 
-def cached_onnx(spec: str, size: int = 256) -> Path | None:
+def cached_onnx(spec: str | ModelSpec, size: int = 256) -> Path | None:
     """The cached export of a spec's weights at side `size`, if there is one (no torch)."""
     source = weights_source(spec)
     if source is None:
@@ -206,7 +250,7 @@ def cached_onnx(spec: str, size: int = 256) -> Path | None:
     return path if path.is_file() else None
 
 
-def _exporter(spec: str, model=None) -> Callable[[int], Path]:
+def _exporter(spec: ModelSpec, model=None) -> Callable[[int], Path]:
     """Exports the spec's network at a given side into the cache (torch loaded on first use)."""
     state = {"model": model}
 
@@ -226,7 +270,7 @@ def _exporter(spec: str, model=None) -> Callable[[int], Path]:
     return export
 
 
-def _onnx_version(spec: str, model: nn.Module, size: int = 256) -> OnnxModel:
+def _onnx_version(spec: ModelSpec, model: nn.Module, size: int = 256) -> OnnxModel:
     """The model exported to ONNX (cached by its weights file) and loaded on onnxruntime."""
     if not any(True for _ in model.parameters()):
         raise PhotoreconError(
@@ -255,11 +299,12 @@ def load_model_for(
     """
     from photorecon.device import cpu_only
 
-    plain = lora is None and not _is_diffusion(spec)
-    torch_free = plain and (spec.endswith(".onnx") or cached_onnx(spec) is not None)
+    parsed = parse_spec(spec)
+    plain = lora is None and parsed.source != "diffusers"
+    torch_free = plain and (parsed.source == "onnx" or cached_onnx(parsed) is not None)
     if torch_free and runtime != "torch" and cpu_only(device):
         return load_model(spec, "cpu", tta=tta, runtime=runtime), "cpu"
-    if not _looks_like_path(spec) and registered_kind(spec) == "classical":
+    if parsed.source == "name" and registered_kind(spec) == "classical":
         model = load_model(spec, "cpu", tta=tta, runtime=runtime)
         if isinstance(model, ArrayInpainter):
             return model, "cpu"
@@ -270,14 +315,6 @@ def load_model_for(
     return model, where
 
 
-def _is_diffusion(spec: str) -> bool:
-    """A diffusers folder, or one that looks meant to be (a unet/ folder, no checkpoint)."""
-    path = Path(spec)
-    if not path.is_dir():
-        return False
-    return (path / "model_index.json").is_file() or (path / "unet").is_dir()
-
-
 def registered_kind(spec: str) -> str | None:
     """The kind of a registered model, None for anything else."""
     try:
@@ -286,17 +323,13 @@ def registered_kind(spec: str) -> str | None:
         return None
 
 
-def _looks_like_path(spec: str) -> bool:
-    return os.sep in spec or spec.endswith((".safetensors", ".onnx")) or Path(spec).exists()
-
-
-def _load(spec: str, device: torch.device | str) -> nn.Module | ArrayInpainter:
-    if spec.endswith(".onnx"):
-        if not Path(spec).is_file():
+def _load(parsed: ModelSpec, device: torch.device | str) -> nn.Module | ArrayInpainter:
+    spec = parsed.text
+    if parsed.source == "onnx":
+        if not parsed.path.is_file():
             raise PhotoreconError(f"{spec}: no such ONNX file")
         return OnnxModel(spec)
-
-    if _looks_like_path(spec):
+    if parsed.source == "checkpoint":
         from photorecon.checkpoint import load_checkpoint
 
         return load_checkpoint(spec, device)
