@@ -173,3 +173,17 @@ def test_predict_writes_to_a_url_and_shards_stream_from_one(
     assert shard_counts(urls) == [4, 4, 2]
     remote = [s.data for s in iter_photos(urls)]
     assert remote == [s.data for s in iter_photos(str(tmp_path / "shards"))]
+
+
+def test_a_killed_run_is_completed_by_the_same_command(tmp_path: Path, capsys) -> None:
+    src, out, log = folder(tmp_path, 8), tmp_path / "out", tmp_path / "run.jsonl"
+    assert fill(src, out, "--log", str(log)) == 0
+    lines = log.read_text().splitlines()
+    # as a kill after the third photo leaves it: three logged and written, the rest not
+    log.write_text("\n".join(lines[:3]) + "\n")
+    for entry in map(json.loads, lines[3:]):
+        Path(entry["target"]).unlink()
+    capsys.readouterr()
+    assert fill(src, out, "--log", str(log)) == 0
+    assert "filled 5 of 8 photos, 3 done before" in capsys.readouterr().out
+    assert len(list(out.iterdir())) == 8
