@@ -280,25 +280,21 @@ def main() -> None:
 
     configure(1)
     print(f"bench/scale.py on {os.cpu_count()} CPUs; {' '.join(sys.argv[1:])}")
-    if "memory" in only:
-        head = ["path", "photos read", "RSS MiB", "photos/s"]
-        table("Memory while streaming (one reader)", head, memory(args, work))
-    if "read" in only:
-        head = ["from", "photos", "photos/s (decoded, <= 1024 px)"]
-        table("Reading photos", head, read(args, work))
-    if "train" in only:
-        head = ["net", "data", "images/s", "vs in memory"]
-        table("Training throughput (one thread, batch 8)", head, train_section(args, work))
-    if "ddp" in only:
-        head = ["processes", "images/s", "processes in result.yaml"]
-        table("Training from shards across processes (tiny net)", head, ddp_section(args, work))
-    if "fill" in only:
-        head = ["workers", "photos", "wall s", "photos/s"]
-        table(
-            "fill --shard K/N, workers at once (default model, 640x480, one box)",
-            head,
-            fill_section(args, work),
-        )
+    sections = {
+        "memory": ("Memory while streaming (one reader)",
+                   ["path", "photos read", "RSS MiB", "photos/s"], memory),
+        "read": ("Reading photos", ["from", "photos", "photos/s (decoded, <= 1024 px)"], read),
+        "train": ("Training throughput (one thread, batch 8)",
+                  ["net", "data", "images/s", "vs in memory"], train_section),
+        "ddp": ("Training from shards across processes (tiny net)",
+                ["processes", "images/s", "processes in result.yaml"], ddp_section),
+        "fill": ("fill --shard K/N, workers at once (default model, 640x480, one box)",
+                 ["workers", "photos", "wall s", "photos/s"], fill_section),
+    }  # fmt: skip
+    for name in SECTIONS:
+        if name in only:
+            title, head, run = sections[name]
+            table(title, head, run(args, work))
 
 
 if __name__ == "__main__":

@@ -274,15 +274,20 @@ def write_submission(
     return total
 
 
-def read_submission(path: str | Path, role: str = "submission") -> pl.DataFrame:
-    """Read a submission or truth CSV, checking its header, ids and values."""
-    path = Path(path)
+def check_header(path: Path, role: str) -> None:
+    """A submission file that exists and starts with the submission header, or one line."""
     if not path.is_file():
         raise PhotoreconError(f"{path}: {role} file not found")
     with open(path, "rb") as fh:
         header = fh.readline().decode("utf-8", "replace").strip().lstrip("\ufeff")
     if header != SUBMISSION_HEADER:
         raise PhotoreconError(f"{path}: wrong header {header!r}, expected {SUBMISSION_HEADER!r}")
+
+
+def read_submission(path: str | Path, role: str = "submission") -> pl.DataFrame:
+    """Read a submission or truth CSV, checking its header, ids and values."""
+    path = Path(path)
+    check_header(path, role)
     try:
         frame = pl.read_csv(
             path,
@@ -407,12 +412,7 @@ def merge_submissions(out: str | Path, parts: list[str | Path]) -> int:
 
 def _photos_in(part: Path) -> list[str]:
     """The photo names a submission's ids mention (its header and ids checked)."""
-    if not part.is_file():
-        raise PhotoreconError(f"{part}: submission part not found")
-    with open(part, "rb") as fh:
-        header = fh.readline().decode("utf-8", "replace").strip().lstrip("\ufeff")
-    if header != SUBMISSION_HEADER:
-        raise PhotoreconError(f"{part}: wrong header {header!r}, expected {SUBMISSION_HEADER!r}")
+    check_header(part, "submission part")
     try:
         names = (
             pl.scan_csv(part, schema={ID_COLUMN: pl.String, VALUE_COLUMN: pl.Float64})
