@@ -33,10 +33,24 @@ def test_n_shards_cover_every_photo_exactly_once(tmp_path: Path, n: int) -> None
     src, out = folder(tmp_path), tmp_path / "out"
     seen: list[str] = []
     for k in range(1, n + 1):
-        assert fill(src, out, "--shard", f"{k}/{n}", "--log", str(tmp_path / f"{k}.jsonl")) == 0
-        seen += [json.loads(line)["source"] for line in (tmp_path / f"{k}.jsonl").open()]
+        log = tmp_path / f"{k}.jsonl"
+        assert fill(src, out, "--shard", f"{k}/{n}", "--log", str(log)) == 0
+        seen += [json.loads(line)["source"] for line in log.open()] if log.exists() else []
     assert sorted(Path(s).name for s in seen) == sorted(p.name for p in src.iterdir())
     assert len(list(out.iterdir())) == 16
+    # the split follows the names in the folder, not where the folder is
+    moved = tmp_path / "elsewhere" / "deep" / "in"
+    moved.parent.mkdir(parents=True)
+    src.rename(moved)
+    for k in range(1, n + 1):
+        mine = {p.name for p in moved.iterdir() if Shard(k, n).holds(p.name)}
+        log = tmp_path / f"{k}.jsonl"
+        before = (
+            {Path(json.loads(line)["source"]).name for line in log.open()}
+            if log.exists()
+            else set()
+        )
+        assert mine == before
 
 
 def test_the_split_stays_put_when_photos_are_added() -> None:
@@ -123,7 +137,7 @@ def test_summary_merges_the_shards_logs(tmp_path: Path, capsys) -> None:
     assert said.startswith("8 photos in 2 logs: 7 done, 1 failed")
     assert "failed: " in said and "p05.png" in said
     Image.fromarray(np.zeros((24, 32, 3), np.uint8)).save(src / "p05.png")
-    owner = next(k for k in (1, 2) if Shard(k, 2).holds(str(src / "p05.png")))
+    owner = next(k for k in (1, 2) if Shard(k, 2).holds("p05.png"))
     fill(src, out, "--shard", f"{owner}/2", "--log", logs[owner - 1])
     capsys.readouterr()
     assert main(["summary", *logs]) == 0

@@ -1,7 +1,8 @@
 """Batch work split across workers, and picked up after a crash.
 
 `--shard K/N` gives a run exactly its share of the inputs: a photo belongs to shard
-1 + (a stable hash of its path) mod N, so the split does not change when photos are added and
+1 + (a stable hash of its name: in its folder, or the path given) mod N, so the split does not
+depend on where the archive is mounted, does not change when photos are added, and
 N runs (by hand, or one per rank under torchrun, which sets RANK and WORLD_SIZE) cover every
 photo exactly once. A run log (`--log FILE`, JSON lines: source, target, status, the one-line
 reason of a failure, seconds) is appended to as each photo finishes; run again with the same

@@ -62,26 +62,28 @@ def parse_box(text: str) -> Box:
     return Box(row, col, height, width)
 
 
-def expand_inputs(inputs: list[str]) -> list[Location]:
+def expand_inputs(inputs: list[str], shard: Shard | None = None) -> list[Location]:
     """Files as given and the images directly inside folders (local, or at fsspec URLs); a
-    missing one is an error."""
+    missing one is an error. With `shard`, only its share: a folder's photos by their names
+    in the folder, a file by the path as given, so the split is the same wherever the
+    archive is mounted and does not move when photos are added."""
     sources: list[Location] = []
+    keep = (lambda key: shard.holds(key)) if shard is not None and shard.count > 1 else None
     for item in inputs:
         path = local_or_remote(item)
         if isinstance(path, RemotePath) and path.is_dir():
             files = [p for p in path.children() if p.suffix.lower() in IMAGE_SUFFIXES]
-            if not files:
-                raise PhotoreconError(f"{path}: no images in this folder")
-            sources += files
         elif path.is_dir():
             files = list_images(path)
-            if not files:
-                raise PhotoreconError(f"{path}: no images in this folder")
-            sources += files
         elif path.is_file():
-            sources.append(path)
+            if keep is None or keep(item):
+                sources.append(path)
+            continue
         else:
             raise PhotoreconError(f"{path}: no such file or folder")
+        if not files:
+            raise PhotoreconError(f"{path}: no images in this folder")
+        sources += [f for f in files if keep is None or keep(f.name)]
     return sources
 
 
@@ -94,9 +96,7 @@ def plan_jobs(
 ) -> list[FillJob]:
     """Expand folders (keeping this shard's share of them) and decide each output path;
     refuse to overwrite inputs."""
-    sources = expand_inputs(inputs)
-    if shard is not None and shard.count > 1:
-        sources = [src for src in sources if shard.holds(str(src))]
+    sources = expand_inputs(inputs, shard)
     if in_place:
         if out is not None:
             raise PhotoreconError("--in-place and -o/--out cannot be combined")
