@@ -651,7 +651,7 @@ def _fill_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--shard",
         metavar="K/N",
-        help="fill only share K of N of the photos (by a stable hash of each path, so N runs "
+        help="fill only share K of N of the photos (by a stable hash of each name, so N runs "
         "cover each photo once; under torchrun, RANK/WORLD_SIZE choose it)",
     )
     p.add_argument(
