@@ -8,11 +8,12 @@ import json
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Annotated
 
 import numpy as np
-from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from photorecon import __version__
@@ -254,6 +255,251 @@ def parse_boxes(text: str) -> list[list[int]]:
     return boxes
 
 
+@dataclass
+class ServeState:
+    """What the routes share: limits, the device, the default model and what is offered, the
+    fill queue and the progress board (one per app, at `app.state.photorecon`)."""
+
+    limit: int
+    device: str
+    default: str
+    fills: FillQueue
+    progress: ProgressBoard
+    model_options: dict = field(default_factory=dict)
+
+    def offered(self) -> list[str]:
+        from photorecon.models.loading import ready_models
+
+        ready = ready_models()
+        return ready if self.default in ready else [self.default, *ready]
+
+    def summary(self, spec: str) -> str:
+        from photorecon.models.loading import ready_models
+        from photorecon.models.registry import get_model_info
+
+        if spec in ready_models():
+            return get_model_info(spec).summary
+        return f"{spec} (given to serve --model)"
+
+    def learned(self, spec: str) -> bool:
+        """Whether `spec` is a learned fill (detail needs one); a checkpoint given to serve
+        --model is."""
+        from photorecon.models.loading import ready_models
+        from photorecon.models.registry import get_model_info
+
+        return spec not in ready_models() or get_model_info(spec).kind != "classical"
+
+    def load(self, spec: str):
+        from photorecon.api import cached_model
+
+        options = self.model_options
+        if spec == self.default and options:
+            from photorecon.models.diffusion import DiffusionOptions
+
+            diffusion = DiffusionOptions(**options.get("diffusion", {}))
+            return cached_model(spec, self.device, False, "torch", diffusion, options.get("lora"))
+        return cached_model(spec, self.device)
+
+
+def state_of(request: Request) -> ServeState:
+    return request.app.state.photorecon
+
+
+router = APIRouter()
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def index() -> str:
+    return resources.files("photorecon.serve").joinpath("static/index.html").read_text()
+
+
+@router.get("/favicon.svg", include_in_schema=False)
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> Response:
+    icon = resources.files("photorecon.serve").joinpath("static/favicon.svg").read_bytes()
+    return Response(icon, media_type="image/svg+xml")
+
+
+@router.get("/api/models")
+def models(request: Request) -> dict:
+    """Models usable now, best first, with the default."""
+    from photorecon.imageio import max_pixels
+
+    state = state_of(request)
+    return {
+        "default": state.default,
+        # what the page checks a photo against when it is opened, before any painting
+        "limits": {"upload_bytes": state.limit, "pixels": max_pixels()},
+        "models": [
+            {"name": n, "summary": state.summary(n), "detail": state.learned(n)}
+            for n in state.offered()
+        ],
+    }
+
+
+@router.post(
+    "/api/detect",
+    responses={
+        200: {
+            "content": {"application/json": {}, "image/png": {}},
+            "description": "kind=white: {boxes: [[row, col, height, width], ...]}; "
+            "kind=damage: the damage mask as a PNG (255 = damage), the photo's size",
+        }
+    },
+)
+async def detect(
+    request: Request,
+    image: Annotated[UploadFile, File()],
+    kind: Annotated[str, Form()] = "white",
+    sensitivity: Annotated[float, Form()] = 0.5,
+    dilate: Annotated[int, Form()] = 0,
+) -> Response:
+    """Pure-white rectangles (`kind=white`), or the damage the learned detector finds
+    (`kind=damage`: scratches, dust, blotches, tears) as a mask image."""
+    if kind not in ("white", "damage"):
+        raise HTTPException(400, f"unknown kind {kind!r} (white or damage)")
+    from photorecon.anysize import find_white_boxes
+    from photorecon.detect import check_dilate, check_sensitivity
+
+    state = state_of(request)
+    sensitivity = check_sensitivity(sensitivity)
+    dilate = check_dilate(dilate)
+    data = await read_upload(image, state.limit, "image")
+    if kind == "white":
+        pixels = decode_image(data, "image")
+        boxes = find_white_boxes(pixels)
+        return JSONResponse({"boxes": [[b.row, b.col, b.height, b.width] for b in boxes]})
+    job = (state.device, data, sensitivity, dilate)
+    body = await state.fills.run(detect_now, *job, request=request)
+    return Response(body, media_type="image/png")
+
+
+def detect_now(cancel, device, data, sensitivity, dilate) -> bytes:
+    """The damage mask of an upload as PNG bytes (on the worker thread)."""
+    import io
+
+    from PIL import Image as PILImage
+
+    from photorecon.detect import damage_mask, load_detector
+
+    check = checker(cancel)
+    check()
+    pixels = decode_image(data, "image")
+    mask = damage_mask(pixels, load_detector("damage", device), sensitivity, dilate, device)
+    check()
+    buffer = io.BytesIO()
+    PILImage.fromarray(mask, "L").save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+@router.post(
+    "/api/fill",
+    responses={
+        200: {
+            "content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}},
+            "description": "the filled image, in the upload's format",
+        }
+    },
+    response_class=Response,
+)
+async def fill(
+    request: Request,
+    image: Annotated[UploadFile, File()],
+    boxes: Annotated[str | None, Form()] = None,
+    mask: Annotated[UploadFile | None, File()] = None,
+    model: Annotated[str | None, Form()] = None,
+    white: Annotated[bool, Form()] = False,
+    detail: Annotated[bool, Form()] = False,
+    progress_id: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Fill the image's holes given as `boxes` JSON, a `mask` image, or `white=true`;
+    `detail=true` gives large holes texture from the photo's own pixels (learned models).
+    With a `progress_id` of the client's choosing, `GET /api/progress/{progress_id}`
+    tells how far the fill has got while it runs.
+
+    The answer is in the upload's format (PNG, JPEG or WebP; PNG for others), with its
+    alpha channel, EXIF and colour profile."""
+    state = state_of(request)
+    given = [boxes is not None, mask is not None, white]
+    if sum(given) != 1:
+        raise HTTPException(400, "give exactly one of boxes, mask or white")
+    spec = model or state.default
+    offered = state.offered()
+    if spec not in offered:
+        raise HTTPException(400, f"unknown model {spec!r}; available: {', '.join(offered)}")
+    if detail and not state.learned(spec):
+        raise HTTPException(400, f"detail needs a learned model; {spec} is a classical fill")
+    box_list = parse_boxes(boxes) if boxes is not None else None
+    if box_list is not None and not box_list:
+        raise HTTPException(400, "boxes is empty: draw at least one rectangle")
+    data = await read_upload(image, state.limit, "image")
+    mask_data = await read_upload(mask, state.limit, "mask") if mask is not None else None
+    if progress_id is not None and not PROGRESS_ID.fullmatch(progress_id):
+        raise HTTPException(400, "progress_id: 8-64 letters, digits, - or _")
+    job = FillJob(data, box_list, mask_data, white, spec, detail)
+    report = state.progress.reporter(progress_id)
+    body, media_type = await state.fills.run(fill_now, state, job, report, request=request)
+    return Response(body, media_type=media_type)
+
+
+@router.get("/api/progress/{progress_id}")
+def fill_progress(request: Request, progress_id: str) -> dict:
+    """How far the fill sent with this `progress_id` has got: steps done of the total
+    (batches of windows, detailed windows); 404 before it starts or once long gone."""
+    found = state_of(request).progress.get(progress_id)
+    if found is None:
+        raise HTTPException(404, "no fill with that progress_id is known")
+    return {"done": found[0], "total": found[1]}
+
+
+@dataclass(frozen=True)
+class FillJob:
+    """One fill request, decoded no further than the form."""
+
+    data: bytes
+    boxes: list | None
+    mask: bytes | None
+    white: bool
+    spec: str
+    detail: bool
+
+
+def fill_now(cancel, state: ServeState, job: FillJob, report) -> tuple[bytes, str]:
+    """Decode, fill and encode (on the worker thread: decoding a 24-megapixel photo or running
+    a model would hold up every other request); dropped between steps and between batches of
+    windows once `cancel` is set."""
+    from photorecon.anysize import fill_any_size
+    from photorecon.api import resolve_mask
+    from photorecon.imageio import encode_photo
+
+    check = checker(cancel)
+    check()  # it may have waited in the queue past its client
+    photo = decode_photo(job.data, "image")
+    pixels = photo.rgb
+    if job.mask is not None:
+        holes = resolve_mask(pixels, decode_mask(job.mask, "mask"))
+    elif job.white:
+        holes = resolve_mask(pixels, "white")
+    else:
+        holes = resolve_mask(pixels, job.boxes)
+    out = fill_any_size(
+        pixels,
+        holes,
+        state.load(job.spec),
+        device=state.device,
+        check=check,
+        detail=job.detail,
+        progress=report,
+    )
+    check()
+    fmt = photo.format if photo.format in ANSWER_TYPES else "PNG"
+    return encode_photo(out, photo, fmt), ANSWER_TYPES[fmt]
+
+
+async def photorecon_error(_: Request, exc: PhotoreconError) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=400)
+
+
 def create_app(
     *,
     max_upload_mb: float = 20.0,
@@ -267,24 +513,25 @@ def create_app(
     (`queue` of them at most, each within `timeout` seconds). A default model given as a path
     (a checkpoint, or a Stable Diffusion folder sampled as `model_options` say) is offered
     beside the ready models."""
-    from photorecon.anysize import fill_any_size, find_white_boxes
-    from photorecon.api import cached_model, resolve_mask
+    from fastapi_offline import FastAPIOffline
+
     from photorecon.api import default_model as best_model
-    from photorecon.imageio import encode_photo
-    from photorecon.models.loading import ready_models
-    from photorecon.models.registry import get_model_info
 
     limit = int(max_upload_mb * 2**20)
-    fills = FillQueue(queue, timeout)
-    progress = ProgressBoard()
+    state = ServeState(
+        limit,
+        device,
+        default_model or best_model(),
+        FillQueue(queue, timeout),
+        ProgressBoard(),
+        dict(model_options or {}),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):
-        fills.open()
+        state.fills.open()
         yield
-        fills.close()
-
-    from fastapi_offline import FastAPIOffline
+        state.fills.close()
 
     # /docs and /redoc from the package's own copies of Swagger UI and ReDoc, not a CDN
     app = FastAPIOffline(
@@ -294,184 +541,9 @@ def create_app(
         version=__version__,
         lifespan=lifespan,
     )
+    app.state.photorecon = state
     # an image and a mask of `limit` each, and the form's other fields
     app.add_middleware(BodyLimit, limit=2 * limit + 2**16)
-    default = default_model or best_model()
-
-    def offered() -> list[str]:
-        ready = ready_models()
-        return ready if default in ready else [default, *ready]
-
-    def summary(spec: str) -> str:
-        if spec in ready_models():
-            return get_model_info(spec).summary
-        return f"{spec} (given to serve --model)"
-
-    def learned(spec: str) -> bool:
-        """Whether `spec` is a learned fill (detail needs one); a checkpoint given to serve
-        --model is."""
-        return spec not in ready_models() or get_model_info(spec).kind != "classical"
-
-    def load(spec: str):
-        if spec == default and model_options:
-            from photorecon.models.diffusion import DiffusionOptions
-
-            diffusion = DiffusionOptions(**model_options.get("diffusion", {}))
-            return cached_model(spec, device, False, "torch", diffusion, model_options.get("lora"))
-        return cached_model(spec, device)
-
-    @app.exception_handler(PhotoreconError)
-    async def photorecon_error(_: Request, exc: PhotoreconError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def index() -> str:
-        return resources.files("photorecon.serve").joinpath("static/index.html").read_text()
-
-    @app.get("/favicon.svg", include_in_schema=False)
-    @app.get("/favicon.ico", include_in_schema=False)
-    def favicon() -> Response:
-        icon = resources.files("photorecon.serve").joinpath("static/favicon.svg").read_bytes()
-        return Response(icon, media_type="image/svg+xml")
-
-    @app.get("/api/models")
-    def models() -> dict:
-        """Models usable now, best first, with the default."""
-        from photorecon.imageio import max_pixels
-
-        return {
-            "default": default,
-            # what the page checks a photo against when it is opened, before any painting
-            "limits": {"upload_bytes": limit, "pixels": max_pixels()},
-            "models": [{"name": n, "summary": summary(n), "detail": learned(n)} for n in offered()],
-        }
-
-    @app.post(
-        "/api/detect",
-        responses={
-            200: {
-                "content": {"application/json": {}, "image/png": {}},
-                "description": "kind=white: {boxes: [[row, col, height, width], ...]}; "
-                "kind=damage: the damage mask as a PNG (255 = damage), the photo's size",
-            }
-        },
-    )
-    async def detect(
-        request: Request,
-        image: Annotated[UploadFile, File()],
-        kind: Annotated[str, Form()] = "white",
-        sensitivity: Annotated[float, Form()] = 0.5,
-        dilate: Annotated[int, Form()] = 0,
-    ) -> Response:
-        """Pure-white rectangles (`kind=white`), or the damage the learned detector finds
-        (`kind=damage`: scratches, dust, blotches, tears) as a mask image."""
-        if kind not in ("white", "damage"):
-            raise HTTPException(400, f"unknown kind {kind!r} (white or damage)")
-        from photorecon.detect import check_dilate, check_sensitivity
-
-        sensitivity = check_sensitivity(sensitivity)
-        dilate = check_dilate(dilate)
-        data = await read_upload(image, limit, "image")
-        if kind == "white":
-            pixels = decode_image(data, "image")
-            boxes = find_white_boxes(pixels)
-            return JSONResponse({"boxes": [[b.row, b.col, b.height, b.width] for b in boxes]})
-        body = await fills.run(detect_now, data, sensitivity, dilate, request=request)
-        return Response(body, media_type="image/png")
-
-    def detect_now(cancel, data, sensitivity, dilate) -> bytes:
-        """The damage mask of an upload as PNG bytes (on the worker thread)."""
-        import io
-
-        from PIL import Image as PILImage
-
-        from photorecon.detect import damage_mask, load_detector
-
-        check = checker(cancel)
-        check()
-        pixels = decode_image(data, "image")
-        mask = damage_mask(pixels, load_detector("damage", device), sensitivity, dilate, device)
-        check()
-        buffer = io.BytesIO()
-        PILImage.fromarray(mask, "L").save(buffer, format="PNG", compress_level=1)
-        return buffer.getvalue()
-
-    @app.post(
-        "/api/fill",
-        responses={
-            200: {
-                "content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}},
-                "description": "the filled image, in the upload's format",
-            }
-        },
-        response_class=Response,
-    )
-    async def fill(
-        request: Request,
-        image: Annotated[UploadFile, File()],
-        boxes: Annotated[str | None, Form()] = None,
-        mask: Annotated[UploadFile | None, File()] = None,
-        model: Annotated[str | None, Form()] = None,
-        white: Annotated[bool, Form()] = False,
-        detail: Annotated[bool, Form()] = False,
-        progress_id: Annotated[str | None, Form()] = None,
-    ) -> Response:
-        """Fill the image's holes given as `boxes` JSON, a `mask` image, or `white=true`;
-        `detail=true` gives large holes texture from the photo's own pixels (learned models).
-        With a `progress_id` of the client's choosing, `GET /api/progress/{progress_id}`
-        tells how far the fill has got while it runs.
-
-        The answer is in the upload's format (PNG, JPEG or WebP; PNG for others), with its
-        alpha channel, EXIF and colour profile."""
-        given = [boxes is not None, mask is not None, white]
-        if sum(given) != 1:
-            raise HTTPException(400, "give exactly one of boxes, mask or white")
-        spec = model or default
-        if spec not in offered():
-            raise HTTPException(400, f"unknown model {spec!r}; available: {', '.join(offered())}")
-        if detail and not learned(spec):
-            raise HTTPException(400, f"detail needs a learned model; {spec} is a classical fill")
-        box_list = parse_boxes(boxes) if boxes is not None else None
-        if box_list is not None and not box_list:
-            raise HTTPException(400, "boxes is empty: draw at least one rectangle")
-        data = await read_upload(image, limit, "image")
-        mask_data = await read_upload(mask, limit, "mask") if mask is not None else None
-        if progress_id is not None and not PROGRESS_ID.fullmatch(progress_id):
-            raise HTTPException(400, "progress_id: 8-64 letters, digits, - or _")
-        job = (data, box_list, mask_data, white, spec, detail, progress.reporter(progress_id))
-        body, media_type = await fills.run(fill_now, *job, request=request)
-        return Response(body, media_type=media_type)
-
-    @app.get("/api/progress/{progress_id}")
-    def fill_progress(progress_id: str) -> dict:
-        """How far the fill sent with this `progress_id` has got: steps done of the total
-        (batches of windows, detailed windows); 404 before it starts or once long gone."""
-        state = progress.get(progress_id)
-        if state is None:
-            raise HTTPException(404, "no fill with that progress_id is known")
-        return {"done": state[0], "total": state[1]}
-
-    def fill_now(
-        cancel, data, box_list, mask_data, white, spec, detail, report
-    ) -> tuple[bytes, str]:
-        """Decode, fill and encode (on the worker thread: decoding a 24-megapixel photo or
-        running a model would hold up every other request); dropped between steps and between
-        batches of windows once `cancel` is set."""
-        check = checker(cancel)
-        check()  # it may have waited in the queue past its client
-        photo = decode_photo(data, "image")
-        pixels = photo.rgb
-        if mask_data is not None:
-            holes = resolve_mask(pixels, decode_mask(mask_data, "mask"))
-        elif white:
-            holes = resolve_mask(pixels, "white")
-        else:
-            holes = resolve_mask(pixels, box_list)
-        out = fill_any_size(
-            pixels, holes, load(spec), device=device, check=check, detail=detail, progress=report
-        )
-        check()
-        fmt = photo.format if photo.format in ANSWER_TYPES else "PNG"
-        return encode_photo(out, photo, fmt), ANSWER_TYPES[fmt]
-
+    app.add_exception_handler(PhotoreconError, photorecon_error)
+    app.include_router(router)
     return app
