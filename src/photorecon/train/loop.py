@@ -77,15 +77,22 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
         e.copy_(b)
 
 
-def build_step(cfg: TrainConfig, generator: nn.Module, info: DistInfo, device) -> Step:
+def build_step(cfg: TrainConfig, generator: nn.Module, info: DistInfo, device, scaler=None) -> Step:
     """The trainer kind registered for the model, with the discriminator registered beside it;
-    networks wrapped in DDP when distributed."""
+    networks wrapped in DDP when distributed, the training forward compiled when `compile`,
+    and `scaler` (fp16 loss scaling) the step's own."""
     model_info = get_model_info(cfg.model.name)
     kind = cfg.trainer or model_info.trainer
+
+    def forward(module: nn.Module) -> nn.Module:  # what the step runs forward: DDP, compiled
+        wrapped = wrap_ddp(module, info, device)
+        # the training forward only; checkpoints hold the plain module's weights
+        return torch.compile(wrapped) if cfg.compile else wrapped
+
     if kind == "supervised":
-        return SupervisedStep(generator, wrap_ddp(generator, info, device), cfg)
+        return SupervisedStep(generator, forward(generator), cfg, scaler)
     if kind == "detector":
-        return DetectorStep(generator, wrap_ddp(generator, info, device), cfg)
+        return DetectorStep(generator, forward(generator), cfg, scaler)
     if kind == "gan":
         from photorecon.models.discriminators import create_discriminator
 
@@ -93,11 +100,12 @@ def build_step(cfg: TrainConfig, generator: nn.Module, info: DistInfo, device) -
         disc = disc.to(device)
         return GANStep(
             generator,
-            wrap_ddp(generator, info, device),
+            forward(generator),
             disc,
             wrap_ddp(disc, info, device),
             conditional,
             cfg,
+            scaler,
         )
     if kind == "cyclegan":
         from photorecon.models.cyclegan import CyclePasses
@@ -105,20 +113,20 @@ def build_step(cfg: TrainConfig, generator: nn.Module, info: DistInfo, device) -
 
         d_a = create_discriminator("image", cfg.gan.d_width)[0].to(device)
         d_b = create_discriminator("image", cfg.gan.d_width)[0].to(device)
-        passes = wrap_ddp(CyclePasses(generator), info, device)
         return CycleGANStep(
             generator,
-            passes,
+            forward(CyclePasses(generator)),
             d_a,
             d_b,
             wrap_ddp(d_a, info, device),
             wrap_ddp(d_b, info, device),
             cfg,
+            scaler,
         )
     if kind == "diffusion":
         from photorecon.train.steps import DiffusionStep
 
-        return DiffusionStep(generator, wrap_ddp(generator.pipe.unet, info, device), cfg)
+        return DiffusionStep(generator, forward(generator.pipe.unet), cfg, scaler)
     raise PhotoreconError(f"model {cfg.model.name!r} has unknown trainer {kind!r}")
 
 
@@ -218,12 +226,10 @@ def _train(
     samples, val = build_data(cfg, info, device)
     layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
     generator = generator.to(device, memory_format=layout)
-    step_fn = build_step(cfg, generator, info, device)
-    if cfg.compile:  # the training forward only; checkpoints hold the plain module's weights
-        step_fn.train_model = torch.compile(step_fn.train_model)
-    ema = copy.deepcopy(generator).eval().requires_grad_(False) if cfg.ema > 0 else None
     dtype = amp_dtype(cfg.amp, device)
-    step_fn.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    step_fn = build_step(cfg, generator, info, device, scaler)
+    ema = copy.deepcopy(generator).eval().requires_grad_(False) if cfg.ema > 0 else None
     run = Progress()
     if resume:
         run = checkpoints.restore(step_fn, ema)

@@ -38,8 +38,11 @@ class Step:
     generator: nn.Module
     modules: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
-    # loss scaling for fp16 autocast (a no-op otherwise); the engine enables and checkpoints it
-    scaler: torch.amp.GradScaler = torch.amp.GradScaler("cpu", enabled=False)
+
+    def __init__(self, cfg: TrainConfig, scaler: torch.amp.GradScaler | None) -> None:
+        self.cfg = cfg
+        # loss scaling for fp16 autocast (disabled otherwise), this step's own; checkpointed
+        self.scaler = scaler if scaler is not None else torch.amp.GradScaler("cpu", enabled=False)
 
     def _update(self, loss: torch.Tensor, opt: torch.optim.Optimizer, params, clip: float) -> None:
         """Backward, (unscale,) clip and step one optimiser."""
@@ -81,10 +84,12 @@ class Step:
 class SupervisedStep(Step):
     """Pixel losses on the generator's output (ffc, bilstm)."""
 
-    def __init__(self, generator: nn.Module, train_model: nn.Module, cfg: TrainConfig) -> None:
+    def __init__(
+        self, generator: nn.Module, train_model: nn.Module, cfg: TrainConfig, scaler=None
+    ) -> None:
         self.generator = generator
         self.train_model = train_model  # the DDP wrapper when distributed
-        self.cfg = cfg
+        super().__init__(cfg, scaler)
         o = cfg.optim
         opt = _adam(generator.parameters(), o.lr, o.beta1, o.beta2, o.weight_decay)
         self.modules = {"generator": generator}
@@ -125,10 +130,12 @@ def detection_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 class DetectorStep(Step):
     """A damage detector: damaged photos in, the true damage mask as the target."""
 
-    def __init__(self, generator: nn.Module, train_model: nn.Module, cfg: TrainConfig) -> None:
+    def __init__(
+        self, generator: nn.Module, train_model: nn.Module, cfg: TrainConfig, scaler=None
+    ) -> None:
         self.generator = generator
         self.train_model = train_model
-        self.cfg = cfg
+        super().__init__(cfg, scaler)
         o = cfg.optim
         opt = _adam(generator.parameters(), o.lr, o.beta1, o.beta2, o.weight_decay)
         self.modules = {"generator": generator}
@@ -153,11 +160,12 @@ class GANStep(Step):
         train_disc: nn.Module,
         conditional: bool,
         cfg: TrainConfig,
+        scaler=None,
     ) -> None:
         self.generator, self.train_model = generator, train_model
         self.discriminator, self.train_disc = discriminator, train_disc
         self.conditional = conditional
-        self.cfg = cfg
+        super().__init__(cfg, scaler)
         o, g = cfg.optim, cfg.gan
         opt_g = _adam(generator.parameters(), o.lr, o.beta1, o.beta2, o.weight_decay)
         opt_d = _adam(discriminator.parameters(), g.d_lr, g.d_beta1, o.beta2)
@@ -226,10 +234,11 @@ class CycleGANStep(Step):
         train_d_a: nn.Module,
         train_d_b: nn.Module,
         cfg: TrainConfig,
+        scaler=None,
     ) -> None:
         self.generator, self.train_model = generator, train_model
         self.d_a, self.d_b, self.train_d_a, self.train_d_b = d_a, d_b, train_d_a, train_d_b
-        self.cfg = cfg
+        super().__init__(cfg, scaler)
         o, g = cfg.optim, cfg.gan
         opt_g = _adam(generator.parameters(), o.lr, o.beta1, o.beta2, o.weight_decay)
         opt_d = _adam([*d_a.parameters(), *d_b.parameters()], g.d_lr, g.d_beta1, o.beta2)
@@ -285,7 +294,9 @@ class DiffusionStep(Step):
     generator, which the engine checkpoints, so a resumed run continues exactly.
     """
 
-    def __init__(self, generator: nn.Module, train_unet: nn.Module, cfg: TrainConfig) -> None:
+    def __init__(
+        self, generator: nn.Module, train_unet: nn.Module, cfg: TrainConfig, scaler=None
+    ) -> None:
         from diffusers import DDPMScheduler
 
         if generator.lora is None:
@@ -294,7 +305,7 @@ class DiffusionStep(Step):
             )
         self.generator = generator
         self.train_model = train_unet  # the UNet, DDP-wrapped when distributed
-        self.cfg = cfg
+        super().__init__(cfg, scaler)
         pipe = generator.pipe
         self.pipe = pipe
         self.noise = DDPMScheduler.from_config(pipe.scheduler.config)
