@@ -107,8 +107,8 @@ def to_rgb(image: Image.Image, name: str = "image") -> Image.Image:
         gray = np.clip(np.rint(values / top * 255.0), 0, 255).astype(np.uint8)
         return Image.fromarray(gray, "L").convert("RGB")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        # Composite over white, the colour the challenge uses for holes' surroundings is irrelevant
-        # here; white keeps transparent areas from turning black.
+        # Composite over white: transparent areas become white, not black. (fill keeps the
+        # alpha apart, read_photo; this is for readers that want plain RGB.)
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")

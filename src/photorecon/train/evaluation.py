@@ -26,7 +26,8 @@ def validate(
     """RMSE over the holes of in-memory samples (uint8 images, 0/1 masks), per hole kind.
 
     Returns each kind's RMSE (over its samples' hole pixels) and under "rmse" their mean; with
-    one kind (or `kinds` None) "rmse" is the challenge RMSE over all holes.
+    one kind (or `kinds` None) "rmse" is the RMSE over all hole pixels (a pixel where two of
+    the challenge's squares overlap counts once here; the challenge's scorer counts it per box).
     """
     model.eval()
     kinds = kinds or ["squares"] * len(images)
