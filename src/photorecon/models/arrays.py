@@ -115,17 +115,17 @@ class ArrayFlipTTA(ArrayInpainter):
         return total / len(self.FLIPS)
 
 
-@register_model("mean", kind="classical", summary="each image's mean known colour")
+@register_model("mean", model=MeanFill, summary="each image's mean known colour")
 def mean_fill() -> ArrayInpainter:
     return MeanFill()
 
 
-@register_model("telea", kind="classical", summary="OpenCV Telea fast-marching inpainting")
+@register_model("telea", model=Telea, summary="OpenCV Telea fast-marching inpainting")
 def telea(*, radius: float = 5.0) -> ArrayInpainter:
     return Telea(radius=radius)
 
 
-@register_model("ns", kind="classical", summary="OpenCV Navier-Stokes inpainting")
+@register_model("ns", model=NavierStokes, summary="OpenCV Navier-Stokes inpainting")
 def navier_stokes(*, radius: float = 5.0) -> ArrayInpainter:
     return NavierStokes(radius=radius)
 

@@ -84,11 +84,6 @@ class InpaintModel(ConfigMixin):
         if cls.kind not in KINDS:
             raise TypeError(f"{cls.__name__}.kind must be one of {KINDS}, got {cls.kind!r}")
 
-    @property
-    def learned(self) -> bool:
-        """True for a trained network (the fill path shrinks large windows to its scale)."""
-        return self.kind != "classical"
-
 
 def kind_of(model: Any) -> str:
     """A model's kind; a plain network of the user's own (not an InpaintModel) is learned."""

@@ -34,6 +34,6 @@ class RowBiLSTM(nn.Module, InpaintModel):
         return out
 
 
-@register_model("bilstm", kind="supervised", summary="seed 000 row-wise bidirectional LSTM")
+@register_model("bilstm", model=RowBiLSTM, summary="seed 000 row-wise bidirectional LSTM")
 def bilstm(**kwargs) -> nn.Module:
     return RowBiLSTM(**kwargs)

@@ -99,13 +99,13 @@ class PushPullFill(nn.Module, InpaintModel):
         return pushpull_fill(masked, mask)
 
 
-@register_model("pushpull", kind="classical", summary="push-pull pyramid interpolation (torch)")
+@register_model("pushpull", model=PushPullFill, summary="push-pull pyramid interpolation (torch)")
 def pushpull() -> nn.Module:
     return PushPullFill()
 
 
 @register_model(
-    "harmonic", kind="classical", summary="push-pull, then Laplace smoothing in the holes (torch)"
+    "harmonic", model=HarmonicFill, summary="push-pull, then Laplace smoothing in the holes (torch)"
 )
 def harmonic(*, iters: int = 24) -> nn.Module:
     return HarmonicFill(iters=iters)

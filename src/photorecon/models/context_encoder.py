@@ -70,7 +70,7 @@ class ContextEncoder(nn.Module, InpaintModel):
 
 @register_model(
     "context_encoder",
-    kind="adversarial",
+    model=ContextEncoder,
     summary="seed 000 context-encoder GAN (4000-d bottleneck)",
     trainer="gan",
     discriminator="sixteen",  # seed 000's 16x16-output discriminator over the image alone

@@ -104,7 +104,7 @@ class CyclePasses(nn.Module):
 
 @register_model(
     "cyclegan",
-    kind="adversarial",
+    model=CycleGAN,
     summary="seed 002 CycleGAN, two ResNet generators, unpaired",
     trainer="cyclegan",
     discriminator="image",  # two of them, one per domain: 70x70 PatchGANs over one image

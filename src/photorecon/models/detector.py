@@ -88,7 +88,7 @@ class DamageDetector(nn.Module, ConfigMixin):
 
 @register_model(
     "damage",
-    kind="detector",
+    model=DamageDetector,
     trainer="detector",
     summary="damage finder: scratches, dust, blotches, tears (U-Net segmentation)",
 )

@@ -329,7 +329,7 @@ def _on_terminal() -> bool:
 
 @register_model(
     "sd_inpaint",
-    kind="diffusion",
+    model=DiffusionInpainter,
     summary="Stable Diffusion inpainting (diffusers); bring weights: --model DIFFUSERS_FOLDER",
     trainer="diffusion",
 )

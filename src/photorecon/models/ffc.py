@@ -111,6 +111,6 @@ class FFCInpainter(nn.Module, InpaintModel):
         return out
 
 
-@register_model("ffc", kind="supervised", summary="LaMa-style Fast Fourier Convolution generator")
+@register_model("ffc", model=FFCInpainter, summary="LaMa-style Fast Fourier Convolution generator")
 def ffc(**kwargs) -> nn.Module:
     return FFCInpainter(**kwargs)

@@ -28,17 +28,28 @@ _MODEL_MODULES = (
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """A registered model: its factory, its kind (models/base.py: classical, supervised,
-    adversarial, diffusion) and a one-line summary."""
+    """A registered model: its factory, the class it builds (which declares its kind,
+    models/base.py: classical, supervised, adversarial, diffusion, detector, and its work
+    size), and a one-line summary."""
 
     name: str
     factory: Callable[..., Any]
-    kind: str
+    model: type
     summary: str
     trainer: str = "supervised"  # which training loop: supervised, gan or cyclegan
     # the discriminator GAN training pairs it with (models/discriminators.py): a PatchGAN over
     # (input, image) pairs unless the family's report says otherwise
     discriminator: str = "conditional"
+
+    @property
+    def kind(self) -> str:
+        return self.model.kind
+
+    @property
+    def work_size(self) -> int:
+        """The side it fills at (the fill path's window scale; a diffusion pipeline's comes
+        from its folder)."""
+        return self.model.work_size
 
     @property
     def trainable(self) -> bool:
@@ -58,19 +69,21 @@ _imported: set[str] = set()
 def register_model(
     name: str,
     *,
-    kind: str,
+    model: type,
     summary: str,
     trainer: str = "supervised",
     discriminator: str = "conditional",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator registering a model factory under `name`."""
+    """Decorator registering a model factory under `name`; `model` is the class it builds,
+    whose `kind` (declared there alone) the registry reports."""
+    kind = getattr(model, "kind", None)
     if kind not in KINDS:
-        raise ValueError(f"model {name!r}: kind must be one of {KINDS}, got {kind!r}")
+        raise ValueError(f"model {name!r}: {model.__name__}.kind must be one of {KINDS}")
 
     def wrap(factory: Callable[..., Any]) -> Callable[..., Any]:
         if name in _REGISTRY and _REGISTRY[name].factory is not factory:
             raise ValueError(f"model {name!r} is registered twice")
-        _REGISTRY[name] = ModelInfo(name, factory, kind, summary, trainer, discriminator)
+        _REGISTRY[name] = ModelInfo(name, factory, model, summary, trainer, discriminator)
         return factory
 
     return wrap

@@ -100,7 +100,7 @@ class UNet(nn.Module, InpaintModel):
 
 @register_model(
     "pix2pix",
-    kind="adversarial",
+    model=UNet,
     summary="seed 002 pix2pix U-Net (54M) + 70x70 PatchGAN",
     trainer="gan",
 )
@@ -110,7 +110,7 @@ def pix2pix(**kwargs) -> nn.Module:
 
 @register_model(
     "unet_gan",
-    kind="adversarial",
+    model=UNet,
     summary="seed 002 vanilla U-Net GAN (lighter U-Net)",
     trainer="gan",
 )
