@@ -201,3 +201,20 @@ def test_a_killed_run_is_completed_by_the_same_command(tmp_path: Path, capsys) -
     assert fill(src, out, "--log", str(log)) == 0
     assert "filled 5 of 8 photos, 3 done before" in capsys.readouterr().out
     assert len(list(out.iterdir())) == 8
+
+
+def test_under_torchrun_auto_picks_this_ranks_own_gpu(monkeypatch) -> None:
+    import torch
+
+    from photorecon.device import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    assert resolve_device("auto") == torch.device("cuda", 2)
+    monkeypatch.setenv("LOCAL_RANK", "6")  # more ranks than GPUs: they share them in turn
+    assert resolve_device("auto") == torch.device("cuda", 2)
+    monkeypatch.delenv("LOCAL_RANK")
+    assert resolve_device("auto") == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")

@@ -13,11 +13,18 @@ if TYPE_CHECKING:
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' -> cuda if available else cpu; otherwise the named device, checked."""
+    """'auto' -> cuda if available else cpu (under torchrun, this process's own GPU: cuda:
+    LOCAL_RANK, so the ranks of a batch fill spread over the node's GPUs); otherwise the named
+    device, checked."""
     import torch
 
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        local = os.environ.get("LOCAL_RANK", "")
+        if local.isdigit() and torch.cuda.device_count() > 1:
+            return torch.device("cuda", int(local) % torch.cuda.device_count())
+        return torch.device("cuda")
     try:
         device = torch.device(name)
     except RuntimeError as exc:
