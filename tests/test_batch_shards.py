@@ -218,3 +218,21 @@ def test_under_torchrun_auto_picks_this_ranks_own_gpu(monkeypatch) -> None:
     assert resolve_device("auto") == torch.device("cuda")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto") == torch.device("cpu")
+
+
+def test_torchrun_ranks_fill_their_own_shares(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    src, out = folder(tmp_path, 10), tmp_path / "out"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"]
+    cmd += ["-m", "photorecon.cli", "fill", str(src), "--box", "4,4,8,8", "--model", "telea"]
+    cmd += ["-o", str(out), "-q", "--run-log", str(tmp_path / "fill-{shard}.jsonl")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in src.iterdir())
+    logs = sorted(p.name for p in tmp_path.glob("fill-*.jsonl"))
+    assert logs == ["fill-1-of-2.jsonl", "fill-2-of-2.jsonl"]
+    assert main(["summary", *(str(tmp_path / n) for n in logs)]) == 0

@@ -655,10 +655,13 @@ def _fill_args(p: argparse.ArgumentParser) -> None:
         "cover each photo once; under torchrun, RANK/WORLD_SIZE choose it)",
     )
     p.add_argument(
+        "--run-log",
         "--log",
+        dest="log",
         metavar="FILE",
         help="run log (JSON lines): a rerun with the same log skips photos done and retries "
-        "those that failed; {shard} in the name becomes K-of-N",
+        "those that failed; {shard} in the name becomes K-of-N (--log is the same, but "
+        "torchrun takes it for its own --log-dir)",
     )
     p.add_argument(
         "--quality",
