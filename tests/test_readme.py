@@ -44,3 +44,26 @@ def test_each_readme_command_parses(line: str) -> None:
         parser.parse_args(argv_of(line))
     except SystemExit as exc:
         pytest.fail(f"README line does not parse ({exc.code}): {line}")
+
+
+def torchrun_lines() -> list[str]:
+    blocks = re.findall(r"```(?:bash|sh|console)\n(.*?)```", README.read_text(), re.S)
+    lines = [ln.split(" #", 1)[0].strip() for b in blocks for ln in b.splitlines()]
+    return [ln for ln in lines if "torchrun " in ln]
+
+
+@pytest.mark.parametrize("line", torchrun_lines())
+def test_each_torchrun_line_parses_for_torchrun_and_for_photorecon(line: str) -> None:
+    from torch.distributed.run import get_args_parser
+
+    words = shlex.split(line)
+    words = words[words.index("torchrun") + 1 :]
+    try:
+        launch = get_args_parser().parse_args(words)
+    except SystemExit as exc:
+        pytest.fail(f"torchrun cannot parse README line ({exc.code}): {line}")
+    assert launch.module and launch.training_script == "photorecon.cli"
+    try:
+        build_parser().parse_args(launch.training_script_args)
+    except SystemExit as exc:
+        pytest.fail(f"photorecon cannot parse README line ({exc.code}): {line}")
