@@ -30,7 +30,13 @@ from photorecon.anysize import fill_any_size
 from photorecon.damage import render_damage
 from photorecon.data.crops import random_crop, split_photos
 from photorecon.data.photos import read_manifest
-from photorecon.detect import damage_probability, load_detector
+from photorecon.detect import (
+    TopHat,
+    coarse_probability,
+    damage_probability,
+    large_regions,
+    load_detector,
+)
 from photorecon.imageio import read_image
 from photorecon.models.loading import load_model_for
 from photorecon.train.evaluation import detection_counts, detection_scores
@@ -56,21 +62,30 @@ def rmse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean()))
 
 
-def probabilities(name: str, samples) -> tuple[list[np.ndarray], float]:
-    """Each sample's damage probability map, and ms per megapixel."""
+def probabilities(name: str, samples) -> tuple[list[tuple], float]:
+    """Each sample's damage probability maps (full size, and the coarse passes' for the
+    learned detector, as `damage_mask` runs them), and ms per megapixel for both."""
     model = load_detector(name, "cpu")
     maps, seconds = [], 0.0
     damage_probability(samples[0].image[:64, :64].copy(), model)  # load and warm up
     for sample in samples:
         start = time.perf_counter()
-        maps.append(damage_probability(sample.image, model))
+        full = damage_probability(sample.image, model)
+        coarse = None if isinstance(model, TopHat) else coarse_probability(sample.image, model)
+        maps.append((full, coarse))
         seconds += time.perf_counter() - start
     return maps, 1000 * seconds / (sum(s.mask.size for s in samples) / 1e6)
 
 
 def scores_at(maps, samples, sensitivity: float) -> tuple[dict, list[np.ndarray]]:
     """Detection scores of the probability maps at a sensitivity, and the masks."""
-    masks = [p > 1.0 - sensitivity for p in maps]
+    threshold = 1.0 - sensitivity
+    masks = [
+        full > threshold
+        if coarse is None
+        else (full > threshold) | large_regions(coarse > threshold)
+        for full, coarse in maps
+    ]
     pred = torch.from_numpy(np.stack(masks))[:, None]
     truth = torch.from_numpy(np.stack([s.mask for s in samples]))[:, None]
     clean = torch.tensor([not s.mask.any() for s in samples])
