@@ -214,3 +214,23 @@ def test_server_finds_damage(tiny_detector: Path, monkeypatch) -> None:
     bad = client.post("/api/detect", files=files, data={"kind": "damage", "sensitivity": "7"})
     assert bad.status_code == 400 and "sensitivity" in bad.json()["detail"]
     assert client.post("/api/detect", files=files, data={"kind": "cats"}).status_code == 400
+
+
+def test_coarse_passes_keep_only_large_regions_and_skip_tiny_photos() -> None:
+    from photorecon.detect import (
+        COARSE_AREA,
+        coarse_probability,
+        damage_mask,
+        large_regions,
+        load_detector,
+    )
+
+    found = np.zeros((200, 200), bool)
+    found[10:20, 10:20] = True  # 100 px: a coarse pass's speck, dropped
+    found[100:170, 100:170] = True  # 4,900 px: a blotch, kept
+    kept = large_regions(found)
+    assert kept[120, 120] and not kept[15, 15] and kept.sum() == 70 * 70 >= COARSE_AREA
+    model = load_detector("damage", "cpu")
+    tiny = np.full((60, 90, 3), 120, np.uint8)
+    assert not coarse_probability(tiny, model).any()  # both scales under 64 px: skipped
+    assert damage_mask(tiny, model).shape == (60, 90)
