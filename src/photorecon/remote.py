@@ -104,6 +104,14 @@ class RemotePath:
         files = sorted(e["name"] for e in entries if e.get("type") == "file")
         return [RemotePath(f"{protocol}://{name.lstrip('/')}") for name in files]
 
+    def open(self):
+        """A binary stream of the file, read as it is consumed (a shard, say)."""
+        fs, path = _filesystem(self.url)
+        try:
+            return fs.open(path, "rb")
+        except (OSError, ValueError) as exc:
+            raise PhotoreconError(f"{self.url}: cannot open ({first_line(exc)})") from None
+
     def read_bytes(self) -> bytes:
         fs, path = _filesystem(self.url)
         try:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import re
 import shutil
 import tarfile
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ import numpy as np
 from photorecon.errors import PhotoreconError, first_line
 from photorecon.fsutil import atomic_path
 from photorecon.imageio import IMAGE_SUFFIXES, decode_rgb
+from photorecon.remote import URL, RemotePath, local_or_remote
 
 INDEX = "index.json"
 SHARD_NAME = "photos-{:06d}.tar"
@@ -266,7 +266,8 @@ def read_index(folder: str | Path) -> list[ShardInfo]:
 
 
 def _is_url(spec: str) -> bool:
-    return spec.startswith("pipe:") or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+://", spec) is not None
+    """A `pipe:` command or any URL (file:// included): not checked on the local disk."""
+    return spec.startswith("pipe:") or URL.match(spec) is not None
 
 
 def expand_spec(spec: str | list[str]) -> list[str]:
@@ -322,38 +323,28 @@ def known_counts(urls: list[str]) -> list[int | None]:
 def shard_counts(urls: list[str]) -> list[int]:
     """Each shard's sample count: from its index, else by reading the shard through once."""
     return [
-        count if count is not None else sum(1 for _ in iter_samples(url, decode_images=False))
+        count if count is not None else sum(1 for _ in iter_samples(url))
         for url, count in zip(urls, known_counts(urls), strict=True)
     ]
 
 
 def open_shard(url: str):
-    """A binary stream of one shard: a local file, a `pipe:` command (webdataset's gopen), or
-    an fsspec URL."""
+    """A binary stream of one shard: a local file (or file:// URL), a `pipe:` command
+    (webdataset's gopen), or an fsspec URL (`photorecon.remote`)."""
     if url.startswith("pipe:"):
         from webdataset.gopen import gopen
 
         return gopen(url, "rb")
-    if _is_url(url) and not url.startswith("file://"):
-        try:
-            import fsspec
-
-            return fsspec.open(url, "rb").open()
-        except ImportError as exc:
-            raise PhotoreconError(
-                f"{url}: reading it needs {exc.name or 'a filesystem package'} "
-                "(pip install 'photorecon[cloud]')"
-            ) from None
-        except (OSError, ValueError) as exc:
-            raise PhotoreconError(f"{url}: cannot open ({first_line(exc)})") from None
-    path = url[len("file://") :] if url.startswith("file://") else url
+    location = local_or_remote(url)
+    if isinstance(location, RemotePath):
+        return location.open()
     try:
-        return open(path, "rb")
+        return open(location, "rb")
     except OSError as exc:
-        raise PhotoreconError(f"{path}: cannot open shard ({exc.strerror})") from None
+        raise PhotoreconError(f"{location}: cannot open shard ({exc.strerror})") from None
 
 
-def iter_samples(url: str, skip: int = 0, decode_images: bool = True) -> Iterator[PhotoSample]:
+def iter_samples(url: str, skip: int = 0) -> Iterator[PhotoSample]:
     """The photos of one shard in stored order, the first `skip` passed over; a truncated or
     malformed shard is one line naming it."""
     from webdataset.tariterators import group_by_keys, tar_file_iterator
@@ -364,7 +355,7 @@ def iter_samples(url: str, skip: int = 0, decode_images: bool = True) -> Iterato
         for position, sample in enumerate(group_by_keys(files)):
             if position < skip:
                 continue
-            yield _photo_sample(sample, url) if decode_images else sample["__key__"]
+            yield _photo_sample(sample, url)
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
         raise PhotoreconError(f"{url}: broken shard ({first_line(exc)})") from None
     finally:
