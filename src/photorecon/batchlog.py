@@ -31,6 +31,10 @@ class Shard:
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
 
+    def fill_in(self, name: str) -> str:
+        """`name` with "{shard}" replaced by this share, "K-of-N" (a log or a part per shard)."""
+        return name.replace("{shard}", f"{self.index}-of-{self.count}")
+
     def holds(self, name: str) -> bool:
         digest = hashlib.sha1(name.encode("utf-8", "surrogateescape")).digest()
         return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
@@ -61,6 +65,23 @@ def _exists(target: str) -> bool:
         return False
 
 
+def read_entries(path: Path, required: tuple[str, ...]) -> list[dict]:
+    """A run log's entries, each a JSON object with the `required` keys, or one line naming
+    the file and the first line that is not one."""
+    entries = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        try:
+            entry = json.loads(line)
+            if not isinstance(entry, dict) or not set(required) <= entry.keys():
+                raise ValueError
+        except (ValueError, RecursionError):
+            raise PhotoreconError(
+                f"{path}: line {number} is not a run log entry (JSON with source, target, status)"
+            ) from None
+        entries.append(entry)
+    return entries
+
+
 class RunLog:
     """A JSON-lines log of a batch: what each photo came to, appended as it finishes."""
 
@@ -69,15 +90,8 @@ class RunLog:
         self.done: set[str] = set()
         if self.path is None or not self.path.is_file():
             return
-        for number, line in enumerate(self.path.read_text().splitlines(), start=1):
-            try:
-                entry = json.loads(line)
-                source, target, status = entry["source"], entry["target"], entry["status"]
-            except (ValueError, KeyError, TypeError):
-                raise PhotoreconError(
-                    f"{self.path}: line {number} is not a run log entry (JSON with source, "
-                    "target, status)"
-                ) from None
+        for entry in read_entries(self.path, ("source", "target", "status")):
+            source, target, status = entry["source"], entry["target"], entry["status"]
             if status == "done" and _exists(str(target)):
                 self.done.add(str(source))
             elif status != "done":
@@ -139,19 +153,7 @@ def summarize(paths: list[str | Path]) -> Summary:
         log = Path(path)
         if not log.is_file():
             raise PhotoreconError(f"{log}: no such run log")
-        entries = []
-        for number, line in enumerate(log.read_text().splitlines(), start=1):
-            try:
-                entry = json.loads(line)
-                if not isinstance(entry, dict) or not {"source", "status"} <= entry.keys():
-                    raise ValueError
-            except (ValueError, RecursionError):
-                raise PhotoreconError(
-                    f"{log}: line {number} is not a run log entry (JSON with source, target, "
-                    "status)"
-                ) from None
-            entries.append(entry)
-        for entry in entries:
+        for entry in read_entries(log, ("source", "status")):
             old = summary.status.get(str(entry["source"]))
             if old is None or str(entry.get("time", "")) >= str(old.get("time", "")):
                 summary.status[str(entry["source"])] = entry

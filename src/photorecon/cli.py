@@ -64,32 +64,34 @@ def _predict_cmd(args: argparse.Namespace) -> None:
     split = open_split(args.masked_dir, args.box_size, _image_size(args))
     shard = parse_shard(args.shard)
     entries = [e for e in read_entries(split) if shard.holds(e.filename)]
-    out = args.out.replace("{shard}", f"{shard.index}-of-{shard.count}")
+    out = shard.fill_in(args.out)
     model, device = load_model_for(
         args.model, args.device, tta=args.tta, runtime=args.runtime, **_model_options(args)
     )
     start = time.perf_counter()
-    remote = None
+
+    def write(target: str) -> int:
+        return predict_to_csv(
+            model,
+            split,
+            target,
+            batch_size=args.batch_size,
+            device=device,
+            progress=not args.quiet,
+            entries=entries,
+        )
+
     if is_url(out):  # written here first, then uploaded whole
         import tempfile
 
         from photorecon.remote import RemotePath
 
-        remote, staging = RemotePath(out), tempfile.TemporaryDirectory()
-        out = str(Path(staging.name) / "submission.csv")
-    rows = predict_to_csv(
-        model,
-        split,
-        out,
-        batch_size=args.batch_size,
-        device=device,
-        progress=not args.quiet,
-        entries=entries,
-    )
-    if remote is not None:
-        remote.upload(Path(out))
-        staging.cleanup()
-        out = str(remote)
+        with tempfile.TemporaryDirectory() as staging:
+            local = Path(staging) / "submission.csv"
+            rows = write(str(local))
+            RemotePath(out).upload(local)
+    else:
+        rows = write(out)
     where = sys.stderr if out == "-" else sys.stdout  # keep a streamed CSV clean
     part = f" (shard {shard}: {len(entries)} photos)" if shard.count > 1 else ""
     print(f"wrote {rows:,} rows to {out}{part} in {time.perf_counter() - start:.2f} s", file=where)
@@ -327,7 +329,7 @@ def _fill_cmd(args: argparse.Namespace) -> None:
         raise PhotoreconError(f"--quality must be 1-100, got {args.quality}")
     shard = parse_shard(args.shard)
     jobs = plan_jobs(args.images, args.out, args.in_place, shard)
-    log_name = args.log.replace("{shard}", f"{shard.index}-of-{shard.count}") if args.log else None
+    log_name = shard.fill_in(args.log) if args.log else None
     log = RunLog(log_name)
     spec = args.model or default_model()
     model, device = load_model_for(

@@ -21,6 +21,7 @@ from photorecon.imageio import (
     IMAGE_SUFFIXES,
     ImageModeWarning,
     encode_photo,
+    format_for,
     list_images,
     read_mask,
     read_photo,
@@ -262,7 +263,7 @@ def run_fill(
             sys.stdout.buffer.write(encode_photo(filled, photo, fmt, quality))
             sys.stdout.buffer.flush()
         elif isinstance(job.target, RemotePath):
-            fmt = format_of(job.target)
+            fmt = format_for(job.target)
             job.target.write_bytes(encode_photo(filled, photo, fmt, quality))
         else:
             write_photo(job.target, filled, photo, quality)
@@ -278,16 +279,6 @@ def read_location(source: Location):
     if isinstance(source, RemotePath):
         return read_photo(source.read_bytes(), str(source))
     return read_photo(source)
-
-
-def format_of(target: Location) -> str:
-    """The image format a file name's suffix asks for (Pillow's name), or a one-line error."""
-    from PIL import Image
-
-    fmt = Image.registered_extensions().get(target.suffix.lower())
-    if fmt is None:
-        raise PhotoreconError(f"{target}: unknown image format {target.suffix!r}")
-    return fmt
 
 
 def plan_masks(inputs: list[str], out: str | None) -> list[FillJob]:

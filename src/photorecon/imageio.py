@@ -322,11 +322,18 @@ def write_photo(path: Path, rgb: np.ndarray, like: Photo, quality: int = 95) -> 
     """Write the filled pixels atomically in the format of the suffix, with the input's alpha
     (where the format has one), EXIF and colour profile."""
     path = Path(path)
+    fmt = format_for(path)
+    with atomic_path(path) as tmp:
+        save_photo(tmp, rgb, like, fmt, quality, str(path))
+
+
+def format_for(path) -> str:
+    """The image format (Pillow's name) a file name's suffix asks for, or a one-line error;
+    `path` a Path or anything with a `suffix` (photorecon.remote.RemotePath)."""
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise PhotoreconError(f"{path}: unknown image format {path.suffix!r}")
-    with atomic_path(path) as tmp:
-        save_photo(tmp, rgb, like, fmt, quality, str(path))
+    return fmt
 
 
 def save_photo(target, rgb: np.ndarray, like: Photo, fmt: str, quality: int, name: str) -> None:

@@ -118,7 +118,9 @@ class ShardSamples:
             f"{self.local_streams} reader(s) per rank, shuffle buffer {plan.buffer}"
         )
 
-    def dataset(self, start: int, salt: int = 0):
+    def dataset(self, start: int, salt: int = 0, only_stream_0: bool = False):
+        """The batches for steps start, start+1, ... of this rank's readers (or, with
+        `only_stream_0`, stream 0's alone, read in this process)."""
         from photorecon.train.shardstream import ShardBatches
 
         return ShardBatches(
@@ -126,8 +128,8 @@ class ShardSamples:
             self.cut,
             max_side=self.cfg.data.max_side,
             batch_size=self.cfg.batch_size,
-            rank=self.info.rank,
-            local_streams=self.local_streams,
+            rank=0 if only_stream_0 else self.info.rank,
+            local_streams=1 if only_stream_0 else self.local_streams,
             start=start,
             salt=salt,
         )
@@ -156,9 +158,7 @@ class ShardSamples:
     def bn_batches(self, count: int) -> Iterator[Batch]:
         batches = -(-count // self.cfg.batch_size)
         # stream 0's photos from the start, cut with generators of their own
-        dataset = self.dataset(0, salt=BN_SALT)
-        dataset.local, dataset.rank = 1, 0
-        yield from itertools.islice(iter(dataset), batches)
+        yield from itertools.islice(iter(self.dataset(0, BN_SALT, only_stream_0=True)), batches)
 
 
 BN_SALT = 97  # BatchNorm batches: the first photos again, cut with generators no step uses
