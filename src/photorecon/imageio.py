@@ -253,14 +253,14 @@ def read_photo(source: str | Path | bytes, name: str | None = None) -> Photo:
     else:
         rgb = np.asarray(to_rgb(image, name), dtype=np.uint8).copy()
     jpeg = deep = None
-    if image.format in ("JPEG", "PNG", "TIFF"):
-        data = source if isinstance(source, bytes) else Path(source).read_bytes()
-        if image.format == "JPEG":
-            jpeg = data
-        else:
-            deep = deep_samples(data, image.format, rgb.shape[:2], name)
+    if image.format == "JPEG":
+        jpeg = source if isinstance(source, bytes) else Path(source).read_bytes()
+    elif image.format in ("PNG", "TIFF"):
+        deep = deep_samples(source, image.format, rgb.shape[:2], name)
     return Photo(rgb, alpha, exif, icc, image.format or "", jpeg, deep)
 
+
+_BGR = [2, 1, 0, 3]  # OpenCV's channel order <-> RGB(A), either way
 
 # EXIF orientation -> the same turn on an array as ImageOps.exif_transpose makes
 _TURNS = {
@@ -274,30 +274,42 @@ _TURNS = {
 }
 
 
-def deep_samples(data: bytes, fmt: str, size: tuple[int, int], name: str) -> np.ndarray | None:
-    """A PNG's or TIFF's 16-bit RGB(A) samples as uint16 (H, W, 3|4) in RGB order, turned as
-    its EXIF says; None for an 8-bit file (read from the header alone) or one OpenCV cannot
-    read the same size as Pillow did."""
+def deep_samples(
+    source: str | Path | bytes, fmt: str, size: tuple[int, int], name: str
+) -> np.ndarray | None:
+    """A PNG's or TIFF's (a path or its bytes) 16-bit RGB(A) samples as uint16 (H, W, 3|4) in
+    RGB order, turned as its EXIF says; None for an 8-bit file, told from the header alone
+    (an 8-bit file is not read again), or one OpenCV cannot read the same size as Pillow did."""
     import cv2
 
-    if fmt == "PNG" and not (len(data) > 25 and data[24] == 16 and data[25] in (2, 6)):
-        return None
-    if fmt == "TIFF":
-        with Image.open(io.BytesIO(data)) as im:
+    if fmt == "PNG":  # IHDR: bit depth at byte 24, colour type (2 RGB, 6 RGBA) at 25
+        head = _head(source, 26)
+        if not (len(head) == 26 and head[24] == 16 and head[25] in (2, 6)):
+            return None
+    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else Path(source)) as im:
+        if fmt == "TIFF":
             bits = im.tag_v2.get(258) if hasattr(im, "tag_v2") else None
             if not bits or max(bits) != 16 or len(bits) not in (3, 4):
                 return None
-    with Image.open(io.BytesIO(data)) as im:
         orientation = im.getexif().get(ORIENTATION, 1)
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
     samples = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if samples is None or samples.dtype != np.uint16 or samples.ndim != 3:
         say_once(f"deep:{name}", f"{name}: its 16-bit samples could not be read; filled as 8-bit")
         return None
-    order = [2, 1, 0, 3][: samples.shape[2]]  # BGR(A) -> RGB(A)
-    samples = np.ascontiguousarray(_TURNS.get(orientation, lambda a: a)(samples[..., order]))
+    samples = samples[..., _BGR[: samples.shape[2]]]
+    samples = np.ascontiguousarray(_TURNS.get(orientation, lambda a: a)(samples))
     if samples.shape[:2] != tuple(size):
         return None
     return samples
+
+
+def _head(source: str | Path | bytes, count: int) -> bytes:
+    """The first `count` bytes of a file or of bytes."""
+    if isinstance(source, bytes):
+        return source[:count]
+    with open(source, "rb") as fh:
+        return fh.read(count)
 
 
 def deep_result(rgb: np.ndarray, like: Photo) -> np.ndarray:
@@ -337,25 +349,25 @@ def format_for(path) -> str:
 
 
 def save_photo(target, rgb: np.ndarray, like: Photo, fmt: str, quality: int, name: str) -> None:
-    if like.deep is not None:
-        if fmt in ("PNG", "TIFF"):
-            _write(target, _deep_bytes(deep_result(rgb, like), like, fmt, name))
-            return
+    deep = like.deep is not None and fmt in ("PNG", "TIFF")
+    if like.deep is not None and not deep:
         say_once(f"8bit:{name}", f"{name}: a 16-bit photo, written as 8-bit {fmt}")
-    pixels = rgb
-    if like.alpha is not None:
-        if fmt in ALPHA_FORMATS:
-            pixels = np.dstack([rgb, like.alpha])
-        else:
-            warnings.warn(f"{name}: {fmt} has no alpha channel; saved without it", stacklevel=3)
+    if deep:  # the input's own 16-bit samples (alpha included) outside the holes
+        pixels = deep_result(rgb, like)
+    else:
+        pixels = rgb
+        if like.alpha is not None:
+            if fmt in ALPHA_FORMATS:
+                pixels = np.dstack([rgb, like.alpha])
+            else:
+                warnings.warn(f"{name}: {fmt} has no alpha channel; saved without it", stacklevel=3)
     if fmt == "PNG":  # photorecon.png: the same file as Pillow's, written 2-3x faster
         from photorecon.png import encode_png
 
-        data = encode_png(pixels, icc=like.icc, exif=like.exif, level=PNG_LEVEL)
-        if hasattr(target, "write"):
-            target.write(data)
-        else:
-            Path(target).write_bytes(data)
+        _write(target, encode_png(pixels, icc=like.icc, exif=like.exif, level=PNG_LEVEL))
+        return
+    if deep:
+        _write(target, _tiff16(pixels, like, name))
         return
     options: dict = {}
     if fmt == "JPEG" and like.jpeg is not None and like.alpha is None:
@@ -363,10 +375,7 @@ def save_photo(target, rgb: np.ndarray, like: Photo, fmt: str, quality: int, nam
 
         data = splice(like.jpeg, like.rgb, rgb)
         if data is not None:  # the blocks the fill did not touch, copied losslessly
-            if hasattr(target, "write"):
-                target.write(data)
-            else:
-                Path(target).write_bytes(data)
+            _write(target, data)
             return
         options.update(kept_tables(like.jpeg))
         say_once(
@@ -391,12 +400,8 @@ def _write(target, data: bytes) -> None:
         Path(target).write_bytes(data)
 
 
-def _deep_bytes(pixels: np.ndarray, like: Photo, fmt: str, name: str) -> bytes:
-    """A 16-bit PNG (with the input's profile and EXIF) or TIFF of uint16 (H, W, 3|4)."""
-    if fmt == "PNG":
-        from photorecon.png import encode_png
-
-        return encode_png(pixels, icc=like.icc, exif=like.exif, level=PNG_LEVEL)
+def _tiff16(pixels: np.ndarray, like: Photo, name: str) -> bytes:
+    """A 16-bit TIFF of uint16 (H, W, 3|4) (OpenCV writes it; Pillow cannot)."""
     import cv2
 
     if like.icc or like.exif:
@@ -404,8 +409,7 @@ def _deep_bytes(pixels: np.ndarray, like: Photo, fmt: str, name: str) -> bytes:
             f"tiff16:{name}",
             f"{name}: a 16-bit TIFF is written without the input's colour profile and EXIF",
         )
-    order = [2, 1, 0, 3][: pixels.shape[2]]
-    ok, data = cv2.imencode(".tiff", np.ascontiguousarray(pixels[..., order]))
+    ok, data = cv2.imencode(".tiff", np.ascontiguousarray(pixels[..., _BGR[: pixels.shape[2]]]))
     if not ok:
         raise PhotoreconError(f"{name}: cannot encode a 16-bit TIFF")
     return data.tobytes()
