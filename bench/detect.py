@@ -34,7 +34,7 @@ from photorecon.detect import (
     TopHat,
     coarse_probability,
     damage_probability,
-    large_regions,
+    found_at,
     load_detector,
 )
 from photorecon.imageio import read_image
@@ -79,13 +79,7 @@ def probabilities(name: str, samples) -> tuple[list[tuple], float]:
 
 def scores_at(maps, samples, sensitivity: float) -> tuple[dict, list[np.ndarray]]:
     """Detection scores of the probability maps at a sensitivity, and the masks."""
-    threshold = 1.0 - sensitivity
-    masks = [
-        full > threshold
-        if coarse is None
-        else (full > threshold) | large_regions(coarse > threshold)
-        for full, coarse in maps
-    ]
+    masks = [found_at(full, coarse, sensitivity) for full, coarse in maps]
     pred = torch.from_numpy(np.stack(masks))[:, None]
     truth = torch.from_numpy(np.stack([s.mask for s in samples]))[:, None]
     clean = torch.tensor([not s.mask.any() for s in samples])

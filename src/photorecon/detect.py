@@ -180,15 +180,23 @@ def damage_mask(
 ) -> np.ndarray:
     """(H, W) uint8 mask, 255 = damage, of an RGB uint8 photo: the detector's finds at full
     size, and the large regions it finds on the photo shrunk (`COARSE_SCALES`)."""
-    threshold = 1.0 - sensitivity
-    found = damage_probability(rgb, model, device) > threshold
-    if not isinstance(model, TopHat):
-        found |= large_regions(coarse_probability(rgb, model, device) > threshold)
-    mask = found.astype(np.uint8) * 255
+    full = damage_probability(rgb, model, device)
+    coarse = None if isinstance(model, TopHat) else coarse_probability(rgb, model, device)
+    mask = found_at(full, coarse, sensitivity).astype(np.uint8) * 255
     if dilate > 0 and mask.any():
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1))
         mask = cv2.dilate(mask, kernel)
     return mask
+
+
+def found_at(full: np.ndarray, coarse: np.ndarray | None, sensitivity: float) -> np.ndarray:
+    """(H, W) bool damage at a sensitivity: the full-size pass's finds, and the large regions
+    of the coarse passes' (`coarse_probability`; None for a detector without them)."""
+    threshold = 1.0 - sensitivity
+    found = full > threshold
+    if coarse is not None:
+        found |= large_regions(coarse > threshold)
+    return found
 
 
 def coarse_probability(rgb: np.ndarray, model, device="cpu") -> np.ndarray:
