@@ -123,6 +123,13 @@ def test_merge_refuses_overlapping_or_broken_parts(dataset: Path, tmp_path: Path
     bad.write_text("id,value\nx,1\n")
     assert main(["merge", str(tmp_path / "m.csv"), str(part), str(bad)]) == 2
     assert "bad.csv: wrong header" in capsys.readouterr().err
+    value = tmp_path / "value.csv"  # a header as it should be, a value that is not a number
+    value.write_text("filename_box_pixel,value\nx.png_box1_0_0_0,abc\n")
+    kept = tmp_path / "kept.csv"
+    kept.write_text("as it was")
+    assert main(["merge", str(kept), str(value)]) == 2
+    assert "value.csv: malformed submission part CSV" in capsys.readouterr().err
+    assert kept.read_text() == "as it was"
 
 
 def test_summary_merges_the_shards_logs(tmp_path: Path, capsys) -> None:

@@ -52,6 +52,7 @@ def test_shards_hold_every_photo_byte_for_byte_with_an_index(tmp_path: Path) -> 
     infos = write_shards(photos, out, shard_size=3, log=said.append, progress=False)[""]
     assert [s.count for s in infos] == [3, 3, 1]
     assert any("broken.png" in line and "skipped" in line for line in said)
+    assert not any("BytesIO" in line for line in said)  # the file named, not a stream
     index = json.loads((out / "index.json").read_text())
     assert index["count"] == 7 and [s["name"] for s in index["shards"]] == [s.name for s in infos]
     for entry in index["shards"]:
@@ -70,6 +71,12 @@ def test_shards_hold_every_photo_byte_for_byte_with_an_index(tmp_path: Path) -> 
     assert names[:2] == [f"{samples[0].key}.json", f"{samples[0].key}.{samples[0].ext}"]
     with pytest.raises(PhotoreconError, match="not empty"):
         write_shards(photos, out, log=said.append, progress=False)
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "x.jpg").write_bytes(b"junk")
+    with pytest.raises(PhotoreconError, match="no photo could be read"):
+        write_shards(junk, tmp_path / "nothing", log=said.append, progress=False)
+    assert not (tmp_path / "nothing").exists()  # nothing left behind
 
 
 def test_split_shards_hold_the_photos_a_build_holds_out(pack: Path, tmp_path: Path) -> None:

@@ -411,17 +411,12 @@ def merge_submissions(out: str | Path, parts: list[str | Path]) -> int:
 
 
 def _photos_in(part: Path) -> list[str]:
-    """The photo names a submission's ids mention (its header and ids checked)."""
-    check_header(part, "submission part")
-    try:
-        names = (
-            pl.scan_csv(part, schema={ID_COLUMN: pl.String, VALUE_COLUMN: pl.Float64})
-            .select(pl.col(ID_COLUMN).str.extract(r"^(.*)_box\d+_\d+_\d+_\d$").alias("name"))
-            .unique()
-            .collect()
-        )
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise PhotoreconError(f"{part}: malformed submission ({first_line(exc)})") from None
+    """The photo names a submission's ids mention, the part read and checked as the scorer
+    reads a submission (header, ids, values)."""
+    frame = read_submission(part, "submission part")
+    names = frame.select(
+        pl.col(ID_COLUMN).str.extract(r"^(.*)_box\d+_\d+_\d+_\d$").alias("name")
+    ).unique()
     if names["name"].null_count():
         raise PhotoreconError(f"{part}: an id is not <filename>_box<k>_<row>_<col>_<ch>")
     return names["name"].to_list()

@@ -106,11 +106,13 @@ def _extension(path: Path) -> str:
 
 def _photo_problem(data: bytes, name: str) -> str | None:
     """Why these bytes are not a photo a reader could use, from the header alone (or None)."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as im:
             im.verify()
+    except UnidentifiedImageError:  # its message names the BytesIO object, not the file
+        return f"{name}: cannot read image (not an image format Pillow knows)"
     except Exception as exc:
         return f"{name}: cannot read image ({first_line(exc)})"
     return None
@@ -163,11 +165,17 @@ def write_shards(
         }
         sets = {name: sets[name] for name in ("train", "val", "test")}
     written = {}
-    for name, subset in sets.items():
-        written[name] = _write_set(subset, out / name, shard_size, shard_mb, log, progress)
-        attribution = Path(photos) / "ATTRIBUTION.md"
-        if attribution.is_file():
-            shutil.copyfile(attribution, out / name / "ATTRIBUTION.md")
+    made = not out.exists()
+    try:
+        for name, subset in sets.items():
+            written[name] = _write_set(subset, out / name, shard_size, shard_mb, log, progress)
+            attribution = Path(photos) / "ATTRIBUTION.md"
+            if attribution.is_file():
+                shutil.copyfile(attribution, out / name / "ATTRIBUTION.md")
+    except PhotoreconError:
+        if made:  # nothing of this call's is left behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     return written
 
 
