@@ -99,6 +99,38 @@ def test_harmonic_on_arrays_matches_the_tensor_one() -> None:
     assert np.array_equal(ours[~hole], masked[~hole])
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_harmonic_sweeps_on_each_holes_box_equal_the_full_frame_solve(seed: int) -> None:
+    """Holes of every shape: specks, holes on the edges, a ring around a speck (their boxes
+    overlap) and a hole the size of the frame; the sweeps on each hole's box and ring give
+    the full-frame Jacobi sweeps' numbers."""
+    from photorecon.models.arrays import harmonic_arrays, pushpull_arrays
+    from photorecon.models.classical import harmonic_fill
+
+    rng = np.random.default_rng(seed)
+    image = rng.random((64, 40, 3)).astype(np.float32)
+    hole = rng.random((64, 40)) > 0.93
+    hole[0, 5:30] = hole[20:50, -1] = True  # on the edges
+    hole[30:45, 5:20] = True
+    hole[34:41, 9:16] = False  # a ring ...
+    hole[37, 12] = True  # ... around a speck
+    masked = image * (~hole)[..., None]
+    ours = harmonic_arrays(masked, hole)
+    full = pushpull_arrays(masked, (~hole).astype(np.float32)).astype(np.float32)
+    for _ in range(24):  # the full-frame Jacobi sweeps, the edge replicated
+        padded = np.pad(full, ((1, 1), (1, 1), (0, 0)), mode="edge")
+        mean = sum(padded[r : r + 64, c : c + 40] for r in range(3) for c in range(3)) / 9
+        full = np.where(hole[..., None], mean, full).astype(np.float32)
+    assert np.abs(ours - full).max() < 1e-6
+    tensors = harmonic_fill(
+        torch.from_numpy(masked).permute(2, 0, 1)[None],
+        torch.from_numpy(hole.astype(np.float32))[None, None],
+    )  # torch's push-pull pyramid differs a little
+    assert np.abs(ours - tensors[0].permute(1, 2, 0).numpy()).max() < 1e-3
+    everything = harmonic_arrays(np.zeros_like(image), np.ones((64, 40), bool))
+    assert np.isfinite(everything).all()
+
+
 def test_thin_holes_skip_the_network_of_a_blended_ffc() -> None:
     import cv2
 

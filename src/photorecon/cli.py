@@ -488,10 +488,12 @@ def _add_tta(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tta", action="store_true", help="average the fills of the 4 flips")
     p.add_argument(
         "--runtime",
-        choices=("auto", "torch", "onnx"),
+        choices=("auto", "torch", "onnx", "openvino"),
         default="auto",
-        help="where a learned model runs: onnx = onnxruntime (CPU; exported once and cached), "
-        "auto (default) = onnxruntime on a CPU for networks that export (ffc), else torch",
+        help="where a learned model runs: onnx = its ONNX export (made once and cached) on "
+        "onnxruntime, openvino = the export on OpenVINO; auto (default) = the export on a CPU "
+        "for networks that export (ffc), on OpenVINO where the CPU computes in bfloat16 "
+        "(AMX) and on onnxruntime elsewhere; other networks on torch",
     )
 
 

@@ -50,15 +50,16 @@ def check_dilate(value: object, where: str = "dilate") -> int:
 @functools.lru_cache(maxsize=2)
 def load_detector(spec: str = DETECTOR, device: str = "cpu", runtime: str = "auto"):
     """A damage detector by name (its shipped weights, or `tophat`: the classical baseline)
-    or checkpoint path, in eval mode. On a CPU (`runtime` auto or onnx) it runs on
-    onnxruntime, exported once into the cache; once exported it loads without torch."""
+    or checkpoint path, in eval mode. On a CPU (`runtime` auto, onnx or openvino) it runs its
+    ONNX export (made once into the cache; once made it loads without torch) on the engine
+    the runtime names (auto: see models.onnxrt.pick_engine)."""
     if spec == "tophat":
         return TopHat()
     from photorecon.threads import configure_once
 
     configure_once()
     if runtime != "torch" and str(device).startswith("cpu"):
-        onnx = _onnx_detector(spec, strict=runtime == "onnx")
+        onnx = _onnx_detector(spec, runtime)
         if onnx is not None:
             return onnx
     return _torch_detector(spec, device)
@@ -74,25 +75,28 @@ def _torch_detector(spec: str, device: str):
     return model
 
 
-def _onnx_detector(spec: str, strict: bool = False):
-    """The detector on onnxruntime from the export cache (exported first if need be), or None
-    when it cannot be (no weights file, no onnxruntime) and `strict` is off."""
+def _onnx_detector(spec: str, runtime: str = "auto"):
+    """The detector's ONNX export from the cache (exported first if need be) on the engine
+    `runtime` names, or None when it cannot be (no weights file, no onnxruntime) and the
+    runtime is auto."""
     import importlib.util
 
-    from photorecon.models.loading import onnx_cache_path, weights_source
+    from photorecon.models.loading import ENGINE_OF, onnx_cache_path, weights_source
     from photorecon.models.onnxrt import OnnxDetector
 
+    if runtime not in ENGINE_OF:
+        raise PhotoreconError(f"unknown runtime {runtime!r} ({', '.join(['torch', *ENGINE_OF])})")
     source = weights_source(spec)
     if source is None or importlib.util.find_spec("onnxruntime") is None:
-        if strict:
-            raise PhotoreconError(f"{spec}: no detector weights to run on onnxruntime")
+        if runtime != "auto":
+            raise PhotoreconError(f"{spec}: no detector weights to run on {runtime}")
         return None
     path = onnx_cache_path(source, TILE)
     if not path.is_file():
         from photorecon.models.onnx import export_detector_onnx
 
         export_detector_onnx(_torch_detector(spec, "cpu"), path, TILE)
-    return OnnxDetector(path)
+    return OnnxDetector(path, engine=ENGINE_OF[runtime])
 
 
 def tiles(height: int, width: int, tile: int = TILE, overlap: int = OVERLAP):
@@ -218,7 +222,9 @@ def large_regions(found: np.ndarray, area: int = COARSE_AREA) -> np.ndarray:
     """(H, W) bool: the 8-connected regions of `found` of at least `area` px."""
     if not found.any():
         return found
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(found.astype(np.uint8), 8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        found.astype(np.uint8), connectivity=8
+    )
     keep = np.zeros(count, bool)
     keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= area
     return keep[labels]

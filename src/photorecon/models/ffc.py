@@ -84,6 +84,17 @@ class FFCInpainter(nn.Module, InpaintModel):
     additive_args: ClassVar[dict[str, tuple[str, ...]]] = {"blend": ("gate",)}
 
     def forward(self, masked: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        out, share = self.forward_parts(masked, mask)
+        if share is None:
+            return out
+        return share * out + (1 - share) * harmonic_fill(masked * (1 - mask), mask)
+
+    def forward_parts(
+        self, masked: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The net's own fill and, with `blend`, the gate's per-pixel share of it (None
+        without): `forward` mixes them with the harmonic fill, and an ONNX export for
+        photorecon's engines stops here, leaving the harmonic fill to the arrays."""
         h, w = masked.shape[-2:]
         factor = 2**self.downs
         pad_h, pad_w = (-h) % factor, (-w) % factor
@@ -105,10 +116,9 @@ class FFCInpainter(nn.Module, InpaintModel):
         if base is not None:
             logits = logits + torch.logit(base, eps=1e-3)
         out = torch.sigmoid(logits)
-        if self.gate is not None:
-            share = torch.sigmoid(self.gate(x)[..., :h, :w])
-            out = share * out + (1 - share) * harmonic_fill(masked, mask)
-        return out
+        if self.gate is None:
+            return out, None
+        return out, torch.sigmoid(self.gate(x)[..., :h, :w])
 
 
 @register_model("ffc", model=FFCInpainter, summary="LaMa-style Fast Fourier Convolution generator")

@@ -28,9 +28,11 @@ if TYPE_CHECKING:
 
 
 WEIGHTS_NAME = "model.safetensors"
-RUNTIMES = ("auto", "torch", "onnx")
-EXPORT = 4  # what an exported file holds (4: thin_fill_px and parameters in its metadata);
-# older ones are redone
+RUNTIMES = ("auto", "torch", "onnx", "openvino")
+# the engine that runs a network's ONNX export for each runtime but torch (models/onnxrt.py)
+ENGINE_OF = {"auto": "auto", "onnx": "onnxruntime", "openvino": "openvino"}
+EXPORT = 5  # what an exported file holds (4: thin_fill_px and parameters in its metadata;
+# 5: a blending model's fill and gate apart); older ones are redone
 
 
 SOURCES = ("name", "checkpoint", "onnx", "diffusers")
@@ -136,9 +138,10 @@ def load_model(
 
     A trainable model's name loads its shipped weights; an untrained one is refused, since its
     random weights would only produce noise. `tta` averages the fills of the four flips.
-    `runtime="onnx"` runs a learned model on onnxruntime (exported once, then cached);
-    `"auto"` does so on a CPU for networks that export (ffc: faster, and later runs need no
-    torch), and runs the rest on torch.
+    `runtime="onnx"` runs a learned model's ONNX export (made once, then cached) on
+    onnxruntime, `"openvino"` on OpenVINO; `"auto"` runs the export on a CPU for networks that
+    export (ffc: faster, and later runs need no torch) on the faster engine there (OpenVINO
+    where the CPU computes in bfloat16, else onnxruntime), and the rest on torch.
     """
     if runtime not in RUNTIMES:
         raise PhotoreconError(f"unknown runtime {runtime!r} ({', '.join(RUNTIMES)})")
@@ -146,7 +149,7 @@ def load_model(
     if parsed.source == "diffusers":
         from photorecon.models.diffusion import DiffusionOptions, load_diffusion
 
-        if runtime == "onnx":
+        if runtime in ("onnx", "openvino"):
             raise PhotoreconError(f"{spec}: a diffusion pipeline runs on the torch runtime only")
         if not isinstance(diffusion, DiffusionOptions):
             diffusion = DiffusionOptions(**(diffusion or {}))
@@ -160,8 +163,9 @@ def load_model(
     if runtime != "torch" and cpu and parsed.source != "onnx":
         cached = cached_onnx(parsed)  # exported before: no torch needed at all
         if cached is not None:
-            return _with_tta(OnnxModel(cached, exporter=_exporter(parsed)), tta)
-    model = _load(parsed, device)
+            model = OnnxModel(cached, exporter=_exporter(parsed), engine=ENGINE_OF[runtime])
+            return _with_tta(model, tta)
+    model = _load(parsed, device, ENGINE_OF.get(runtime, "auto"))
     if diffusion is not None and kind_of(model) == "diffusion":  # a LoRA run: sample as asked
         from photorecon.models.diffusion import DiffusionOptions
 
@@ -169,16 +173,17 @@ def load_model(
             diffusion = DiffusionOptions(**diffusion)
         model.with_options(diffusion)
     if isinstance(model, ArrayInpainter):  # a classical fill or an .onnx file: no torch
-        if runtime == "onnx" and not isinstance(model, OnnxModel):
+        if runtime in ("onnx", "openvino") and not isinstance(model, OnnxModel):
             raise PhotoreconError(
-                f"{spec} has no network to run on onnxruntime (use the torch runtime)"
+                f"{spec} has no network to run on {ENGINE_OF[runtime]} (use the torch runtime)"
             )
         return _with_tta(model, tta)
-    if runtime == "onnx" or (runtime == "auto" and cpu and _onnx_ready(model)):
+    explicit = runtime in ("onnx", "openvino")
+    if explicit or (runtime == "auto" and cpu and _onnx_ready(model)):
         try:
-            return _with_tta(_onnx_version(parsed, model), tta)
+            return _with_tta(_onnx_version(parsed, model, ENGINE_OF[runtime]), tta)
         except PhotoreconError as exc:
-            if runtime == "onnx":
+            if explicit:
                 raise
             warnings.warn(f"{spec}: running on torch, the ONNX export failed ({exc})", stacklevel=2)
     if kind_of(model) != "diffusion":
@@ -264,22 +269,22 @@ def _exporter(spec: ModelSpec, model=None) -> Callable[[int], Path]:
 
             if state["model"] is None:
                 state["model"] = _load(spec, "cpu")
-            export_onnx(state["model"].cpu(), path, size=side)
+            export_onnx(state["model"].cpu(), path, size=side, parts=True)
         return path
 
     return export
 
 
-def _onnx_version(spec: ModelSpec, model: nn.Module, size: int = 256) -> OnnxModel:
-    """The model exported to ONNX (cached by its weights file) and loaded on onnxruntime."""
+def _onnx_version(
+    spec: ModelSpec, model: nn.Module, engine: str = "auto", size: int = 256
+) -> OnnxModel:
+    """The model exported to ONNX (cached by its weights file), loaded on `engine`."""
     if not any(True for _ in model.parameters()):
-        raise PhotoreconError(
-            f"{spec} has no network to run on onnxruntime (use the torch runtime)"
-        )
+        raise PhotoreconError(f"{spec} has no network to export (use the torch runtime)")
     if weights_source(spec) is None:
         raise PhotoreconError(f"{spec}: no weights file to export")
     exporter = _exporter(spec, model)
-    return OnnxModel(exporter(size), exporter=exporter)
+    return OnnxModel(exporter(size), exporter=exporter, engine=engine)
 
 
 def load_model_for(
@@ -323,12 +328,14 @@ def registered_kind(spec: str) -> str | None:
         return None
 
 
-def _load(parsed: ModelSpec, device: torch.device | str) -> nn.Module | ArrayInpainter:
+def _load(
+    parsed: ModelSpec, device: torch.device | str, engine: str = "auto"
+) -> nn.Module | ArrayInpainter:
     spec = parsed.text
     if parsed.source == "onnx":
         if not parsed.path.is_file():
             raise PhotoreconError(f"{spec}: no such ONNX file")
-        return OnnxModel(spec)
+        return OnnxModel(spec, engine=engine)
     if parsed.source == "checkpoint":
         from photorecon.checkpoint import load_checkpoint
 

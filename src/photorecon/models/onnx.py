@@ -55,11 +55,28 @@ def _export(
     return out
 
 
-def export_onnx(model: nn.Module, out: str | Path, size: int = 256, opset: int = 17) -> Path:
+class _Parts(nn.Module):
+    """A blending model's net fill and gate share as two outputs (its `forward_parts`)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, masked: torch.Tensor, mask: torch.Tensor):
+        return self.model.forward_parts(masked, mask)
+
+
+def export_onnx(
+    model: nn.Module, out: str | Path, size: int = 256, opset: int = 17, parts: bool = False
+) -> Path:
     """Write `model` as ONNX with inputs masked (B,3,size,size), mask (B,1,size,size).
 
     The batch is dynamic; height and width are fixed to `size` (the DFT matrices are built for
-    it), which is what the challenge's 256x256 photos and fill's work windows use.
+    it), which is what the challenge's 256x256 photos and fill's work windows use. The output
+    `image` is the model's fill; with `parts`, a model that blends its fill with the harmonic
+    fill (ffc's `blend`) stops before the blend: outputs `image` (the net's own fill) and
+    `share` (the gate's), and `OnnxModel` solves the harmonic fill on the holes alone and mixes
+    them, where the graph would sweep the whole frame.
     """
     model = model.eval()
     use_dft_matmul(model, True)
@@ -70,10 +87,14 @@ def export_onnx(model: nn.Module, out: str | Path, size: int = 256, opset: int =
         "thin_fill_px": str(getattr(model, "thin_fill_px", 0) or 0),
         "parameters": str(sum(p.numel() for p in model.parameters())),
     }
+    outputs = ["image"]
+    split = parts and getattr(model, "blend", "none") == "harmonic"
+    if split:
+        model, outputs, metadata["blend"] = _Parts(model).eval(), ["image", "share"], "harmonic"
     try:
-        return _export(model, inputs, ["image"], out, opset, metadata)
+        return _export(model, inputs, outputs, out, opset, metadata)
     finally:
-        use_dft_matmul(model, False)
+        use_dft_matmul(model.model if split else model, False)
 
 
 def _add_metadata(path, entries: dict[str, str]) -> None:
