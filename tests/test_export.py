@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -137,3 +138,40 @@ def test_onnx_runtime_exports_once_and_caches(tmp_path: Path, monkeypatch) -> No
         load_model("telea", runtime="onnx")
     with pytest.raises(PhotoreconError, match="unknown runtime"):
         load_model("telea", runtime="tpu")
+    if importlib.util.find_spec("openvino") is not None:  # the same export, on OpenVINO
+        on_openvino = load_model(str(ckpt), runtime="openvino")
+        assert isinstance(on_openvino, OnnxModel) and on_openvino.engine == "openvino"
+        assert cached.stat().st_mtime_ns == stamp
+        with torch.no_grad():
+            assert (on_openvino(x, mask) - model(x, mask)).abs().max() < 1e-2
+        assert (tmp_path / "cache" / "openvino").is_dir()  # its compiled network, kept
+
+
+def test_auto_runs_openvino_only_where_it_computes_in_bfloat16(monkeypatch) -> None:
+    from photorecon.models import onnxrt
+
+    for bfloat16, engine in ((True, "openvino"), (False, "onnxruntime")):
+        monkeypatch.setattr(onnxrt, "openvino_bfloat16", lambda b=bfloat16: b)
+        assert onnxrt.pick_engine("auto") == engine
+    assert onnxrt.pick_engine("onnxruntime") == "onnxruntime"
+    with pytest.raises(PhotoreconError, match="unknown ONNX engine 'tensorrt'"):
+        onnxrt.pick_engine("tensorrt")
+
+
+@pytest.mark.parametrize("engine", list(ENGINE_TOLERANCE))
+@pytest.mark.parametrize("content", [b"not a model", None])
+def test_a_broken_onnx_file_is_one_line_on_either_engine(
+    engine: str, content: bytes | None, tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    pytest.importorskip(engine)
+    path = tmp_path / "broken.onnx"
+    if content is None:  # a real export cut short
+        model = create_model("ffc", **TINY).eval()
+        whole = export_onnx(model, tmp_path / "whole.onnx", size=32).read_bytes()
+        content = whole[: len(whole) // 3]
+    path.write_bytes(content)
+    with pytest.raises(PhotoreconError) as caught:
+        OnnxModel(path, engine=engine)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"{path}: cannot load ONNX model (")
+    assert "tensorflow" not in capfd.readouterr().err  # no other format's reader was tried

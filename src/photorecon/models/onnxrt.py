@@ -132,9 +132,13 @@ class OpenVinoRunner:
             raise PhotoreconError("the openvino engine needs OpenVINO (pip install openvino)")
         try:
             core = _openvino_core()
-            model = core.read_model(str(path))
-        except Exception as exc:  # OpenVINO raises RuntimeError kinds for bad files
-            raise PhotoreconError(f"{path}: cannot load ONNX model ({first_line(exc)})") from None
+            from openvino.frontend import FrontEndManager
+
+            # the ONNX reader alone: read_model would try every format's reader on a bad file
+            onnx = FrontEndManager().load_by_framework("onnx")
+            model = onnx.convert(onnx.load(str(path)))
+        except Exception as exc:  # OpenVINO raises its own kinds for bad files
+            raise PhotoreconError(f"{path}: cannot load ONNX model ({_reason(exc)})") from None
         config = {
             "INFERENCE_NUM_THREADS": int(threads or session_threads()),
             "PERFORMANCE_HINT": "LATENCY",
@@ -148,7 +152,7 @@ class OpenVinoRunner:
                 self._compiled = core.compile_model(model, "CPU", config)
             except Exception as exc:
                 raise PhotoreconError(
-                    f"{path}: OpenVINO cannot compile the model ({first_line(exc)})"
+                    f"{path}: OpenVINO cannot compile the model ({_reason(exc)})"
                 ) from None
         first = self._compiled.inputs[0]
         self.input_name = first.any_name
@@ -173,6 +177,13 @@ class OpenVinoRunner:
         result = request.infer(feeds)
         # the request reuses its output buffers on the next call: copy them out
         return [np.array(result[output]) for output in self._compiled.outputs]
+
+
+def _reason(exc: Exception) -> str:
+    """OpenVINO's message in one line: its last line says what is wrong (the first, where in
+    its sources the check failed)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
 
 
 def _openvino_cache() -> dict[str, str]:
