@@ -103,6 +103,21 @@ def test_warm_start_copies_weights_and_refuses_another_shape(tmp_path: Path) -> 
         warm_start(create_model("bilstm"), str(path), "bilstm")
 
 
+def test_a_damage_detector_warm_starts_from_its_checkpoint(tmp_path: Path) -> None:
+    from photorecon.train.state import warm_start
+
+    torch.manual_seed(0)
+    source = create_model("damage", widths=[4, 8, 8, 8]).eval()
+    path = tmp_path / "d.safetensors"
+    save_weights(path, source, CheckpointMeta("damage", source.config))
+    fresh = create_model("damage", widths=[4, 8, 8, 8])
+    warm_start(fresh, str(path), "damage")
+    for key, value in source.state_dict().items():
+        assert torch.equal(fresh.state_dict()[key], value), key
+    with pytest.raises(PhotoreconError, match=r"widths: \[4, 8, 8, 8\] there"):
+        warm_start(create_model("damage", widths=[4, 8, 8, 16]), str(path), "damage")
+
+
 def test_unknown_constructor_arguments_in_a_checkpoint_are_one_line(tmp_path) -> None:
     from photorecon.checkpoint import CheckpointMeta, load_checkpoint, save_weights
     from photorecon.errors import PhotoreconError

@@ -31,9 +31,12 @@ class ConfigMixin:
 
     `quiet_defaults` names arguments recorded only when they differ from their default
     (checkpoints written before the argument existed have no such key, and stay equal).
+    `additive_args` names constructor arguments that only add modules (their name prefixes):
+    weights trained without them warm-start a model built with them.
     """
 
     quiet_defaults: ClassVar[tuple[str, ...]] = ()
+    additive_args: ClassVar[dict[str, tuple[str, ...]]] = {}
     records_arguments: ClassVar[bool] = True  # False: the class sets `config` itself
     config: Mapping[str, Any] = MappingProxyType({})  # a class without arguments records none
 
@@ -66,14 +69,9 @@ class ConfigMixin:
 
 
 class InpaintModel(ConfigMixin):
-    """An inpainting model: `model(masked (B,3,H,W), mask (B,1,H,W)) -> (B,3,H,W)`.
-
-    `additive_args` names constructor arguments that only add modules (their name prefixes):
-    weights trained without them warm-start a model built with them.
-    """
+    """An inpainting model: `model(masked (B,3,H,W), mask (B,1,H,W)) -> (B,3,H,W)`."""
 
     kind: ClassVar[str] = "supervised"
-    additive_args: ClassVar[dict[str, tuple[str, ...]]] = {}
     work_size: ClassVar[int] = 256  # the side it was trained at: the fill path's window scale
     onnx_ready: ClassVar[bool] = False  # exports to ONNX as it is (runtime "auto" then uses it)
     # holes at most this thick are filled by the harmonic fill instead (0: none; models/ffc.py)
