@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from photorecon.checkpoint import CheckpointMeta, load_checkpoint, read_meta, save_weights
+from photorecon.checkpoint import CheckpointMeta, read_meta, save_weights
 from photorecon.errors import PhotoreconError
-from photorecon.models.loading import load_model
+from photorecon.models.loading import load_checkpoint, load_model
 from photorecon.models.registry import create_model
 
 TINY = {"width": 4, "downs": 2, "blocks": 1, "max_width": 8}
@@ -119,7 +119,7 @@ def test_a_damage_detector_warm_starts_from_its_checkpoint(tmp_path: Path) -> No
 
 
 def test_unknown_constructor_arguments_in_a_checkpoint_are_one_line(tmp_path) -> None:
-    from photorecon.checkpoint import CheckpointMeta, load_checkpoint, save_weights
+    from photorecon.checkpoint import CheckpointMeta, save_weights
     from photorecon.errors import PhotoreconError
     from photorecon.models.registry import create_model
 
@@ -138,7 +138,6 @@ def test_a_checkpoint_naming_a_classical_fill_is_one_line(tmp_path) -> None:
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    from photorecon.checkpoint import load_checkpoint
     from photorecon.models.loading import shipped_weights
 
     with safe_open(str(shipped_weights("damage")), "pt") as f:

@@ -120,8 +120,9 @@ def test_a_detector_trains_through_the_engine(tmp_path) -> None:
     """A few steps of the detector's trainer on a tiny pack: metrics with precision, recall,
     F1 and clean false alarms, a best checkpoint that loads as a detector, bad values refused."""
     from conftest import make_pack
-    from photorecon.checkpoint import load_checkpoint, read_meta
+    from photorecon.checkpoint import read_meta
     from photorecon.config import load_config
+    from photorecon.models.loading import load_checkpoint
     from photorecon.train.config import TrainConfig
     from photorecon.train.loop import train
 

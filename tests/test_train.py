@@ -93,7 +93,7 @@ def test_perceptual_loss_is_zero_for_equal_images_and_trains() -> None:
 
 @pytest.mark.slow  # inductor compiles for ~a minute on 2 cores: `pytest -m slow`
 def test_compiled_training_saves_plain_weights(pack: Path, tmp_path: Path) -> None:
-    from photorecon.checkpoint import load_checkpoint
+    from photorecon.models.loading import load_checkpoint
 
     cfg = tiny_config(
         pack,
@@ -115,7 +115,7 @@ def test_ema_checkpoints_carry_batchnorm_statistics_of_their_own_weights(
 ) -> None:
     import copy
 
-    from photorecon.checkpoint import load_checkpoint
+    from photorecon.models.loading import load_checkpoint
     from photorecon.train.batchnorm import recalibrate_batchnorm
     from photorecon.train.samples import build_data
 

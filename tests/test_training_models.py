@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from photorecon.checkpoint import CheckpointMeta, load_checkpoint, save_weights
+from photorecon.checkpoint import CheckpointMeta, save_weights
 from photorecon.config import load_config
+from photorecon.models.loading import load_checkpoint
 from photorecon.models.registry import create_model, list_models
 from photorecon.train.config import TrainConfig
 from photorecon.train.distributed import DistInfo

@@ -1,4 +1,5 @@
-"""Checkpoints: weights in safetensors with the model's name and constructor arguments inside."""
+"""Checkpoint files: weights in safetensors with the model's name and constructor arguments
+inside, read and written here; building the model they describe is models/loading.py's."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from photorecon.models.loading import WEIGHTS_NAME, weights_file
 __all__ = [
     "WEIGHTS_NAME",
     "CheckpointMeta",
-    "load_checkpoint",
     "read_meta",
+    "read_weights",
     "save_weights",
     "weights_file",
 ]
@@ -91,49 +92,10 @@ def read_meta(path: str | Path) -> CheckpointMeta:
         raise PhotoreconError(f"{file}: malformed checkpoint metadata ({exc})") from None
 
 
-def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> nn.Module:
-    """Rebuild the model a checkpoint describes and load its weights (strictly)."""
-    from photorecon.models.registry import create_model
-
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file (CPU, as stored); a clear error for a bad file."""
     file = weights_file(path)
-    meta = read_meta(file)
-    if not isinstance(meta.kwargs, dict):
-        raise PhotoreconError(f"{file}: malformed checkpoint metadata (kwargs is not a mapping)")
-    from photorecon.models.registry import get_model_info
-
     try:
-        if not get_model_info(meta.model).trainable:  # a classical fill has no weights
-            raise PhotoreconError(f"{meta.model!r} is a classical fill, with no weights to load")
-        model = create_model(meta.model, **meta.kwargs)
-    except (TypeError, ValueError, PhotoreconError) as exc:  # unknown, untrainable, bad kwargs
-        raise PhotoreconError(
-            f"{file}: its metadata does not build model {meta.model!r} ({exc})"
-        ) from None
-    try:
-        state = load_file(str(file))
+        return load_file(str(file))
     except (SafetensorError, OSError, ValueError) as exc:
         raise PhotoreconError(f"{file}: cannot read weights ({exc})") from None
-    load_fitting(model, state, f"{file}: weights do not fit model {meta.model!r}")
-    return model.to(device).eval()
-
-
-def load_fitting(
-    model: nn.Module,
-    state: dict[str, torch.Tensor],
-    misfit: str,
-    new_modules: tuple[str, ...] = (),
-) -> None:
-    """Load `state` strictly, each tensor cast to the model's dtype (fp16 files into fp32
-    models); a missing, extra or misshapen tensor is `misfit (first line of torch's reason)`.
-    Tensors of the `new_modules` (name prefixes) may be missing: they keep their initial values.
-    """
-    reference = model.state_dict()
-    state = {k: v.to(reference[k].dtype) if k in reference else v for k, v in state.items()}
-    for key, value in reference.items():
-        if key not in state and key.split(".")[0] in new_modules:
-            state[key] = value
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise PhotoreconError(f"{misfit} ({first})") from None

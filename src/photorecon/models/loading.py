@@ -320,6 +320,48 @@ def load_model_for(
     return model, where
 
 
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> nn.Module:
+    """Rebuild the model a checkpoint describes and load its weights (strictly)."""
+    from photorecon.checkpoint import read_meta, read_weights
+
+    file = weights_file(path)
+    meta = read_meta(file)
+    if not isinstance(meta.kwargs, dict):
+        raise PhotoreconError(f"{file}: malformed checkpoint metadata (kwargs is not a mapping)")
+    try:
+        if not get_model_info(meta.model).trainable:  # a classical fill has no weights
+            raise PhotoreconError(f"{meta.model!r} is a classical fill, with no weights to load")
+        model = create_model(meta.model, **meta.kwargs)
+    except (TypeError, ValueError, PhotoreconError) as exc:  # unknown, untrainable, bad kwargs
+        raise PhotoreconError(
+            f"{file}: its metadata does not build model {meta.model!r} ({exc})"
+        ) from None
+    load_fitting(model, read_weights(file), f"{file}: weights do not fit model {meta.model!r}")
+    return model.to(device).eval()
+
+
+def load_fitting(
+    model: nn.Module,
+    state: dict[str, torch.Tensor],
+    misfit: str,
+    new_modules: tuple[str, ...] = (),
+) -> None:
+    """Load `state` strictly, each tensor cast to the model's dtype (fp16 files into fp32
+    models); a missing, extra or misshapen tensor is `misfit (first line of torch's reason)`.
+    Tensors of the `new_modules` (name prefixes) may be missing: they keep their initial values.
+    """
+    reference = model.state_dict()
+    state = {k: v.to(reference[k].dtype) if k in reference else v for k, v in state.items()}
+    for key, value in reference.items():
+        if key not in state and key.split(".")[0] in new_modules:
+            state[key] = value
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise PhotoreconError(f"{misfit} ({first})") from None
+
+
 def registered_kind(spec: str) -> str | None:
     """The kind of a registered model, None for anything else."""
     try:
@@ -337,8 +379,6 @@ def _load(
             raise PhotoreconError(f"{spec}: no such ONNX file")
         return OnnxModel(spec, engine=engine)
     if parsed.source == "checkpoint":
-        from photorecon.checkpoint import load_checkpoint
-
         return load_checkpoint(spec, device)
     try:
         info = get_model_info(spec)
@@ -354,7 +394,5 @@ def _load(
                 f"model {spec!r} needs trained weights: train it with 'photorecon train' and "
                 "pass the run folder or checkpoint"
             )
-        from photorecon.checkpoint import load_checkpoint
-
         return load_checkpoint(weights, device)
     return create_model(spec).to(device).eval()

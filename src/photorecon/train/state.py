@@ -14,7 +14,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from photorecon.checkpoint import CheckpointMeta, cpu_state, load_fitting, save_weights
+from photorecon.checkpoint import CheckpointMeta, cpu_state, save_weights
 from photorecon.config import load_config, to_dict
 from photorecon.errors import PhotoreconError, first_line
 from photorecon.fsutil import atomic_open
@@ -202,7 +202,7 @@ def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
 
 def warm_start(model: nn.Module, spec: str, name: str) -> None:
     """Copy the weights of `spec` (shipped name, run folder or checkpoint) into `model`."""
-    from photorecon.models.loading import load_model
+    from photorecon.models.loading import load_fitting, load_model
 
     source = load_model(spec)
     mine, given = dict(model.config), dict(source.config)
@@ -240,7 +240,7 @@ def ship_target(spec: str) -> tuple[Path, Path]:
 def ship_if_better(out: Path, cfg: TrainConfig, evaluator, device) -> bool:
     """Score the shipped weights and the run's best on the run's validation set; replace the
     shipped file (fp16, atomically) only if the run's are better. Prints the decision."""
-    from photorecon.checkpoint import load_checkpoint
+    from photorecon.models.loading import load_checkpoint
 
     current, target = ship_target(cfg.ship)
     best = load_checkpoint(out / "best" / "model.safetensors", device)
