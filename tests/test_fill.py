@@ -158,13 +158,24 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     assert read_image(path).shape == (100, 60, 3)  # as the user sees it
 
 
-def test_without_shipped_weights_the_default_is_telea(monkeypatch) -> None:
+def test_the_default_model_is_the_first_ready_one(monkeypatch, tmp_path) -> None:
     from photorecon.api import default_model
     from photorecon.models import loading
 
-    assert default_model() == "ffc"  # the checkout ships its weights
+    assert default_model() == "ffc" == loading.ready_models()[0]  # the checkout ships it
+    assert loading.ready_models().index("telea") == 1  # the best classical fill next
+    packaged = loading.shipped_weights
+    # weights of another family of the user's own: ffc stays first
+    monkeypatch.setattr(
+        loading, "shipped_weights", lambda n: tmp_path if n == "bilstm" else packaged(n)
+    )
+    assert default_model() == loading.ready_models()[0] == "ffc"
+    assert loading.ready_models()[:3] == ["ffc", "bilstm", "telea"]
+    # no ffc weights: the next learned fill, then with none Telea
+    monkeypatch.setattr(loading, "shipped_weights", lambda n: tmp_path if n == "bilstm" else None)
+    assert default_model() == loading.ready_models()[0] == "bilstm"
     monkeypatch.setattr(loading, "shipped_weights", lambda name: None)
-    assert default_model() == "telea"
+    assert default_model() == loading.ready_models()[0] == "telea"
 
 
 def test_a_long_scratch_on_a_large_photo_is_filled_at_full_resolution() -> None:

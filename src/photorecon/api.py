@@ -15,6 +15,7 @@ from photorecon.anysize import fill_any_size, find_white_boxes, mask_from_boxes
 from photorecon.errors import NoHoles, PhotoreconError
 from photorecon.imageio import to_rgb
 from photorecon.masks import Box
+from photorecon.models.loading import default_model
 
 if TYPE_CHECKING:
     from torch import nn
@@ -23,21 +24,6 @@ if TYPE_CHECKING:
 
 BoxLike = Box | Sequence[int]
 MaskOrBoxes = np.ndarray | Image.Image | Sequence[BoxLike] | str
-
-
-PREFERRED = "ffc"  # the best shipped fill: picked without loading the registry (no torch)
-
-
-def default_model() -> str:
-    """The best model usable without training: shipped learned weights first (ffc), else Telea
-    (the best classical fill on the challenge's holes; `mean` is only a floor)."""
-    from photorecon.models.loading import shipped_weights
-    from photorecon.models.registry import list_models
-
-    if shipped_weights(PREFERRED) is not None:
-        return PREFERRED
-    trained = [n for n in list_models(True, fills=True) if shipped_weights(n) is not None]
-    return trained[0] if trained else "telea"
 
 
 CACHE_ENV = "PHOTORECON_CACHE_MODELS"  # how many loaded models stay in memory (default 4)

@@ -116,11 +116,25 @@ def trained_on(name: str) -> set[str]:
     return {ln.split(None, 1)[1] for ln in lines if ln and not ln.startswith("#") and " " in ln}
 
 
+# the best learned fill and the best classical one (on the challenge's holes): listed first
+PREFERRED = ("ffc", "telea")
+
+
 def ready_models() -> list[str]:
-    """Models usable by name right now: trained ones with shipped weights first, then classical
-    (a diffusion model is used through its folder: `--model PATH`)."""
+    """Models usable by name right now, best first: trained ones with shipped weights, then
+    classical (a diffusion model is used through its folder: `--model PATH`). The first is
+    the default model (`default_model`)."""
     trained = [n for n in list_models(True, fills=True) if shipped_weights(n) is not None]
-    return trained + list_models(trainable=False)
+    ready = trained + list_models(trainable=False)
+    return sorted(ready, key=lambda n: (n not in trained, n not in PREFERRED))  # stable
+
+
+def default_model() -> str:
+    """`ready_models()[0]`, the best model usable without training (ffc with its shipped
+    weights), found without loading the registry, which imports torch, when ffc is ready."""
+    if shipped_weights(PREFERRED[0]) is not None:
+        return PREFERRED[0]
+    return ready_models()[0]
 
 
 def load_model(
