@@ -11,7 +11,7 @@ from pathlib import Path
 
 from photorecon import __version__
 from photorecon.errors import PhotoreconError
-from photorecon.masks import BOX_SIZE, HOLE_HELP, HOLE_KINDS
+from photorecon.masks import BOX_SIZE, HOLE_KINDS, HOLES
 
 
 def _console():
@@ -610,7 +610,7 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
         "--holes",
         metavar="KINDS",
         help="score per hole kind, drawn on the split's original/ photos: comma-separated, "
-        "from " + "; ".join(f"{k} ({v})" for k, v in HOLE_HELP.items()).replace("%", "%%"),
+        "from " + "; ".join(f"{k} ({v.help})" for k, v in HOLES.items()).replace("%", "%%"),
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the drawn holes (0)")
     p.add_argument(

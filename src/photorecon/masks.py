@@ -1,9 +1,13 @@
-"""Rectangular holes: boxes, masks made from them, and white-box detection."""
+"""Holes: the challenge's boxes (`Box`, `random_boxes`, masks and white paint made from them)
+and every kind of free-form hole drawn for training and evaluation (`HOLES`, `draw_holes`)."""
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -71,16 +75,6 @@ def random_boxes(
 # Every kind is drawn for a whole batch at once with torch tensor operations, from an explicit
 # torch.Generator, on the generator's device (the GPU in device-side training). torch is
 # imported inside the functions so that box-only users of this module never load it.
-
-HOLE_KINDS = ("squares", "boxes", "large", "scratches", "brush", "blobs")
-HOLE_HELP = {
-    "squares": "the challenge: two 75-px squares (overlaps allowed)",
-    "boxes": "1-3 rectangles, each side 5-50% of the image side",
-    "large": "one rectangle about a third of each side",
-    "scratches": "2-5 thin curved strokes, 1-5 px wide",
-    "brush": "1-3 LaMa-style random-walk brush strokes, 8-40 px wide",
-    "blobs": "1-3 irregular blobs (wobbly ellipses), 10-40% of the side across",
-}
 
 
 def check_kind(kind: str) -> str:
@@ -281,34 +275,75 @@ def blob_masks(gen, n: int, height: int, width: int, count=(1, 3), across=(0.1, 
     return out
 
 
-# Random-walk strokes: long, gently turning thin scratches; shorter, turning, thick brush strokes.
-STROKES = {
-    "scratches": dict(strokes=(2, 5), vertices=(2, 4), step=(0.15, 0.45), turn=0.5, thick=(1, 5)),
-    "brush": dict(strokes=(1, 3), vertices=(3, 8), step=(0.06, 0.2), turn=1.5, thick=(8, 40)),
+def _squares(gen, n: int, height: int, width: int, box_size: int):
+    """The challenge's two squares of `box_size` (overlaps allowed)."""
+    import torch
+
+    size = torch.full((n, 2), float(min(box_size, height, width)), device=gen.device)
+    active = torch.ones(n, 2, dtype=torch.bool, device=gen.device)
+    return rect_masks(gen, n, height, width, size, size.clone(), active)
+
+
+def _rectangles(gen, n: int, height: int, width: int, box_size: int, *, most, low, high):
+    """1 to `most` rectangles, each side a uniform share `low`-`high` of the image's."""
+    import torch
+
+    hs = (_uniform(gen, (n, most), low, high) * height).round()
+    ws = (_uniform(gen, (n, most), low, high) * width).round()
+    count = _randint(gen, (n, 1), 1, most)
+    active = torch.arange(most, device=gen.device).view(1, most) < count
+    return rect_masks(gen, n, height, width, hs, ws, active)
+
+
+def _strokes(gen, n: int, height: int, width: int, box_size: int, **shape):
+    return stroke_masks(gen, n, height, width, **shape)
+
+
+def _blobs(gen, n: int, height: int, width: int, box_size: int):
+    return blob_masks(gen, n, height, width)
+
+
+@dataclass(frozen=True)
+class HoleKind:
+    """A kind of hole: what it is (for help texts) and how a batch of it is drawn:
+    `draw(gen, n, height, width, box_size) -> (n, H, W)` bool, on the generator's device."""
+
+    help: str
+    draw: Callable[..., Any]
+
+
+# Every kind of hole, in the order tables list them. Random-walk strokes: long, gently turning
+# thin scratches; shorter, turning, thick brush strokes.
+HOLES = {
+    "squares": HoleKind("the challenge: two 75-px squares (overlaps allowed)", _squares),
+    "boxes": HoleKind(
+        "1-3 rectangles, each side 5-50% of the image side",
+        functools.partial(_rectangles, most=3, low=0.05, high=0.5),
+    ),
+    "large": HoleKind(
+        "one rectangle about a third of each side",
+        functools.partial(_rectangles, most=1, low=0.28, high=0.38),
+    ),
+    "scratches": HoleKind(
+        "2-5 thin curved strokes, 1-5 px wide",
+        functools.partial(
+            _strokes, strokes=(2, 5), vertices=(2, 4), step=(0.15, 0.45), turn=0.5, thick=(1, 5)
+        ),
+    ),
+    "brush": HoleKind(
+        "1-3 LaMa-style random-walk brush strokes, 8-40 px wide",
+        functools.partial(
+            _strokes, strokes=(1, 3), vertices=(3, 8), step=(0.06, 0.2), turn=1.5, thick=(8, 40)
+        ),
+    ),
+    "blobs": HoleKind("1-3 irregular blobs (wobbly ellipses), 10-40% of the side across", _blobs),
 }
+HOLE_KINDS = tuple(HOLES)
 
 
 def draw_kind(kind: str, gen, n: int, height: int, width: int, box_size: int = BOX_SIZE):
     """(n, 1, H, W) float32 masks (1 = missing) of one hole kind, on the generator's device."""
-    import torch
-
-    if kind == "squares":
-        size = torch.full((n, 2), float(min(box_size, height, width)), device=gen.device)
-        active = torch.ones(n, 2, dtype=torch.bool, device=gen.device)
-        masks = rect_masks(gen, n, height, width, size, size.clone(), active)
-    elif kind in ("boxes", "large"):
-        k, lo, hi = (3, 0.05, 0.5) if kind == "boxes" else (1, 0.28, 0.38)
-        hs = (_uniform(gen, (n, k), lo, hi) * height).round()
-        ws = (_uniform(gen, (n, k), lo, hi) * width).round()
-        count = _randint(gen, (n, 1), 1, k)
-        active = torch.arange(k, device=gen.device).view(1, k) < count
-        masks = rect_masks(gen, n, height, width, hs, ws, active)
-    elif kind in STROKES:
-        masks = stroke_masks(gen, n, height, width, **STROKES[kind])
-    elif kind == "blobs":
-        masks = blob_masks(gen, n, height, width)
-    else:
-        check_kind(kind)
+    masks = HOLES[check_kind(kind)].draw(gen, n, height, width, box_size)
     return masks[:, None].float()
 
 
