@@ -227,31 +227,13 @@ def fill_any_size(
     `progress(done, total)` is told of each step (a batch of windows, a detailed window).
     """
     work_size = work_size or work_size_of(model)
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise PhotoreconError(f"expected an RGB uint8 image, got {image.dtype} {image.shape}")
-    if mask.shape != image.shape[:2]:
-        raise PhotoreconError(
-            f"mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
-            f"{image.shape[1]}x{image.shape[0]}"
-        )
+    check_fill_inputs(image, mask)
     holes = mask > 0
     out = image.copy()
     if not holes.any():
         return out
-    if holes.all():
-        raise PhotoreconError(
-            f"the mask covers the whole {image.shape[1]}x{image.shape[0]} image: nothing is "
-            "left to fill it from"
-        )
     learned = kind_of(model) != "classical"
-    if detail and not learned:
-        raise PhotoreconError(
-            "detail needs a learned fill (its low frequencies guide the texture); "
-            f"{type(model).__name__} is a classical one"
-        )
-    options = None
-    if detail:
-        options = check_options(detail if isinstance(detail, DetailOptions) else DetailOptions())
+    options = detail_options(detail, learned, model)
     if rescale is None:
         rescale = learned
     labels, boxes = labelled_holes(holes)
@@ -264,21 +246,54 @@ def fill_any_size(
     fills = run_windows(model, image, holes, windows, device, learned, check, steps.advance)
     for label in classical:  # thin enough for the model's own harmonic branch alone
         rows, cols, local = fill_thin(image, holes, labels, label, boxes[label - 1])
-        target = labels[rows, cols] == label
-        out[rows, cols][target] = local[target]
+        paste(out, rows, cols, local, labels[rows, cols] == label)
     for win, rows, cols, which in pastes:
         region = labels[rows, cols]
         target = region == which[0] if len(which) == 1 else np.isin(region, which)
         local = fills[win][
             rows.start - win.top : rows.stop - win.top, cols.start - win.left : cols.stop - win.left
         ]
-        out[rows, cols][target] = local[target]
+        paste(out, rows, cols, local, target)
     for win, which in detailed.items():
         if check is not None:
             check()
         add_detail(out, holes, labels, win, which, options)
         steps.advance(1)
     return out
+
+
+def check_fill_inputs(image: np.ndarray, mask: np.ndarray) -> None:
+    """One line for what cannot be filled: not an RGB uint8 image, a mask of another size, a
+    mask over the whole image (nothing left to fill from)."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise PhotoreconError(f"expected an RGB uint8 image, got {image.dtype} {image.shape}")
+    if mask.shape != image.shape[:2]:
+        raise PhotoreconError(
+            f"mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
+            f"{image.shape[1]}x{image.shape[0]}"
+        )
+    if mask.size and (mask > 0).all():
+        raise PhotoreconError(
+            f"the mask covers the whole {image.shape[1]}x{image.shape[0]} image: nothing is "
+            "left to fill it from"
+        )
+
+
+def detail_options(detail: bool | DetailOptions, learned: bool, model) -> DetailOptions | None:
+    """The detail options a fill asked for (None: none), checked; refused for a classical fill."""
+    if not detail:
+        return None
+    if not learned:
+        raise PhotoreconError(
+            "detail needs a learned fill (its low frequencies guide the texture); "
+            f"{type(model).__name__} is a classical one"
+        )
+    return check_options(detail if isinstance(detail, DetailOptions) else DetailOptions())
+
+
+def paste(out: np.ndarray, rows: slice, cols: slice, local: np.ndarray, target: np.ndarray):
+    """Write the `target` pixels of a region's fill `local` into `out` at (rows, cols)."""
+    out[rows, cols][target] = local[target]
 
 
 class Steps:
