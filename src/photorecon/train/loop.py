@@ -197,6 +197,31 @@ def train(
         return _train(cfg, out, progress, resume, chunk_minutes, on_step)
 
 
+@dataclass
+class Run:
+    """A run made ready: networks, data, optimiser steps and progress, before the loop."""
+
+    cfg: TrainConfig
+    out: Path
+    info: DistInfo
+    device: torch.device
+    generator: nn.Module
+    samples: object
+    step_fn: Step
+    ema: nn.Module | None
+    state: Progress
+    evaluator: Evaluator
+    log: RunLog
+    checkpoints: Checkpointer
+    dtype: torch.dtype | None
+    metric: str
+
+    def autocast(self):
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+
 def _train(
     cfg: TrainConfig,
     out: str | Path,
@@ -205,7 +230,17 @@ def _train(
     chunk_minutes: float,
     on_step: Callable[[int], None] | None,
 ) -> RunResult:
-    out = Path(out)
+    run = _prepare(cfg, Path(out), resume)
+    if isinstance(run, RunResult):  # finished before: nothing to do
+        return run
+    seen, began, stopped = _loop(run, progress, chunk_minutes, on_step)
+    return _finish(run, seen, began, stopped)
+
+
+def _prepare(cfg: TrainConfig, out: Path, resume: bool) -> Run | RunResult:
+    """Networks, data and optimisers, restored from the run folder's checkpoint when there is
+    one of this config; nothing is written until all of them are in hand. A run that finished
+    before says so and returns its result."""
     info, device = init_distributed(cfg.device)
     model_info = get_model_info(cfg.model.name)
     if not model_info.trainable:
@@ -218,7 +253,6 @@ def _train(
         check_same_config(out, cfg)
         resume = True
 
-    # --- networks, data, optimisers; nothing is written until all of them are in hand
     torch.manual_seed(cfg.seed)
     generator = create_model(cfg.model.name, **cfg.model.kwargs)
     if cfg.init and not resume:  # before the (slow) photo loading: a bad init fails at once
@@ -230,55 +264,68 @@ def _train(
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     step_fn = build_step(cfg, generator, info, device, scaler)
     ema = copy.deepcopy(generator).eval().requires_grad_(False) if cfg.ema > 0 else None
-    run = Progress()
+    state = Progress()
     if resume:
-        run = checkpoints.restore(step_fn, ema)
-        over = cfg.max_minutes > 0 and run.elapsed > 60 * cfg.max_minutes
-        if run.step >= cfg.steps or over:  # nothing left to do: say so, touch nothing
+        state = checkpoints.restore(step_fn, ema)
+        over = cfg.max_minutes > 0 and state.elapsed > 60 * cfg.max_minutes
+        if state.step >= cfg.steps or over:  # nothing left to do: say so, touch nothing
             if info.main:
-                print(f"{out}: finished at step {run.step}; best val {metric} {run.best_rmse:.4f}")
-            return RunResult(run.best_rmse, run.best_step, run.step, 0.0, info.main, "", metric)
-        if hasattr(samples, "positions") and run.data and len(run.data) != samples.plan.streams:
+                print(
+                    f"{out}: finished at step {state.step}; best val {metric} {state.best_rmse:.4f}"
+                )
+            return RunResult(
+                state.best_rmse, state.best_step, state.step, 0.0, info.main, "", metric
+            )
+        if hasattr(samples, "positions") and state.data and len(state.data) != samples.plan.streams:
             warnings.warn(
-                f"the checkpoint's data came from {len(run.data)} streams, this run has "
+                f"the checkpoint's data came from {len(state.data)} streams, this run has "
                 f"{samples.plan.streams} (ranks x workers): the shards go on in another order",
                 stacklevel=1,
             )
-    evaluator = Evaluator(
-        val,
-        device,
-        (lambda: samples.bn_batches(cfg.ema_bn_samples))
-        if ema is not None and cfg.ema_bn_samples > 0
-        else None,
-    )
+    recalibrate = None
+    if ema is not None and cfg.ema_bn_samples > 0:
+        recalibrate = lambda: samples.bn_batches(cfg.ema_bn_samples)  # noqa: E731
+    evaluator = Evaluator(val, device, recalibrate)
     log = RunLog(out, evaluator.kinds, evaluator.key)
     if info.main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text(dump_config(cfg))
-        log.start(run.step if resume else None)
+        log.start(state.step if resume else None)
         print(
             f"{'resuming' if resume else 'training'} {cfg.model.name} "
             f"({count_parameters(generator):,} parameters, {cfg.trainer or model_info.trainer}) "
-            f"on {device} x{info.world} with {samples.describe()}, steps {run.step + 1}-{cfg.steps}"
+            f"on {device} x{info.world} with {samples.describe()}, "
+            f"steps {state.step + 1}-{cfg.steps}"
         )
+    return Run(
+        cfg, out, info, device, generator, samples, step_fn, ema, state, evaluator, log,
+        checkpoints, dtype, metric,
+    )  # fmt: skip
 
-    def autocast():
-        return torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
 
-    # --- the loop: one optimisation step per batch; evaluate, checkpoint and stop on schedule
-    began = time.perf_counter() - run.elapsed
+def _loop(
+    run: Run, progress: bool, chunk_minutes: float, on_step: Callable[[int], None] | None
+) -> tuple[int, float, str]:
+    """One optimisation step per batch; evaluate, checkpoint and stop on schedule. Returns the
+    samples seen, when this chunk began and why it stopped early ("" when it did not)."""
+    cfg, info, state = run.cfg, run.info, run.state
+    began = time.perf_counter() - state.elapsed
     chunk_began = time.perf_counter()
     seen, running, stopped = 0, math.nan, ""
     bar = progress_bar(
-        total=cfg.steps, initial=run.step, desc="train", unit="step", enabled=progress and info.main
+        total=cfg.steps,
+        initial=state.step,
+        desc="train",
+        unit="step",
+        enabled=progress and info.main,
     )
-    with fast_cuda_kernels(device), StopSignals() as signals:
-        for images, masks in samples.batches(run.step, cfg.steps):
-            run.step += 1
-            for module in step_fn.modules.values():
+    with fast_cuda_kernels(run.device), StopSignals() as signals:
+        for images, masks in run.samples.batches(state.step, cfg.steps):
+            state.step += 1
+            for module in run.step_fn.modules.values():
                 module.train()
-            images = images.to(device, non_blocking=True).float() / 255
-            masks = masks.to(device, non_blocking=True)
+            images = images.to(run.device, non_blocking=True).float() / 255
+            masks = masks.to(run.device, non_blocking=True)
             # one clock and one stop decision for all ranks: they set the LR and the last step
             elapsed, chunk, signalled = agree_max(
                 [
@@ -287,16 +334,17 @@ def _train(
                     float(signals.requested is not None),
                 ],
                 info,
-                device,
+                run.device,
             )
-            frac = run.step / cfg.steps
+            frac = state.step / cfg.steps
             if cfg.max_minutes > 0:
                 frac = max(frac, elapsed / (60 * cfg.max_minutes))
-            factor = lr_factor(frac, run.step, cfg.optim.warmup_steps, cfg.optim.min_lr_frac)
-            step_fn.set_lr(factor)
-            losses = step_fn(images, masks, autocast)
-            if ema is not None:
-                ema_update(ema, generator, cfg.ema if run.step > cfg.optim.warmup_steps else 0.0)
+            factor = lr_factor(frac, state.step, cfg.optim.warmup_steps, cfg.optim.min_lr_frac)
+            run.step_fn.set_lr(factor)
+            losses = run.step_fn(images, masks, run.autocast)
+            if run.ema is not None:
+                decay = cfg.ema if state.step > cfg.optim.warmup_steps else 0.0
+                ema_update(run.ema, run.generator, decay)
             seen += images.shape[0] * info.world
             loss = losses["loss"]
             running = loss if math.isnan(running) else 0.98 * running + 0.02 * loss
@@ -305,47 +353,65 @@ def _train(
             if hasattr(bar, "set_share"):  # a log's lines: the time left from max_minutes too
                 bar.set_share(frac)
             bar.update(1)
-            run.elapsed = elapsed
+            state.elapsed = elapsed
 
-            finished = run.step >= cfg.steps or (
+            finished = state.step >= cfg.steps or (
                 cfg.max_minutes > 0 and elapsed > 60 * cfg.max_minutes
             )
             if signalled:
                 stopped = signals.requested or "a signal on another rank"
             elif chunk_minutes > 0 and chunk > 60 * chunk_minutes and not finished:
                 stopped = "chunk"
-            eval_model = ema if ema is not None else generator
-            if info.main and (run.step % cfg.eval_every == 0 or finished):
-                scores = evaluator(eval_model)
-                if scores[evaluator.key] < run.best_rmse:
-                    run.best_rmse, run.best_step = scores[evaluator.key], run.step
-                    checkpoints.save_best(eval_model, run.step, scores)
-                log.record(run.step, running, cfg.optim.lr * factor, scores, ips, elapsed / 60)
-                log.say(run.step, scores, run.best_rmse, ips)
-            every = cfg.checkpoint_every or cfg.eval_every
-            if info.main and (run.step % every == 0 or finished or stopped):
-                if hasattr(samples, "positions"):
-                    run.data = samples.positions(run.step)
-                checkpoints.save_last(eval_model, step_fn, ema, run)
+            if info.main:
+                _evaluate_and_save(run, finished, bool(stopped), running, factor, ips)
             if on_step is not None:
-                on_step(run.step)
+                on_step(state.step)
             if finished or stopped:
                 break
     bar.close()
+    return seen, chunk_began, stopped
 
-    # --- the end: a summary, the ranks' agreement, and (when asked) the shipping decision
+
+def _evaluate_and_save(
+    run: Run, finished: bool, stopping: bool, running: float, factor: float, ips: float
+) -> None:
+    """On the main rank after a step: validate on schedule (the best weights kept), and
+    checkpoint on schedule, at the end, or before stopping."""
+    cfg, state = run.cfg, run.state
+    eval_model = run.ema if run.ema is not None else run.generator
+    if state.step % cfg.eval_every == 0 or finished:
+        scores = run.evaluator(eval_model)
+        if scores[run.evaluator.key] < state.best_rmse:
+            state.best_rmse, state.best_step = scores[run.evaluator.key], state.step
+            run.checkpoints.save_best(eval_model, state.step, scores)
+        run.log.record(state.step, running, cfg.optim.lr * factor, scores, ips, state.elapsed / 60)
+        run.log.say(state.step, scores, state.best_rmse, ips)
+    every = cfg.checkpoint_every or cfg.eval_every
+    if state.step % every == 0 or finished or stopping:
+        if hasattr(run.samples, "positions"):
+            state.data = run.samples.positions(state.step)
+        run.checkpoints.save_last(eval_model, run.step_fn, run.ema, state)
+
+
+def _finish(run: Run, seen: int, chunk_began: float, stopped: str) -> RunResult:
+    """A summary, the ranks' agreement, and (when asked) the shipping decision."""
+    cfg, info, state = run.cfg, run.info, run.state
     ips = seen / max(time.perf_counter() - chunk_began, 1e-9)
     if info.main:
-        checkpoints.write_result(
-            run, ips, count_parameters(generator), device, info.world, evaluator.key
+        run.checkpoints.write_result(
+            state, ips, count_parameters(run.generator), run.device, info.world, run.evaluator.key
         )
         if stopped:
             reason = "time chunk over" if stopped == "chunk" else f"stopped by {stopped}"
-            print(f"{reason} at step {run.step}: checkpoint saved; run the same command to resume")
+            print(
+                f"{reason} at step {state.step}: checkpoint saved; run the same command to resume"
+            )
         elif cfg.ship:
-            ship_if_better(out, cfg, evaluator, device)
+            ship_if_better(run.out, cfg, run.evaluator, run.device)
     if info.world > 1:
-        check_ranks_agree(generator, device)
+        check_ranks_agree(run.generator, run.device)
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
-    return RunResult(run.best_rmse, run.best_step, run.step, ips, info.main, stopped, metric)
+    return RunResult(
+        state.best_rmse, state.best_step, state.step, ips, info.main, stopped, run.metric
+    )
