@@ -58,6 +58,7 @@ def test_the_cli_sets_a_passive_wait_policy_before_torch(tmp_path: Path) -> None
 def test_sparse_harmonic_sweeps_equal_the_full_frame_ones() -> None:
     import torch.nn.functional as F
 
+    from photorecon.models.arrays import HARMONIC_ITERS
     from photorecon.models.classical import harmonic_fill, pushpull_fill
 
     g = torch.Generator().manual_seed(0)
@@ -67,7 +68,7 @@ def test_sparse_harmonic_sweeps_equal_the_full_frame_ones() -> None:
     mask[1, :, 30:40, 20:45] = 1
     masked = image * (1 - mask)
     x = pushpull_fill(masked, mask)
-    for _ in range(24):
+    for _ in range(HARMONIC_ITERS):
         x = masked + F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1) * mask
     for layout in (torch.contiguous_format, torch.channels_last):
         got = harmonic_fill(masked.contiguous(memory_format=layout), mask)
@@ -104,7 +105,7 @@ def test_harmonic_sweeps_on_each_holes_box_equal_the_full_frame_solve(seed: int)
     """Holes of every shape: specks, holes on the edges, a ring around a speck (their boxes
     overlap) and a hole the size of the frame; the sweeps on each hole's box and ring give
     the full-frame Jacobi sweeps' numbers."""
-    from photorecon.models.arrays import harmonic_arrays, pushpull_arrays
+    from photorecon.models.arrays import HARMONIC_ITERS, harmonic_arrays, pushpull_arrays
     from photorecon.models.classical import harmonic_fill
 
     rng = np.random.default_rng(seed)
@@ -117,7 +118,7 @@ def test_harmonic_sweeps_on_each_holes_box_equal_the_full_frame_solve(seed: int)
     masked = image * (~hole)[..., None]
     ours = harmonic_arrays(masked, hole)
     full = pushpull_arrays(masked, (~hole).astype(np.float32)).astype(np.float32)
-    for _ in range(24):  # the full-frame Jacobi sweeps, the edge replicated
+    for _ in range(HARMONIC_ITERS):  # the full-frame Jacobi sweeps, the edge replicated
         padded = np.pad(full, ((1, 1), (1, 1), (0, 0)), mode="edge")
         mean = sum(padded[r : r + 64, c : c + 40] for r in range(3) for c in range(3)) / 9
         full = np.where(hole[..., None], mean, full).astype(np.float32)

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from photorecon.models.arrays import HARMONIC_ITERS
 from photorecon.models.base import InpaintModel
 from photorecon.models.registry import register_model
 
@@ -29,7 +30,9 @@ def pushpull_fill(masked: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return masked * known + estimate * mask
 
 
-def harmonic_fill(masked: torch.Tensor, mask: torch.Tensor, iters: int = 24) -> torch.Tensor:
+def harmonic_fill(
+    masked: torch.Tensor, mask: torch.Tensor, iters: int = HARMONIC_ITERS
+) -> torch.Tensor:
     """Push-pull, then `iters` Jacobi sweeps of the Laplace equation inside the holes (each hole
     pixel the mean of its 3x3 neighbourhood, replicated at the image's edge; known pixels fixed):
     the smoothest fill the border allows, which for thin holes (scratches) is hard to beat.
@@ -82,7 +85,7 @@ class HarmonicFill(nn.Module, InpaintModel):
 
     kind = "classical"
 
-    def __init__(self, *, iters: int = 24) -> None:
+    def __init__(self, *, iters: int = HARMONIC_ITERS) -> None:
         super().__init__()
         self.iters = iters
 
@@ -107,5 +110,5 @@ def pushpull() -> nn.Module:
 @register_model(
     "harmonic", model=HarmonicFill, summary="push-pull, then Laplace smoothing in the holes (torch)"
 )
-def harmonic(*, iters: int = 24) -> nn.Module:
+def harmonic(*, iters: int = HARMONIC_ITERS) -> nn.Module:
     return HarmonicFill(iters=iters)
