@@ -11,6 +11,7 @@ undamaged one, as a share of the damaged crop's. Last, a 24-megapixel scan throu
 `photorecon fill --auto` on the command line (wall seconds).
 
 Run: .venv/bin/python bench/detect.py [--photos data/photos] [--crops 3] [--size 512]
+     [--split val] [--detectors damage,runs/damage-ft,tophat]
 """
 
 from __future__ import annotations
@@ -183,7 +184,14 @@ def main() -> None:
         "--sweep", help="comma-separated sensitivities: precision/recall/F1/false alarms at each"
     )
     parser.add_argument("--pictures", help="write before/after pictures of 3 crops here (PNG)")
+    parser.add_argument(
+        "--detectors",
+        default="damage,tophat",
+        help="detectors to compare: names or checkpoints, comma-separated (damage,tophat); "
+        "the first is the one pictured and swept",
+    )
     args = parser.parse_args()
+    names = args.detectors.split(",")
     samples = test_samples(args.photos, args.crops, args.size, args.seed, args.split)
     damaged = sum(s.mask.any() for s in samples)
     print(
@@ -192,12 +200,12 @@ def main() -> None:
         f"{args.dilate} px for filling"
     )
     filler, device = load_model_for("ffc", "cpu", runtime="auto")
-    maps = {name: probabilities(name, samples) for name in ("damage", "tophat")}
+    maps = {name: probabilities(name, samples) for name in names}
     if args.sweep:
         print("| damage, sensitivity | precision | recall | F1 | clean false alarms |")
         print("|---|---|---|---|---|")
         for value in (float(v) for v in args.sweep.split(",")):
-            scores, _ = scores_at(maps["damage"][0], samples, value)
+            scores, _ = scores_at(maps[names[0]][0], samples, value)
             print(
                 f"| {value:g} | {scores['precision']:.3f} | {scores['recall']:.3f} | "
                 f"{scores['f1']:.3f} | {100 * scores['clean_fa']:.2f}% |"
@@ -209,7 +217,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|")
     found_masks = {}
-    for name in ("damage", "tophat"):
+    for name in names:
         probs, ms_per_mp = maps[name]
         scores, masks = scores_at(probs, samples, args.sensitivity)
         found_masks[name] = masks
@@ -220,7 +228,7 @@ def main() -> None:
             f"{ceiling:.3f} |"
         )
     if args.pictures:
-        pictures(samples, found_masks["damage"], filler, device, args.dilate, Path(args.pictures))
+        pictures(samples, found_masks[names[0]], filler, device, args.dilate, Path(args.pictures))
     if not args.no_big:
         with tempfile.TemporaryDirectory() as tmp:
             seconds = big_scan_seconds(next(s for s in samples if s.mask.any()), Path(tmp))
