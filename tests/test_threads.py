@@ -3,6 +3,7 @@ by the harmonic fill, the sparse harmonic sweeps, onnxruntime without torch."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -177,6 +178,17 @@ def test_onnx_runtime_needs_no_torch_once_exported(tmp_path: Path) -> None:
         [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, check=True
     )
     assert second.stdout.strip().endswith("False")
+    for engine in ("onnx", "openvino"):  # either engine named outright: no torch either
+        if engine == "openvino" and importlib.util.find_spec("openvino") is None:
+            continue
+        named = subprocess.run(
+            [sys.executable, "-c", code, *args, "--runtime", engine],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert named.stdout.strip().endswith("False"), engine
     torch_run = subprocess.run(
         [sys.executable, "-c", code, *args, "--runtime", "torch", "-o", str(tmp_path / "t.png")],
         env=env,
