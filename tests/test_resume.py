@@ -118,7 +118,7 @@ def test_torchrun_two_processes_agree(model: list[str], pack: Path, tmp_path: Pa
         *model,
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "all 2 ranks agree on the weights" in result.stdout
     assert "processes: 2" in (run / "result.yaml").read_text()
