@@ -227,8 +227,7 @@ def fill_any_size(
     `progress(done, total)` is told of each step (a batch of windows, a detailed window).
     """
     work_size = work_size or work_size_of(model)
-    check_fill_inputs(image, mask)
-    holes = mask > 0
+    holes = fillable_holes(image, mask)
     out = image.copy()
     if not holes.any():
         return out
@@ -262,9 +261,9 @@ def fill_any_size(
     return out
 
 
-def check_fill_inputs(image: np.ndarray, mask: np.ndarray) -> None:
-    """One line for what cannot be filled: not an RGB uint8 image, a mask of another size, a
-    mask over the whole image (nothing left to fill from)."""
+def fillable_holes(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The holes (mask > 0) of a fill, or one line for what cannot be filled: not an RGB uint8
+    image, a mask of another size, a mask over the whole image (nothing left to fill from)."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise PhotoreconError(f"expected an RGB uint8 image, got {image.dtype} {image.shape}")
     if mask.shape != image.shape[:2]:
@@ -272,11 +271,13 @@ def check_fill_inputs(image: np.ndarray, mask: np.ndarray) -> None:
             f"mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
             f"{image.shape[1]}x{image.shape[0]}"
         )
-    if mask.size and (mask > 0).all():
+    holes = mask > 0
+    if holes.size and holes.all():
         raise PhotoreconError(
             f"the mask covers the whole {image.shape[1]}x{image.shape[0]} image: nothing is "
             "left to fill it from"
         )
+    return holes
 
 
 def detail_options(detail: bool | DetailOptions, learned: bool, model) -> DetailOptions | None:
