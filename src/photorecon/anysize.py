@@ -118,9 +118,8 @@ def fill_thin(image: np.ndarray, holes: np.ndarray, labels: np.ndarray, label: i
     top, left = max(0, hole.row - THIN_MARGIN), max(0, hole.col - THIN_MARGIN)
     rows = slice(top, min(labels.shape[0], hole.row + hole.height + THIN_MARGIN))
     cols = slice(left, min(labels.shape[1], hole.col + hole.width + THIN_MARGIN))
-    unknown = holes[rows, cols]
-    known = image[rows, cols].astype(np.float32) * np.float32(1 / 255) * (~unknown)[..., None]
-    return rows, cols, to_uint8(harmonic_arrays(known, unknown))
+    patch = image[rows, cols].astype(np.float32) * np.float32(1 / 255)
+    return rows, cols, to_uint8(harmonic_arrays(patch, holes[rows, cols]))
 
 
 def _window_input(image, holes, win: Window, learned: bool):

@@ -159,7 +159,8 @@ HARMONIC_ITERS = 100
 def harmonic_arrays(image: np.ndarray, hole: np.ndarray, iters: int = HARMONIC_ITERS) -> np.ndarray:
     """The harmonic fill on arrays (as `classical.harmonic_fill` on tensors): push-pull, then
     `iters` Jacobi sweeps inside the holes (each hole pixel the mean of its 3x3 neighbourhood,
-    replicated at the edge; known pixels fixed). `image` float32 (H, W, C), `hole` (H, W) bool.
+    replicated at the edge; known pixels fixed). `image` float32 (H, W, C), `hole` (H, W) bool;
+    what `image` holds in the holes is never read.
 
     The sweeps run on each hole's box and a one-pixel ring (a 3x3 box filter there): holes
     that do not touch never meet in a 3x3 neighbourhood, so this is the full-frame solve at

@@ -36,6 +36,7 @@ def harmonic_fill(
     """Push-pull, then `iters` Jacobi sweeps of the Laplace equation inside the holes (each hole
     pixel the mean of its 3x3 neighbourhood, replicated at the image's edge; known pixels fixed):
     the smoothest fill the border allows, which for thin holes (scratches) is hard to beat.
+    What `masked` holds in the holes is never read.
 
     Run eagerly, the sweeps visit only the hole pixels (a gather of their 3x3 neighbours), so
     two 75-px squares in a 256-px window cost a sixth of the full-frame sweeps; traced (ONNX

@@ -87,7 +87,7 @@ class FFCInpainter(nn.Module, InpaintModel):
         out, share = self.forward_parts(masked, mask)
         if share is None:
             return out
-        return share * out + (1 - share) * harmonic_fill(masked * (1 - mask), mask)
+        return share * out + (1 - share) * harmonic_fill(masked, mask)
 
     def forward_parts(
         self, masked: torch.Tensor, mask: torch.Tensor

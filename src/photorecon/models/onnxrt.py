@@ -289,9 +289,7 @@ def blend_harmonic(
     (B, H, W, 1), with the harmonic fill of the holes (masks (B, H, W) > 0) in `masked`."""
     out = np.empty(fills.shape, np.float32)
     for i, (fill, share, image, mask) in enumerate(zip(fills, shares, masked, masks, strict=True)):
-        hole = mask > 0
-        known = np.asarray(image, np.float32) * (~hole)[..., None]
-        harmonic = harmonic_arrays(known, hole)
+        harmonic = harmonic_arrays(np.asarray(image, np.float32), mask > 0)
         out[i] = share * fill + (1 - share) * harmonic
     return out
 
