@@ -159,11 +159,12 @@ def load_model(
     """
     if runtime not in RUNTIMES:
         raise PhotoreconError(f"unknown runtime {runtime!r} ({', '.join(RUNTIMES)})")
+    explicit = runtime in ("onnx", "openvino")  # an export engine asked for by name
     parsed = parse_spec(spec)
     if parsed.source == "diffusers":
         from photorecon.models.diffusion import DiffusionOptions, load_diffusion
 
-        if runtime in ("onnx", "openvino"):
+        if explicit:
             raise PhotoreconError(f"{spec}: a diffusion pipeline runs on the torch runtime only")
         if not isinstance(diffusion, DiffusionOptions):
             diffusion = DiffusionOptions(**(diffusion or {}))
@@ -187,12 +188,11 @@ def load_model(
             diffusion = DiffusionOptions(**diffusion)
         model.with_options(diffusion)
     if isinstance(model, ArrayInpainter):  # a classical fill or an .onnx file: no torch
-        if runtime in ("onnx", "openvino") and not isinstance(model, OnnxModel):
+        if explicit and not isinstance(model, OnnxModel):
             raise PhotoreconError(
                 f"{spec} has no network to run on {ENGINE_OF[runtime]} (use the torch runtime)"
             )
         return _with_tta(model, tta)
-    explicit = runtime in ("onnx", "openvino")
     if explicit or (runtime == "auto" and cpu and _onnx_ready(model)):
         try:
             return _with_tta(_onnx_version(parsed, model, ENGINE_OF[runtime]), tta)

@@ -1,7 +1,7 @@
 """A learned model exported to ONNX, run on NumPy arrays: no torch at run time.
 
-Two engines run the export: onnxruntime, and OpenVINO where the CPU computes in bfloat16 or
-float16 natively (AMX, AVX512-BF16): `pick_engine` chooses. An exported model has a fixed
+Two engines run the export: onnxruntime, and OpenVINO where the CPU computes in bfloat16
+natively (AMX, AVX512-BF16): `pick_engine` chooses. An exported model has a fixed
 input side (its Fourier units' DFT matrices are built for it), so one model may be exported
 at several sides (64, 128, 256): each window runs on the smallest that holds it, mirrored out
 to that side and cut back. Runners use the thread count `photorecon.threads` chose, with
@@ -101,10 +101,7 @@ def pick_engine(engine: str = "auto") -> str:
 class OrtRunner:
     """An exported network on onnxruntime: `run(feeds)` -> its outputs, in order."""
 
-    engine = "onnxruntime"
-
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
-        self.path = Path(path)
         self._session = session(path, threads)
         first = self._session.get_inputs()[0]
         self.input_name, self.input_shape = first.name, tuple(first.shape)
@@ -122,12 +119,9 @@ class OpenVinoRunner:
     built for it), `threads` inference threads, the compiled network cached on disk so a later
     process loads it in a fraction of the time. One infer request per thread."""
 
-    engine = "openvino"
-
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
         from photorecon.threads import session_threads
 
-        self.path = Path(path)
         if importlib.util.find_spec("openvino") is None:
             raise PhotoreconError("the openvino engine needs OpenVINO (pip install openvino)")
         try:
