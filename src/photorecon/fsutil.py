@@ -22,6 +22,21 @@ from photorecon.errors import PhotoreconError
 STDOUT = "-"
 
 
+def relative_problem(name) -> str | None:
+    """Why `name` (from a file others wrote: a shard, a manifest) is not a relative path that
+    stays inside the folder it is joined to, or None: it must be a non-empty string of
+    `/`-separated parts, none empty, `.` or `..`, with no backslash or NUL, not absolute."""
+    if not isinstance(name, str) or not name:
+        return "not a file name"
+    if "\\" in name or "\0" in name or ":" in name.split("/")[0]:
+        return "not a plain relative path"
+    if name.startswith("/"):
+        return "an absolute path"
+    if any(part in ("", ".", "..") for part in name.split("/")):
+        return "a path that leaves its folder or names none"
+    return None
+
+
 def is_special(path: Path) -> bool:
     """True for an existing file that is neither a regular file nor a folder."""
     try:

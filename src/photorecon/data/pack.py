@@ -15,7 +15,7 @@ from PIL import Image
 from photorecon.data.crops import downscale
 from photorecon.data.photos import PhotoRecord, read_manifest
 from photorecon.errors import PhotoreconError
-from photorecon.fsutil import atomic_path
+from photorecon.fsutil import atomic_path, relative_problem
 from photorecon.imageio import read_image
 
 
@@ -35,28 +35,56 @@ def compact_pack(
         raise PhotoreconError(f"JPEG quality must be 1-100, got {quality}")
     if Path(source).is_dir() and dest.resolve() == Path(source).resolve():
         raise PhotoreconError(f"{dest}: the compact pack must go to another folder")
+    if dest.exists() and not (dest / "manifest.json").is_file() and any(_entries(dest)):
+        raise PhotoreconError(f"{dest}: exists, is not empty and holds no pack to replace")
     photos = _shard_photos(source) if is_shard_spec(source) else _pack_photos(Path(source))
-    out = []
-    total = 0
+    # the whole pack is written beside DEST and renamed onto it: never half a pack
+    tmp = dest.with_name(f".{dest.name}.packing")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        out, total = _write_photos(photos, tmp, max_side, quality)
+        with atomic_path(tmp / "manifest.json") as path:
+            path.write_text(json.dumps([dataclasses.asdict(r) for r in out], indent=1))
+        if Path(source).is_dir() and (Path(source) / "ATTRIBUTION.md").is_file():
+            shutil.copyfile(Path(source) / "ATTRIBUTION.md", tmp / "ATTRIBUTION.md")
+        elif is_shard_spec(source):
+            from photorecon.data.photos import attribution_text
+
+            (tmp / "ATTRIBUTION.md").write_text(attribution_text(out))
+        if dest.exists():
+            shutil.rmtree(dest)
+        tmp.rename(dest)
+    except OSError as exc:
+        raise PhotoreconError(f"{dest}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return len(out), total
+
+
+def _entries(folder: Path):
+    return folder.iterdir() if folder.is_dir() else iter([folder])
+
+
+def _write_photos(photos, folder: Path, max_side: int, quality: int):
+    """Each photo shrunk and stored as JPEG under FOLDER at its record's path (checked to stay
+    inside FOLDER, and never two photos at one path); (records, bytes written)."""
+    out, total, seen = [], 0, set()
     for record, image in photos:
-        image = downscale(image, max_side)
         rel = Path(record.path).with_suffix(".jpg").as_posix()
-        target = dest / rel
+        problem = relative_problem(rel)
+        if problem:
+            raise PhotoreconError(f"{record.path!r}: the photo's path is {problem}")
+        if rel in seen:
+            raise PhotoreconError(f"{record.path}: two photos would be written as {rel}")
+        seen.add(rel)
+        image = downscale(image, max_side)
+        target = folder / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(target) as tmp:
-            Image.fromarray(image).save(tmp, format="JPEG", quality=quality, subsampling=0)
+        Image.fromarray(image).save(target, format="JPEG", quality=quality, subsampling=0)
         total += target.stat().st_size
         height, width = image.shape[:2]
         out.append(dataclasses.replace(record, path=rel, width=width, height=height))
-    with atomic_path(dest / "manifest.json") as tmp:
-        tmp.write_text(json.dumps([dataclasses.asdict(r) for r in out], indent=1))
-    if Path(source).is_dir() and (Path(source) / "ATTRIBUTION.md").is_file():
-        shutil.copyfile(Path(source) / "ATTRIBUTION.md", dest / "ATTRIBUTION.md")
-    elif is_shard_spec(source):
-        from photorecon.data.photos import attribution_text
-
-        (dest / "ATTRIBUTION.md").write_text(attribution_text(out))
-    return len(out), total
+    return out, total
 
 
 def _pack_photos(source: Path):

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from photorecon.errors import PhotoreconError
-from photorecon.fsutil import atomic_open
+from photorecon.errors import PhotoreconError, first_line
+from photorecon.fsutil import atomic_open, relative_problem
 from photorecon.progress import bar as progress_bar
 
 MIN_SIDE = 256
@@ -444,6 +444,13 @@ def read_manifest(pack: str | Path) -> list[PhotoRecord]:
         raise PhotoreconError(f"{path}: no manifest; run 'photorecon data fetch' first")
     try:
         rows = json.loads(path.read_text())
-        return [PhotoRecord(**row) for row in rows]
-    except (ValueError, TypeError) as exc:
-        raise PhotoreconError(f"{path}: malformed manifest ({exc})") from None
+        records = [PhotoRecord(**row) for row in rows]
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise PhotoreconError(f"{path}: malformed manifest ({first_line(exc)})") from None
+    for record in records:  # a path is read and written under the pack: it must stay inside
+        problem = relative_problem(record.path)
+        if problem:
+            raise PhotoreconError(f"{path}: the path {str(record.path)[:200]!r} is {problem}")
+    if len({r.path for r in records}) != len(records):
+        raise PhotoreconError(f"{path}: two photos share a path")
+    return records

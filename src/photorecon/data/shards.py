@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import shutil
 import tarfile
 from collections.abc import Iterator
@@ -27,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from photorecon.errors import PhotoreconError, first_line
-from photorecon.fsutil import atomic_path
-from photorecon.imageio import IMAGE_SUFFIXES, decode_rgb
+from photorecon.fsutil import atomic_path, relative_problem
+from photorecon.imageio import IMAGE_SUFFIXES, decode_rgb, max_pixels
 from photorecon.remote import URL, RemotePath, local_or_remote
 
 INDEX = "index.json"
@@ -50,17 +51,15 @@ class ShardInfo:
 
 @dataclass(frozen=True)
 class PhotoSample:
-    """One photo read from a shard: its key, image bytes as stored, their extension, and the
-    JSON record (at least `source` and `licence`)."""
+    """One photo read from a shard: its key, image bytes as stored, their extension, the
+    JSON record (at least `source` and `licence`), and its name: the record's `path`, else
+    `<key>.<ext>`, always a relative path that stays inside any folder it is written under."""
 
     key: str
     ext: str
     data: bytes
     meta: dict
-
-    @property
-    def name(self) -> str:
-        return str(self.meta.get("path") or f"{self.key}.{self.ext}")
+    name: str
 
     def rgb(self, shrink_to: int = 0) -> np.ndarray:
         """The photo decoded as RGB uint8 (H, W, 3), EXIF-turned as `read_image` does; a
@@ -255,8 +254,13 @@ def _sha256(path: Path) -> str:
 # --- reading ---------------------------------------------------------------------------------
 
 
+# An index entry is the plain name of a tar file beside it: never a path, a URL or a `pipe:`.
+SHARD_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*\.tar$")
+
+
 def read_index(folder: str | Path) -> list[ShardInfo]:
-    """The shards an `index.json` lists, checked for shape."""
+    """The shards an `index.json` lists, checked for shape: each entry a plain `.tar` file name
+    in that folder, a count and a size that are whole numbers, a SHA-256 in hex."""
     path = Path(folder) / INDEX
     try:
         data = json.loads(path.read_text())
@@ -268,9 +272,20 @@ def read_index(folder: str | Path) -> list[ShardInfo]:
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
         raise PhotoreconError(f"{path}: not a shard index ({first_line(exc)})") from None
     for s in shards:
-        if not isinstance(s.count, int) or s.count < 0 or "/" in s.name or s.name.startswith("."):
-            raise PhotoreconError(f"{path}: bad entry for {s.name!r}")
+        if not isinstance(s.name, str) or not SHARD_FILE.match(s.name):
+            raise PhotoreconError(f"{path}: bad entry {s.name!r} (not a .tar file name)")
+        if not all(_whole(v) for v in (s.count, s.bytes)) or not SHA256.match(str(s.sha256)):
+            raise PhotoreconError(f"{path}: bad entry for {s.name} (count, bytes or sha256)")
+        if s.count < 1:  # the writer never writes an empty shard: 0 would hide its photos
+            raise PhotoreconError(f"{path}: {s.name} is listed with no photos")
     return shards
+
+
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _is_url(spec: str) -> bool:
@@ -290,7 +305,9 @@ def expand_spec(spec: str | list[str]) -> list[str]:
     if not _is_url(spec) and Path(spec).is_dir():
         if not (Path(spec) / INDEX).is_file():
             raise PhotoreconError(f"{spec}: a folder of shards needs its {INDEX} ('data shard')")
-        return [str(Path(spec) / s.name) for s in read_index(spec)]
+        # absolute paths: `.` joined to an entry must never read as a `pipe:` or a URL
+        folder = Path(spec).absolute()
+        return [str(folder / s.name) for s in read_index(spec)]
     urls = list(braceexpand(spec))
     missing = [u for u in urls if not _is_url(u) and not Path(u).is_file()]
     if missing:
@@ -307,25 +324,47 @@ def is_shard_spec(spec: str | Path) -> bool:
         return True
     if Path(text).is_dir():
         return (Path(text) / INDEX).is_file()
-    return text.endswith(".tar") or text.endswith(".tar}") or "{" in text
+    # compressed tars too, so that the reader says why it will not read them
+    return TAR_NAME.search(text) is not None or "{" in text
+
+
+TAR_NAME = re.compile(r"\.(tar|tar\.gz|tgz|tar\.bz2|tar\.xz|tar\.zst)}?$")
+
+
+def index_entries(urls: list[str]) -> list[ShardInfo | None]:
+    """Each shard's entry in an `index.json` in its folder, None where none lists it."""
+    cache: dict[str, dict[str, ShardInfo]] = {}
+    entries: list[ShardInfo | None] = []
+    for url in urls:
+        if _is_url(url):
+            entries.append(None)
+            continue
+        folder = str(Path(url).parent)
+        if folder not in cache:
+            cache[folder] = (
+                {s.name: s for s in read_index(folder)} if (Path(folder) / INDEX).is_file() else {}
+            )
+        entries.append(cache[folder].get(Path(url).name))
+    return entries
 
 
 def known_counts(urls: list[str]) -> list[int | None]:
     """Each shard's sample count from an `index.json` in its folder, None where none says."""
-    cache: dict[str, dict[str, int]] = {}
-    counts: list[int | None] = []
-    for url in urls:
-        if _is_url(url):
-            counts.append(None)
-            continue
-        folder = str(Path(url).parent)
-        if folder not in cache:
-            try:
-                cache[folder] = {s.name: s.count for s in read_index(folder)}
-            except PhotoreconError:
-                cache[folder] = {}
-        counts.append(cache[folder].get(Path(url).name))
-    return counts
+    return [e.count if e else None for e in index_entries(urls)]
+
+
+def check_whole(url: str, entry: ShardInfo) -> None:
+    """A local shard read whole must be the file its index describes: its size and SHA-256."""
+    path = Path(url)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise PhotoreconError(f"{url}: cannot read shard ({exc.strerror})") from None
+    if size != entry.bytes or _sha256(path) != entry.sha256:
+        raise PhotoreconError(
+            f"{url}: does not match its {INDEX} (size or SHA-256 differs): changed since "
+            "it was written"
+        )
 
 
 def shard_counts(urls: list[str]) -> list[int]:
@@ -352,39 +391,125 @@ def open_shard(url: str):
         raise PhotoreconError(f"{location}: cannot open shard ({exc.strerror})") from None
 
 
-def iter_samples(url: str, skip: int = 0) -> Iterator[PhotoSample]:
-    """The photos of one shard in stored order, the first `skip` passed over; a truncated or
-    malformed shard is one line naming it."""
-    from webdataset.tariterators import group_by_keys, tar_file_iterator
-
+def iter_samples(url: str, skip: int = 0, expected: int | None = None) -> Iterator[PhotoSample]:
+    """The photos of one shard in stored order, the first `skip` passed over; a truncated,
+    compressed or malformed shard, a key twice, or a count other than `expected` (read to
+    the end) is one line naming it."""
     stream = open_shard(url)
     try:
-        files = ({**f, "__url__": url} for f in tar_file_iterator(stream))
-        for position, sample in enumerate(group_by_keys(files)):
-            if position < skip:
-                continue
-            yield _photo_sample(sample, url)
+        seen: set[str] = set()
+        count = 0
+        for count, (key, files) in enumerate(_samples(_members(stream, url)), 1):
+            if key in seen:
+                raise PhotoreconError(f"{url}: sample {key} appears twice")
+            seen.add(key)
+            if count > skip:
+                yield _photo_sample(key, files, url)
+        if expected is not None and count != expected:
+            raise PhotoreconError(f"{url}: holds {count} photos, its {INDEX} says {expected}")
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
         raise PhotoreconError(f"{url}: broken shard ({first_line(exc)})") from None
     finally:
         stream.close()
 
 
-def _photo_sample(sample: dict, url: str) -> PhotoSample:
-    key = sample["__key__"]
-    exts = [k for k in sample if k in IMAGE_EXTS]
+COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
+META_BYTES = 1 << 20  # a sample's JSON record: a few hundred bytes in practice
+
+
+def largest_member() -> int:
+    """The most bytes one photo in a shard may take: the pixel limit's photo stored raw at 16
+    bits in four channels, plus room for its headers (no photo file is larger)."""
+    return max_pixels() * 8 + (1 << 20)
+
+
+class _Prefixed:
+    """A read-only stream with bytes already read put back in front (to peek at a magic)."""
+
+    def __init__(self, head: bytes, rest) -> None:
+        self.head, self.rest = head, rest
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.head:
+            return self.rest.read(size)
+        if size is None or size < 0:
+            out, self.head = self.head + self.rest.read(), b""
+            return out
+        out, self.head = self.head[:size], self.head[size:]
+        if len(out) < size:
+            out += self.rest.read(size - len(out))
+        return out
+
+
+def _members(stream, url: str) -> Iterator[tuple[str, bytes]]:
+    """(name, bytes) of a plain tar's regular files in order. Compressed tars are refused (a
+    small one can expand without bound), and a member larger than a photo can be is refused
+    from its header, before it is read."""
+    head = stream.read(6)
+    for magic, kind in COMPRESSED.items():
+        if head.startswith(magic):
+            raise PhotoreconError(f"{url}: a {kind}-compressed shard; shards are plain tar files")
+    limit = largest_member()
+    with tarfile.open(fileobj=_Prefixed(head, stream), mode="r|") as tar:
+        for member in tar:
+            if not member.isreg() or member.name.split("/")[-1].startswith("__"):
+                continue  # links are never followed; webdataset's own metadata is not a photo
+            cap = META_BYTES if member.name.endswith(".json") else limit
+            if member.size > cap:
+                raise PhotoreconError(
+                    f"{url}: {member.name} is {member.size:,} bytes, more than "
+                    f"{'a record' if cap == META_BYTES else 'any photo within the pixel limit'} "
+                    f"can be ({cap:,})"
+                )
+            data = tar.extractfile(member).read()
+            tar.members = []  # a stream of any length: keep no member list
+            yield member.name, data
+
+
+def _samples(members: Iterator[tuple[str, bytes]]) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """(key, {extension: bytes}) of adjacent members sharing a key (WebDataset's layout: the
+    key is the name up to the first dot of its last part)."""
+    key, files = None, {}
+    for name, data in members:
+        folder, _, base = name.rpartition("/")
+        stem, dot, ext = base.partition(".")
+        if not dot or not stem:
+            continue
+        this = f"{folder}/{stem}" if folder else stem
+        if this != key:
+            if key is not None:
+                yield key, files
+            key, files = this, {}
+        ext = ext.lower()
+        if ext in files:
+            raise PhotoreconError(f"{name}: twice in one sample")
+        files[ext] = data
+    if key is not None:
+        yield key, files
+
+
+def _photo_sample(key: str, files: dict[str, bytes], url: str) -> PhotoSample:
+    exts = [k for k in files if k in IMAGE_EXTS]
     if len(exts) != 1:
         raise PhotoreconError(f"{url}: sample {key} has {len(exts)} images, not one")
     try:
-        meta = json.loads(sample["json"]) if "json" in sample else {}
+        meta = json.loads(files["json"]) if "json" in files else {}
         if not isinstance(meta, dict):
             raise ValueError("not an object")
     except (ValueError, RecursionError) as exc:
         raise PhotoreconError(f"{url}: sample {key} has a bad json ({first_line(exc)})") from None
-    return PhotoSample(key, exts[0], sample[exts[0]], meta)
+    name = meta.get("path") or f"{key}.{exts[0]}"
+    problem = relative_problem(name)
+    if problem:
+        raise PhotoreconError(f"{url}: sample {key} is named {str(name)[:200]!r}, {problem}")
+    return PhotoSample(key, exts[0], files[exts[0]], meta, name)
 
 
 def iter_photos(spec: str | list[str]) -> Iterator[PhotoSample]:
-    """Every photo of a shard spec, shard after shard."""
-    for url in expand_spec(spec):
-        yield from iter_samples(url)
+    """Every photo of a shard spec, shard after shard; a shard its index lists is checked
+    against it (size and SHA-256 before reading, its count after)."""
+    urls = expand_spec(spec)
+    for url, entry in zip(urls, index_entries(urls), strict=True):
+        if entry is not None:
+            check_whole(url, entry)
+        yield from iter_samples(url, expected=entry.count if entry else None)

@@ -113,6 +113,11 @@ def _read_block(plan: ShardPlan, order: list[int], stride: int, phase: int, firs
                         if len(out) == count:
                             return out
                     if want >= start + size:
+                        if position == size - 1 and next(samples, None) is not None:
+                            raise PhotoreconError(
+                                f"{plan.urls[shard]}: holds more photos than its index says "
+                                f"({size})"
+                            )
                         break
                 else:
                     raise PhotoreconError(
