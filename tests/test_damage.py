@@ -178,3 +178,64 @@ def test_data_build_writes_a_damage_split_that_evaluate_scores(tmp_path) -> None
     holes = mask_split(test)
     assert holes.name == "damage@64" and len(holes.images) == len(names)
     assert main(["evaluate", str(test), "--models", "telea", "-q"]) == 0
+
+
+def test_craquelure_is_a_network_of_cracks_covering_a_few_percent() -> None:
+    import cv2
+
+    from photorecon.damage import craquelure
+
+    shares, sizes = [], []
+    for seed in range(8):
+        cover = craquelure(np.random.default_rng(seed), 256, 256)[-1][0] > 0.5
+        count = cv2.connectedComponents(cover.astype(np.uint8))[0]
+        shares.append(cover.mean())
+        sizes.append(cover.sum() / max(count - 1, 1))
+    assert max(shares) <= 0.16 and np.mean(shares) >= 0.01  # 2-15% as drawn, never a carpet
+    assert np.mean(sizes) >= 25  # connected cracks, not scattered specks
+
+
+def test_pinholes_come_by_the_hundred_at_a_scans_scale() -> None:
+    import cv2
+
+    from photorecon.damage import pinholes
+
+    for seed in range(3):
+        found = np.zeros((1024, 1024), bool)
+        for cover, _, opacity in pinholes(np.random.default_rng(seed), 1024, 1024):
+            found |= cover * opacity > 0.2
+        specks = cv2.connectedComponents(found.astype(np.uint8))[0] - 1
+        assert specks >= 150 and found.mean() < 0.02  # many, and each tiny
+
+
+def test_a_phone_capture_moves_the_mask_with_the_picture(photo, monkeypatch) -> None:
+    from dataclasses import replace
+
+    import photorecon.damage as damage
+
+    drawn = damage.draw_look(np.random.default_rng(0))
+    tilted = replace(drawn, tilt=0.03, light=0.2, glare=40.0, grain=0.0, jpeg=0, blur=0.0)
+    flat = replace(tilted, tilt=0.0)
+    seen = {}
+    for name, look in (("tilted", tilted), ("flat", flat)):
+        monkeypatch.setattr(damage, "draw_look", lambda rng, look=look: look)
+        seen[name] = render_damage(photo, np.random.default_rng(5), {"scratches": 1.0})
+    a, b = seen["tilted"], seen["flat"]
+    assert a.mask.any() and not np.array_equal(a.mask, b.mask)  # the capture moved it
+    diff = np.abs(a.image.astype(int) - a.clean.astype(int)).max(axis=2)
+    assert diff[a.mask].mean() > 3 * diff[~a.mask].mean() + 2
+
+
+def test_sepia_and_grey_prints_have_no_colour_of_their_own(photo) -> None:
+    from dataclasses import replace
+
+    from photorecon.damage.look import age, draw_look
+
+    look = replace(draw_look(np.random.default_rng(1)), tint=(1.0, 1.0, 1.0), fade=1.0)
+    grey = age(photo, replace(look, grey=True, sepia=0.0, uneven=0.0, vignette=0.0))
+    assert np.allclose(grey[..., 0], grey[..., 1], atol=0.01)
+    sepia = age(photo, replace(look, grey=False, sepia=1.0, uneven=0.0, vignette=0.0))
+    # one hue: warm (red over green over blue) everywhere, brighter where the photo is
+    assert (sepia[..., 0] >= sepia[..., 1]).all() and (sepia[..., 1] >= sepia[..., 2]).all()
+    lum = photo.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    assert np.corrcoef(lum.ravel(), sepia[..., 1].ravel())[0, 1] > 0.99

@@ -2,10 +2,12 @@
 
 Each kind is drawn as a coverage layer (antialiased: shapes are drawn at 4x and area-averaged
 down, so a 0.7-px hairline covers its pixels partly) with a colour and an opacity, composited
-over the photo. The photo is first aged (faded, tinted, sometimes black-and-white) and the
-result scanned (softness, grain, JPEG), for clean and damaged photos alike, so a detector
-learns damage and not a drawing style. The true mask is where the damage visibly changed the
-photo. Everything is NumPy/OpenCV, drawn from an explicit `numpy.random.Generator`.
+over the photo. The photo is first aged (black-and-white, sepia or faded colour, toward its
+paper's tone, vignetted, on textured paper) and the result captured (a scanner, or a phone's
+perspective, uneven light and glare; softness, grain, JPEG), for clean and damaged photos
+alike, so a detector learns damage and not a drawing style. The true mask is where the damage
+visibly changed the photo. Everything is NumPy/OpenCV, drawn from an explicit
+`numpy.random.Generator`.
 """
 
 from __future__ import annotations
@@ -16,31 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from photorecon.damage.kinds import blotches, creases, dust, hairlines, scratches, tears
-from photorecon.damage.look import age, draw_look, scan
+from photorecon.damage.look import age, capture_warp, draw_look, scan, warp
+from photorecon.damage.prints import borders, craquelure, flaking, folds, foxing, pinholes
 from photorecon.damage.shapes import Layer
 from photorecon.errors import PhotoreconError
 from photorecon.masks import parse_mix
 
 VISIBLE = 6.0  # a damaged pixel changed by at least this many levels (of 255) is in the mask
 MIN_COVER = 0.2  # ... and has at least this much of the damage's coverage
-
-DAMAGE_HELP = {
-    "scratches": "long curved scratches, 1-5 px, light or dark, sometimes broken",
-    "hairlines": "film hairlines: very thin, long, nearly straight, often parallel",
-    "dust": "dust specks 1-7 px and short lint fibres, light or dark",
-    "blotches": "paper loss and stains: irregular patches with rough edges",
-    "tears": "torn or missing corners and edges",
-    "creases": "fold lines across the print: a cracked light line with a shaded edge",
-}
-DAMAGE_KINDS = tuple(DAMAGE_HELP)
-DEFAULT_MIX = {
-    "scratches": 0.3,
-    "hairlines": 0.15,
-    "dust": 0.25,
-    "blotches": 0.1,
-    "tears": 0.08,
-    "creases": 0.12,
-}
 
 
 @dataclass(frozen=True)
@@ -62,14 +47,44 @@ def parse_damage_mix(spec: str | dict | None) -> dict[str, float]:
     return parse_mix(spec, DAMAGE_KINDS, "damage")
 
 
-DRAW: dict[str, Callable[..., list[Layer]]] = {
-    "scratches": scratches,
-    "hairlines": hairlines,
-    "dust": dust,
-    "blotches": blotches,
-    "tears": tears,
-    "creases": creases,
+@dataclass(frozen=True)
+class Kind:
+    """A kind of damage: how it is drawn, what it is, its weight in the default mix."""
+
+    draw: Callable[..., list[Layer]]
+    help: str
+    weight: float
+
+
+# The kinds real prints show most (../shared/real) weigh most in the default mix.
+KINDS = {
+    "scratches": Kind(
+        scratches, "long curved scratches, 1-5 px, light or dark, sometimes broken", 0.1
+    ),
+    "hairlines": Kind(
+        hairlines, "film hairlines: very thin, long, nearly straight, often parallel", 0.05
+    ),
+    "dust": Kind(dust, "dust specks 1-7 px and short lint fibres, light or dark", 0.08),
+    "blotches": Kind(blotches, "paper loss and stains: irregular patches with rough edges", 0.06),
+    "tears": Kind(tears, "torn or missing corners and edges", 0.05),
+    "creases": Kind(creases, "a fold line: a cracked light line with a shaded edge", 0.04),
+    "craquelure": Kind(
+        craquelure,
+        "a network of branching cracks (cells 10-150 px, 1-6 px wide), pale where the paper shows",
+        0.2,
+    ),
+    "flaking": Kind(
+        flaking, "pale flakes where the emulsion came away, along cracks and edges", 0.1
+    ),
+    "folds": Kind(folds, "a crease across the whole print branching into cracks", 0.08),
+    "borders": Kind(borders, "worn, chipped borders, rounded corners, abrasion", 0.1),
+    "foxing": Kind(foxing, "brown foxing spots, water tide lines, silver mirroring", 0.06),
+    "pinholes": Kind(pinholes, "hundreds of 1-3 px specks and pinholes at a scan's scale", 0.08),
 }
+DAMAGE_KINDS = tuple(KINDS)
+DAMAGE_HELP = {name: kind.help for name, kind in KINDS.items()}
+DRAW = {name: kind.draw for name, kind in KINDS.items()}
+DEFAULT_MIX = {name: kind.weight for name, kind in KINDS.items()}
 
 
 # --- the sample ---------------------------------------------------------------------------
@@ -116,6 +131,7 @@ def render_damage(
         return Damaged(reference, reference.copy(), np.zeros((height, width), bool))
     layers = draw_layers(rng, height, width, mix or DEFAULT_MIX)
     damaged, mask = composite_layers(print_, layers)
+    mask = warp(mask, capture_warp(look, height, width), nearest=True)  # as the capture moved it
     return Damaged(scan(damaged, look), reference, mask)
 
 
