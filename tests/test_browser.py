@@ -628,3 +628,53 @@ def test_every_other_control_of_the_page(page, tmp_path) -> None:
     )
     assert canvas_pixel(page, 230, 70) != [255, 255, 255]  # right of the line: the result
     decode(body)  # the first answer was an image
+
+
+def test_the_damage_brush_marks_the_crack_inside_the_stroke_and_nothing_else(
+    page, tmp_path: Path
+) -> None:
+    """Paint roughly over a faint crack with the Damage brush: the crack's pixels inside the
+    stroke join the mask (one undo step), the rest of the stroke does not; Fill sends them."""
+    import cv2
+
+    from photorecon.detect import detect
+
+    image = cv2.GaussianBlur(PHOTO, (0, 0), 2.0).astype(np.int16)
+    crack = np.zeros((H, W), np.uint8)
+    cv2.line(crack, (20, 40), (300, 190), 255, 2)
+    image[crack > 0] += 40  # faint: a pale crack a person sees at once
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    path = tmp_path / "photo.png"
+    Image.fromarray(image).save(path)
+    open_photo(page, path)
+    set_size(page, 6)
+    stroke(page, [(250, 20), (280, 20)])  # a mark of the user's own, away from the crack
+    painted = page.evaluate("S.marked")
+    page.click("#tool-damage")
+    assert page.get_attribute("#tool-damage", "aria-pressed") == "true"
+    set_size(page, 30)
+    # a broad, rough stroke over the crack's left half (it follows the crack only roughly)
+    path_points = [(24, 44), (70, 66), (110, 86), (150, 112)]
+    stroke(page, path_points)
+    page.wait_for_function(
+        "!S.busy && document.getElementById('status').textContent.includes('inside the stroke')"
+    )
+    region = np.zeros((H, W), np.uint8)
+    cv2.polylines(region, [np.int32(path_points)], False, 255, 30)
+    near_region = cv2.dilate(region, np.ones((5, 5), np.uint8)) > 0
+    mask = downloaded_mask(page, tmp_path)
+    added = mask.copy()
+    added[15:26, 245:286] = False  # the user's own mark
+    assert added.sum() == page.evaluate("S.marked") - painted > 50
+    assert not added[~near_region].any()  # nothing outside the stroke
+    near_crack = cv2.dilate(crack, np.ones((7, 7), np.uint8)) > 0
+    assert added[~near_crack].sum() < 0.05 * added.sum()  # the crack, not the stroke
+    found_in = (cv2.dilate(added.astype(np.uint8), np.ones((5, 5))) > 0)[(crack > 0) & (region > 0)]
+    assert found_in.mean() > 0.6  # most of the crack inside the stroke
+    whole = detect(image) > 0
+    assert added.sum() > whole[region > 0].sum()  # the brush looks harder than Find damage
+    page.keyboard.press("Control+z")  # one undo takes the brush's find back
+    assert page.evaluate("S.marked") == painted
+    page.keyboard.press("Control+Shift+z")
+    parts, _ = fill(page)
+    assert np.array_equal(holes(parts["mask"]), mask)

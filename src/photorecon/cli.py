@@ -383,6 +383,7 @@ def _detect_cmd(args: argparse.Namespace) -> None:
         dilate=dilate,
         device=device,
         progress=not args.quiet,
+        within=args.within,
     )
     if len(jobs) > 1:
         print(
@@ -691,6 +692,13 @@ def _detect_args(p: argparse.ArgumentParser) -> None:
         "each photo",
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda ...")
+    p.add_argument(
+        "--within",
+        metavar="REGION",
+        help="the damage brush: look only inside this region (a PNG of the photo's size, "
+        "non-zero = where to look; a folder of them named like the photos), and look harder "
+        "there",
+    )
     _add_detection(p)
 
 

@@ -6,6 +6,12 @@ mode (`to_rgb`). `sensitivity` in (0, 1) sets how sure the detector must be: a p
 damage when its probability exceeds 1 - sensitivity (0.5: more likely damage than not;
 higher finds fainter damage and flags more of the photo itself). `dilate` grows the mask by
 that many pixels, so a fill also covers a scratch's soft edge.
+
+`within` is the damage brush: a region (same size, non-zero = where to look) that a person
+painted roughly over damage. Only the tiles it touches are run, nothing outside it is flagged,
+and inside it the detector looks harder (`WITHIN_SENSITIVITY`): the person has already said
+there is damage there, so a faint crack is worth more than the risk of taking a little of
+the photo with it.
 """
 
 from __future__ import annotations
@@ -114,14 +120,19 @@ def tiles(height: int, width: int, tile: int = TILE, overlap: int = OVERLAP):
     return out
 
 
-def damage_probability(rgb: np.ndarray, model, device: str = "cpu") -> np.ndarray:
+def damage_probability(
+    rgb: np.ndarray, model, device: str = "cpu", where: np.ndarray | None = None
+) -> np.ndarray:
     """(H, W) float32 probability of damage for an RGB uint8 photo, tile by tile (tiles of
-    one size in batches of BATCH)."""
+    one size in batches of BATCH); with `where` (bool (H, W)), only the tiles whose kept part
+    holds some of it are run (0 elsewhere)."""
     if isinstance(model, TopHat):
         return model.probability_map(rgb)
     height, width = rgb.shape[:2]
     groups: dict[tuple[int, int], list] = {}
     for item in tiles(height, width):
+        if where is not None and not where[item[4], item[5]].any():
+            continue
         groups.setdefault((item[2], item[3]), []).append(item)
     run = model.probability if hasattr(model, "probability") else _torch_runner(model, device)
     prob = np.zeros((height, width), np.float32)
@@ -156,17 +167,40 @@ def detect(
     dilate: int = 0,
     model: str = DETECTOR,
     device: str = "cpu",
+    within: np.ndarray | Image.Image | None = None,
 ) -> np.ndarray | Image.Image:
     """The damage in a photo as a mask of the same kind as the input: a PIL "L" image or an
-    (H, W) uint8 array, 255 = damage, 0 = intact."""
+    (H, W) uint8 array, 255 = damage, 0 = intact. `within` (an array or image of the photo's
+    size, non-zero = where to look): the damage inside that region only, looked for harder."""
     sensitivity = check_sensitivity(sensitivity)
     dilate = check_dilate(dilate)
     is_pil = isinstance(image, Image.Image)
     rgb = np.asarray(to_rgb(image), np.uint8) if is_pil else np.asarray(image)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise PhotoreconError(f"expected an H×W×3 uint8 array, got {rgb.dtype} {rgb.shape}")
-    mask = damage_mask(rgb, load_detector(model, device), sensitivity, dilate, device)
+    region = None if within is None else region_mask(within, rgb.shape[:2])
+    detector = load_detector(model, device)
+    mask = damage_mask(rgb, detector, sensitivity, dilate, device, within=region)
     return Image.fromarray(mask, "L") if is_pil else mask
+
+
+def region_mask(region, shape: tuple[int, int], name: str = "within") -> np.ndarray:
+    """(H, W) bool of a region given as an array (non-zero in any channel) or an image (read
+    as `--mask` files are: non-zero in any colour channel), which must be the photo's size."""
+    if isinstance(region, Image.Image):
+        from photorecon.imageio import mask_array
+
+        region = mask_array(region)
+    region = np.asarray(region)
+    if region.ndim == 3:
+        region = region.max(axis=2)
+    if region.ndim != 2 or region.shape != tuple(shape):
+        got = "x".join(str(v) for v in region.shape[:2][::-1])
+        raise PhotoreconError(
+            f"{name}: a region of {got} px for a photo of {shape[1]}x{shape[0]} px "
+            "(it must be the photo's size)"
+        )
+    return region > 0
 
 
 # Large damage (blotches, torn corners) outgrows what the detector sees at full resolution:
@@ -179,17 +213,37 @@ COARSE_AREA = 3000
 MIN_COARSE_SIDE = 64
 
 
+# Inside a brushed region the detector looks this hard at least (chosen on the val photos'
+# drawn damage and ../shared/real: see the model card).
+WITHIN_SENSITIVITY = 0.95
+
+
 def damage_mask(
-    rgb: np.ndarray, model, sensitivity: float = SENSITIVITY, dilate: int = 0, device="cpu"
+    rgb: np.ndarray,
+    model,
+    sensitivity: float = SENSITIVITY,
+    dilate: int = 0,
+    device="cpu",
+    within: np.ndarray | None = None,
 ) -> np.ndarray:
     """(H, W) uint8 mask, 255 = damage, of an RGB uint8 photo: the detector's finds at full
-    size, and the large regions it finds on the photo shrunk (`COARSE_SCALES`)."""
-    full = damage_probability(rgb, model, device)
+    size, and the large regions it finds on the photo shrunk (`COARSE_SCALES`); with
+    `within` (bool (H, W)), only inside it and at WITHIN_SENSITIVITY at least."""
+    if within is not None:
+        if not within.any():
+            return np.zeros(rgb.shape[:2], np.uint8)
+        sensitivity = max(sensitivity, WITHIN_SENSITIVITY)
+    full = damage_probability(rgb, model, device, where=within)
     coarse = None if isinstance(model, TopHat) else coarse_probability(rgb, model, device)
-    mask = found_at(full, coarse, sensitivity).astype(np.uint8) * 255
+    found = found_at(full, coarse, sensitivity)
+    if within is not None:
+        found &= within
+    mask = found.astype(np.uint8) * 255
     if dilate > 0 and mask.any():
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1))
         mask = cv2.dilate(mask, kernel)
+        if within is not None:  # the brush's edge is a hard limit, grown damage included
+            mask[~within] = 0
     return mask
 
 

@@ -315,14 +315,21 @@ def run_detect(
     dilate: int,
     device="cpu",
     progress: bool = True,
+    within: str | None = None,
 ) -> Summary:
-    """Write each photo's damage mask (`run_batch`: bad files do not stop the rest)."""
-    from photorecon.detect import damage_mask
+    """Write each photo's damage mask (`run_batch`: bad files do not stop the rest); `within`
+    (a region file, or a folder of them named like the photos) limits each to its region."""
+    from photorecon.detect import damage_mask, region_mask
     from photorecon.imageio import encode_mask, write_mask
 
     def work(job: FillJob) -> str:
         photo = read_location(job.source)
-        mask = damage_mask(photo.rgb, model, sensitivity, dilate, device)
+        region = None
+        if within is not None:
+            path = mask_file(within, job.source)
+            where = f"{path} (region of {job.source})"
+            region = region_mask(read_mask(path), photo.rgb.shape[:2], where)
+        mask = damage_mask(photo.rgb, model, sensitivity, dilate, device, within=region)
         if isinstance(job.target, RemotePath):
             job.target.write_bytes(encode_mask(mask))
         else:

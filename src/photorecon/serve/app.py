@@ -353,12 +353,16 @@ async def detect(
     kind: Annotated[str, Form()] = "white",
     sensitivity: Annotated[float, Form()] = 0.5,
     dilate: Annotated[int, Form()] = 0,
+    within: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     """Pure-white rectangles (`kind=white`), or the damage the learned detector finds
-    (`kind=damage`: scratches, dust, blotches, tears) as a mask image."""
+    (`kind=damage`: scratches, cracks, dust, blotches, tears) as a mask image; `within` (a mask
+    image of the photo's size, non-zero = where to look) is the damage brush: the damage
+    inside that region only, looked for harder. Both run on the worker, never on the loop."""
     if kind not in ("white", "damage"):
         raise HTTPException(400, f"unknown kind {kind!r} (white or damage)")
-    from photorecon.anysize import find_white_boxes
+    if within is not None and kind != "damage":
+        raise HTTPException(400, "within needs kind=damage")
     from photorecon.detect import check_dilate, check_sensitivity
 
     state = state_of(request)
@@ -366,26 +370,42 @@ async def detect(
     dilate = check_dilate(dilate)
     data = await read_upload(image, state.limit, "image")
     if kind == "white":
-        pixels = decode_image(data, "image")
-        boxes = find_white_boxes(pixels)
-        return JSONResponse({"boxes": [[b.row, b.col, b.height, b.width] for b in boxes]})
-    job = (state.device, data, sensitivity, dilate)
+        boxes = await state.fills.run(white_boxes_now, data, request=request)
+        return JSONResponse({"boxes": boxes})
+    region = await read_upload(within, state.limit, "within") if within is not None else None
+    job = (state.device, data, sensitivity, dilate, region)
     body = await state.fills.run(detect_now, *job, request=request)
     return Response(body, media_type="image/png")
 
 
-def detect_now(cancel, device, data, sensitivity, dilate) -> bytes:
-    """The damage mask of an upload as PNG bytes (on the worker thread)."""
+def white_boxes_now(cancel, data) -> list[list[int]]:
+    """The pure-white rectangles of an upload (on the worker thread)."""
+    from photorecon.anysize import find_white_boxes
+
+    check = checker(cancel)
+    check()
+    boxes = find_white_boxes(decode_image(data, "image"))
+    return [[b.row, b.col, b.height, b.width] for b in boxes]
+
+
+def detect_now(cancel, device, data, sensitivity, dilate, region=None) -> bytes:
+    """The damage mask of an upload as PNG bytes (on the worker thread); `region` the bytes
+    of a `within` mask upload."""
     import io
 
     from PIL import Image as PILImage
 
-    from photorecon.detect import damage_mask, load_detector
+    from photorecon.detect import damage_mask, load_detector, region_mask
 
     check = checker(cancel)
     check()
     pixels = decode_image(data, "image")
-    mask = damage_mask(pixels, load_detector("damage", device), sensitivity, dilate, device)
+    within = None
+    if region is not None:
+        within = region_mask(decode_mask(region, "within"), pixels.shape[:2])
+    mask = damage_mask(
+        pixels, load_detector("damage", device), sensitivity, dilate, device, within=within
+    )
     check()
     buffer = io.BytesIO()
     PILImage.fromarray(mask, "L").save(buffer, format="PNG", compress_level=1)
