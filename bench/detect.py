@@ -31,7 +31,7 @@ from photorecon.anysize import fill_any_size
 from photorecon.damage import render_damage
 from photorecon.data.crops import random_crop, split_photos
 from photorecon.data.photos import read_manifest
-from photorecon.detect import (
+from photorecon.detection import (
     TopHat,
     coarse_probability,
     damage_probability,

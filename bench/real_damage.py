@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from photorecon.detect import SENSITIVITY, detect
+from photorecon.detection import SENSITIVITY, detect
 from photorecon.imageio import read_image
 
 TOLERANCE = 2
@@ -86,16 +86,18 @@ def main() -> None:
         cells = []
         for _, photo, truth in damaged:
             region = brush_region(truth, args.brush) if within else None
-            pred = (
-                detect(photo, model=detector, sensitivity=args.sensitivity, within=region) > 0
-            )
+            pred = detect(photo, model=detector, sensitivity=args.sensitivity, within=region) > 0
             c = counts(pred, truth)
             total += c
             cells.append("{:.2f} / {:.2f} / {:.2f}".format(*scores(c)))
-        flagged = [] if within else [
-            float((detect(photo, model=detector, sensitivity=args.sensitivity) > 0).mean())
-            for _, photo in clean
-        ]
+        flagged = (
+            []
+            if within
+            else [
+                float((detect(photo, model=detector, sensitivity=args.sensitivity) > 0).mean())
+                for _, photo in clean
+            ]
+        )
         label = f"{detector}, brush {args.brush} px" if within else detector
         share = "-" if within else f"{100 * np.mean(flagged):.2f}% (max {100 * max(flagged):.2f}%)"
         print(

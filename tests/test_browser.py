@@ -433,7 +433,7 @@ def test_find_damage_marks_what_the_detector_finds_and_adds_to_the_mask(
     as one undo step; Fill then sends both."""
     import cv2
 
-    from photorecon.detect import detect
+    from photorecon.detection import detect
 
     image = cv2.GaussianBlur(PHOTO, (0, 0), 2.0)
     cv2.line(image, (20, 30), (300, 200), (250, 250, 250), 2)  # a bright scratch
@@ -637,7 +637,7 @@ def test_the_damage_brush_marks_the_crack_inside_the_stroke_and_nothing_else(
     stroke join the mask (one undo step), the rest of the stroke does not; Fill sends them."""
     import cv2
 
-    from photorecon.detect import detect
+    from photorecon.detection import detect
 
     image = cv2.GaussianBlur(PHOTO, (0, 0), 2.0).astype(np.int16)
     crack = np.zeros((H, W), np.uint8)

@@ -14,7 +14,7 @@ from PIL import Image
 from conftest import synthetic_photo
 from photorecon.checkpoint import CheckpointMeta, save_weights
 from photorecon.cli import main
-from photorecon.detect import TopHat, check_sensitivity, damage_mask, detect, tiles
+from photorecon.detection import TopHat, check_sensitivity, damage_mask, detect, tiles
 from photorecon.errors import PhotoreconError
 from photorecon.models.registry import create_model
 
@@ -59,7 +59,7 @@ def test_tiling_matches_one_pass(tiny_detector: Path) -> None:
     """Overlapping tiles give the same mask as the whole photo at once (up to the overlap)."""
     import torch
 
-    from photorecon.detect import damage_probability, load_detector
+    from photorecon.detection import damage_probability, load_detector
 
     model = load_detector(str(tiny_detector), runtime="torch")
     image, _ = scratched(1, 700, 650)
@@ -76,7 +76,7 @@ def test_onnxruntime_detector_matches_torch_and_needs_no_torch_later(
     import subprocess
     import sys
 
-    from photorecon.detect import damage_probability, load_detector
+    from photorecon.detection import damage_probability, load_detector
     from photorecon.models.onnxrt import OnnxDetector
 
     image, _ = scratched(2, 600, 530)  # tiles of 512 and smaller ones at the edges
@@ -194,12 +194,12 @@ def test_shipped_detector_finds_damage_it_never_saw() -> None:
 def test_server_finds_damage(tiny_detector: Path, monkeypatch) -> None:
     from fastapi.testclient import TestClient
 
-    import photorecon.detect
+    import photorecon.detection
     from photorecon.serve.app import create_app
 
-    real = photorecon.detect.load_detector
+    real = photorecon.detection.load_detector
     tiny = str(tiny_detector)
-    monkeypatch.setattr(photorecon.detect, "load_detector", lambda *a, **k: real(tiny))
+    monkeypatch.setattr(photorecon.detection, "load_detector", lambda *a, **k: real(tiny))
     client = TestClient(create_app(default_model="telea"))
     image, _ = scratched()
     buf = io.BytesIO()
@@ -217,7 +217,7 @@ def test_server_finds_damage(tiny_detector: Path, monkeypatch) -> None:
 
 
 def test_coarse_passes_keep_only_large_regions_and_skip_tiny_photos() -> None:
-    from photorecon.detect import (
+    from photorecon.detection import (
         COARSE_AREA,
         coarse_probability,
         damage_mask,
@@ -264,7 +264,7 @@ class RedIsDamage:
 
 
 def test_within_flags_what_passes_the_harder_threshold_inside_the_region_only() -> None:
-    from photorecon.detect import WITHIN_SENSITIVITY
+    from photorecon.detection import WITHIN_SENSITIVITY
 
     rng = np.random.default_rng(0)
     image = np.zeros((300, 700, 3), np.uint8)  # wider than one tile: tiles are placed in it
@@ -351,3 +351,18 @@ def test_server_damage_brush() -> None:
     assert wrong.status_code == 400 and "photo's size" in wrong.json()["detail"]
     white = client.post("/api/detect", files=files, data={"kind": "white"})
     assert white.status_code == 400 and "kind=damage" in white.json()["detail"]
+
+
+def test_the_package_functions_stay_functions_after_their_modules_load() -> None:
+    """`photorecon.detect` and `photorecon.restore` are functions however often they are
+    used and whatever is imported (a submodule of the same name would replace them)."""
+    import importlib
+
+    import photorecon
+
+    for name in ("detect", "fill", "restore"):
+        first = getattr(photorecon, name)
+        importlib.import_module("photorecon.api")
+        importlib.import_module("photorecon.detection")
+        importlib.import_module("photorecon.restoration")
+        assert callable(first) and getattr(photorecon, name) is first, name

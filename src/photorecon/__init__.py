@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "detect", "fill"]
+__all__ = ["__version__", "detect", "fill", "restore"]
 
 if TYPE_CHECKING:
-    from photorecon.api import fill
-    from photorecon.detect import detect
+    from photorecon.api import fill, restore
+    from photorecon.detection import detect
 
 
 def __getattr__(name: str) -> Any:
@@ -18,8 +18,12 @@ def __getattr__(name: str) -> Any:
         from photorecon.api import fill
 
         return fill
+    if name == "restore":
+        from photorecon.api import restore
+
+        return restore
     if name == "detect":
-        from photorecon.detect import detect
+        from photorecon.detection import detect
 
         return detect
     raise AttributeError(f"module 'photorecon' has no attribute {name!r}")

@@ -131,14 +131,14 @@ def as_boxes(items: Sequence[BoxLike]) -> list[Box]:
 
 def resolve_mask(image: np.ndarray, mask_or_boxes: MaskOrBoxes, where: str = "image") -> np.ndarray:
     """A (H, W) float mask from a mask array/image, boxes, "white" (detect white boxes) or
-    "auto" (find the damage with the shipped detector, `photorecon.detect`).
+    "auto" (find the damage with the shipped detector, `photorecon.detection`).
 
     `where` names the input in error messages.
     """
     height, width = image.shape[:2]
     if isinstance(mask_or_boxes, str):
         if mask_or_boxes == "auto":
-            from photorecon.detect import detect
+            from photorecon.detection import detect
 
             found = detect(image) > 0
             if not found.any():
@@ -202,3 +202,50 @@ def fill(
     net = cached_model(model or default_model(), device, tta, runtime, diffusion, lora)
     out = fill_any_size(array, mask, net, device=device, detail=detail)
     return Image.fromarray(out) if is_pil else out
+
+
+def restore(
+    image: np.ndarray | Image.Image,
+    *,
+    damage: bool = True,
+    tone: bool = True,
+    grain: bool = True,
+    strength: float = 1.0,
+    sensitivity: float = 0.5,
+    model: str = "restore",
+    fill_model: str | None = None,
+    device: str = "cpu",
+) -> np.ndarray | Image.Image:
+    """Restore an old photo and return the same kind (PIL image or H×W×3 uint8): its damage
+    found and filled (`damage`, as `fill(image, "auto")`), its fading, colour cast and lost
+    contrast undone (`tone`, the learned restorer `model`), its grain quieted (`grain`), the
+    result blended back toward the photo by `strength` (0: as it was, 1: fully restored). A
+    PIL image keeps its alpha channel."""
+    from photorecon.detection import check_sensitivity, load_detector
+    from photorecon.restoration import RestoreOptions, check_strength, restore_pixels
+
+    options = RestoreOptions(
+        damage, tone, grain, check_strength(strength), check_sensitivity(sensitivity)
+    )
+    is_pil = isinstance(image, Image.Image)
+    if is_pil:
+        alpha = image.getchannel("A") if image.mode in ("RGBA", "LA", "PA") else None
+        array = np.asarray(image.convert("RGB") if alpha is not None else to_rgb(image), np.uint8)
+    else:
+        array = np.asarray(image)
+        if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+            raise PhotoreconError(f"expected an H×W×3 uint8 array, got {array.dtype} {array.shape}")
+    restored, _ = restore_pixels(
+        array,
+        options,
+        restorer=cached_model(model, "cpu") if tone else None,
+        detector=load_detector("damage", "cpu") if damage else None,
+        fill_model=cached_model(fill_model or default_model(), device) if damage else None,
+        device=device,
+    )
+    if not is_pil:
+        return restored
+    out = Image.fromarray(restored)
+    if alpha is not None:
+        out.putalpha(alpha)
+    return out

@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from photorecon import __version__
+from photorecon import __version__, restorecli
 from photorecon.errors import PhotoreconError
 from photorecon.masks import BOX_SIZE, HOLE_KINDS, HOLES
 
@@ -319,7 +319,7 @@ def _fill_cmd(args: argparse.Namespace) -> None:
         raise PhotoreconError("--auto finds white blotches too: drop --white")
     auto = None
     if args.auto:
-        from photorecon.detect import check_dilate, check_sensitivity, load_detector
+        from photorecon.detection import check_dilate, check_sensitivity, load_detector
         from photorecon.fillcli import AutoDetect
 
         sensitivity = check_sensitivity(args.sensitivity, "--sensitivity")
@@ -366,7 +366,7 @@ def _fill_cmd(args: argparse.Namespace) -> None:
 
 
 def _detect_cmd(args: argparse.Namespace) -> None:
-    from photorecon.detect import check_dilate, check_sensitivity, load_detector
+    from photorecon.detection import check_dilate, check_sensitivity, load_detector
     from photorecon.device import cpu_only, resolve_device
     from photorecon.fillcli import plan_masks, run_detect
 
@@ -836,6 +836,13 @@ COMMANDS = (
         _export_cmd,
         _export_onnx_args,
         "export a model to ONNX (Fourier units as DFT matmuls)",
+    ),
+    (
+        "restore",
+        restorecli.run,
+        restorecli.add_arguments,
+        "restore old photos: find and fill the damage, then undo fading, casts, lost contrast "
+        "and grain",
     ),
     ("serve", _serve_cmd, _serve_args, "serve the web page and the JSON/multipart API"),
     ("train", _train_cmd, _train_args, "train a model on random holes in the photo pack"),

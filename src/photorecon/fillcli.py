@@ -93,10 +93,14 @@ ANSWER_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF")
 
 
 def plan_jobs(
-    inputs: list[str], out: str | None, in_place: bool, shard: Shard | None = None
+    inputs: list[str],
+    out: str | None,
+    in_place: bool,
+    shard: Shard | None = None,
+    suffix: str = "_filled",
 ) -> list[FillJob]:
-    """Expand folders (keeping this shard's share of them) and decide each output path;
-    refuse to overwrite inputs."""
+    """Expand folders (keeping this shard's share of them) and decide each output path
+    (`<stem><suffix>.<ext>` beside the input without `out`); refuse to overwrite inputs."""
     sources = expand_inputs(inputs, shard)
     if in_place:
         if out is not None:
@@ -117,7 +121,7 @@ def plan_jobs(
         elif where is not None:
             target = where / src.name
         else:
-            target = src.with_name(f"{src.stem}_filled{src.suffix}")
+            target = src.with_name(f"{src.stem}{suffix}{src.suffix}")
         jobs.append(FillJob(src, target))
     inputs_set = {j.source.resolve() for j in jobs}
     for job in jobs:
@@ -177,7 +181,7 @@ def job_mask(
         if given is None:
             raise PhotoreconError("give --box, --mask, --white or --auto")
         return given
-    from photorecon.detect import damage_mask
+    from photorecon.detection import damage_mask
 
     found = damage_mask(image, auto.model, auto.sensitivity, auto.dilate, auto.device) > 0
     holes = found if given is None else found | (given > 0)
@@ -319,7 +323,7 @@ def run_detect(
 ) -> Summary:
     """Write each photo's damage mask (`run_batch`: bad files do not stop the rest); `within`
     (a region file, or a folder of them named like the photos) limits each to its region."""
-    from photorecon.detect import damage_mask, region_mask
+    from photorecon.detection import damage_mask, region_mask
     from photorecon.imageio import encode_mask, write_mask
 
     def work(job: FillJob) -> str:

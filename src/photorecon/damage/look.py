@@ -35,6 +35,7 @@ class Look:
     light: float = 0.0
     glare: float = 0.0
     tilt: float = 0.0
+    gamma: float = 1.0
 
 
 def draw_look(rng: np.random.Generator) -> Look:
@@ -62,6 +63,7 @@ def draw_look(rng: np.random.Generator) -> Look:
         light=float(rng.uniform(0.05, 0.25)) if phone else 0.0,
         glare=float(rng.uniform(15, 70)) if phone and rng.random() < 0.4 else 0.0,
         tilt=float(rng.uniform(0.005, 0.03)) if phone else 0.0,
+        gamma=float(rng.uniform(0.75, 1.35)) if rng.random() < 0.35 else 1.0,
     )
 
 
@@ -84,6 +86,8 @@ def age(photo: np.ndarray, look: Look) -> np.ndarray:
     `look` says; float32 RGB in [0, 255]."""
     height, width = photo.shape[:2]
     x = photo.astype(np.float32)
+    if look.gamma != 1.0:
+        x = 255.0 * (x / 255.0) ** look.gamma
     if look.grey or look.sepia:
         x = np.repeat(x @ LUMA, 3, axis=2)
     if look.sepia:
@@ -162,3 +166,26 @@ def scan(print_: np.ndarray, look: Look, jpeg: bool = True) -> np.ndarray:
         ok, data = cv2.imencode(".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, look.jpeg])
         out = np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1]) if ok else out
     return out
+
+
+def grey(photo: np.ndarray) -> np.ndarray:
+    """A colour photo as neutral black-and-white (uint8 RGB, three equal channels)."""
+    lum = np.rint(photo.astype(np.float32) @ LUMA)
+    return np.repeat(np.clip(lum, 0, 255).astype(np.uint8), 3, axis=2)
+
+
+def restoration_pair(
+    photo: np.ndarray, rng: np.random.Generator, untouched_share: float = 0.25
+) -> tuple[np.ndarray, np.ndarray]:
+    """(aged, target) for a restorer: the photo aged and scanned as `draw_look` draws it,
+    and what a restorer should give back: the photo itself, or for a black-and-white or
+    sepia print the photo as neutral black-and-white (its colours are gone). With probability
+    `untouched_share` the photo is not aged at all: it must come back as it is."""
+    from dataclasses import replace
+
+    if rng.random() < untouched_share:
+        return photo, photo
+    # nothing that moves pixels or adds light: the target must line up with the photo
+    look = replace(draw_look(rng), tilt=0.0, glare=0.0)
+    aged = scan(age(photo, look), look)
+    return aged, grey(photo) if look.grey or look.sepia else photo

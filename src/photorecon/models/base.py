@@ -4,7 +4,8 @@
 arguments are recorded in `self.config` when it is built (defaults included), so a checkpoint
 stores exactly what rebuilds the same network, with no hand-written dict per model. `kind`
 says what the model is: `classical` (no training), `supervised`, `adversarial` (trained
-against a discriminator), `diffusion`, or `detector` (finds damage instead of filling it).
+against a discriminator), `diffusion`, `detector` (finds damage instead of filling it) or
+`restorer` (an old photo's fading and casts undone).
 No torch here: classical fills on arrays build on it.
 """
 
@@ -16,7 +17,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-KINDS = ("classical", "supervised", "adversarial", "diffusion", "detector")
+KINDS = ("classical", "supervised", "adversarial", "diffusion", "detector", "restorer")
 
 
 def _plain(value: Any) -> Any:

@@ -23,6 +23,7 @@ _MODEL_MODULES = (
     "photorecon.models.cyclegan",
     "photorecon.models.diffusion",
     "photorecon.models.detector",
+    "photorecon.models.restorer",
 )
 
 
@@ -58,8 +59,8 @@ class ModelInfo:
 
     @property
     def fills(self) -> bool:
-        """Whether it fills holes (every kind but the damage detectors)."""
-        return self.kind != "detector"
+        """Whether it fills holes (every kind but the damage detectors and restorers)."""
+        return self.kind not in ("detector", "restorer")
 
 
 _REGISTRY: dict[str, ModelInfo] = {}

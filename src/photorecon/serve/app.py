@@ -363,7 +363,7 @@ async def detect(
         raise HTTPException(400, f"unknown kind {kind!r} (white or damage)")
     if within is not None and kind != "damage":
         raise HTTPException(400, "within needs kind=damage")
-    from photorecon.detect import check_dilate, check_sensitivity
+    from photorecon.detection import check_dilate, check_sensitivity
 
     state = state_of(request)
     sensitivity = check_sensitivity(sensitivity)
@@ -395,7 +395,7 @@ def detect_now(cancel, device, data, sensitivity, dilate, region=None) -> bytes:
 
     from PIL import Image as PILImage
 
-    from photorecon.detect import damage_mask, load_detector, region_mask
+    from photorecon.detection import damage_mask, load_detector, region_mask
 
     check = checker(cancel)
     check()

@@ -53,6 +53,9 @@ class DataConfig:
     # clean, so the detector learns what is not damage (hair, wires, highlights)
     damage: dict[str, float] = field(default_factory=dict)
     clean_share: float = 0.3
+    # Restorers (trainer "restorer"): the share of samples that are photos nobody aged, which
+    # must come back as they were ("no harm")
+    untouched_share: float = 0.25
     # Synthetic smooth, bright scenes (photorecon.data.scenes: skies, clouds, snow, backdrops,
     # skin): their share of the training photos (0: none), and how many more join validation,
     # where their crops carry thin and thick strokes, scored apart as smooth-scratches and
@@ -79,6 +82,7 @@ class DataConfig:
         "boxes": Range(0, 64),
         "random_rect_prob": SHARE,
         "clean_share": BELOW_1,
+        "untouched_share": BELOW_1,
         "scenes": BELOW_1,
         "val_scenes": Range(0, 100_000),
         "max_side": Range(16),
@@ -204,5 +208,5 @@ class TrainConfig:
         "ema": BELOW_1,
         "ema_bn_samples": NON_NEGATIVE,
         "amp": ("auto", "bf16", "fp16", "off"),
-        "trainer": ("", "supervised", "gan", "cyclegan", "detector", "diffusion"),
+        "trainer": ("", "supervised", "gan", "cyclegan", "detector", "diffusion", "restorer"),
     }

@@ -246,3 +246,58 @@ class SplitPairs(IndexedStream):
         return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1), torch.from_numpy(
             mask
         )[None]
+
+
+def _restore_crop(photo: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
+    """Most of a photo: shrunk so its short side is 1-1.6 crops, then a crop of `size` (a
+    restorer's corrections come from the whole photo, so it trains on nearly whole ones)."""
+    short = min(photo.shape[:2])
+    scale = size * rng.uniform(1.0, 1.6) / short
+    if scale < 1:
+        photo = cv2.resize(
+            photo,
+            (max(size, round(photo.shape[1] * scale)), max(size, round(photo.shape[0] * scale))),
+            interpolation=cv2.INTER_AREA,
+        )
+    return random_crop(photo, rng, size)
+
+
+class AgedCrops(IndexedStream):
+    """Item i: most of a random photo, flipped and turned, aged and scanned as an old print
+    (`photorecon.damage.look.restoration_pair`), with what a restorer should give back: (aged
+    uint8 (3,S,S), target uint8 (3,S,S)); deterministic in (seed, i)."""
+
+    def __init__(self, photos: list[np.ndarray], cfg: DataConfig, seed: int, length: int) -> None:
+        super().__init__(cfg, seed, length)
+        self.photos = photos
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        from photorecon.damage.look import restoration_pair
+
+        cfg = self.cfg
+        rng = np.random.default_rng([self.seed, index])
+        photo = self.photos[int(rng.integers(len(self.photos)))]
+        crop = augment(_restore_crop(photo, rng, cfg.size), rng, cfg.flips, cfg.rot90)
+        aged, target = restoration_pair(np.ascontiguousarray(crop), rng, cfg.untouched_share)
+        return torch.from_numpy(aged).permute(2, 0, 1), torch.from_numpy(target).permute(2, 0, 1)
+
+
+def fixed_restore_set(
+    photos: list[np.ndarray], cfg: DataConfig, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Validation samples for a restorer, fixed by the seed: aged images and their targets,
+    uint8 (N,3,H,W), and each sample's label, "aged" or "untouched" (every fourth crop of a
+    photo is left as it was)."""
+    from photorecon.damage.look import restoration_pair
+
+    images, targets, labels = [], [], []
+    for i, photo in enumerate(photos):
+        rng = np.random.default_rng([seed, 4_000_037, i])
+        for j in range(cfg.val_crops_per_photo):
+            untouched = j % 4 == 3
+            crop = _restore_crop(photo, rng, cfg.size)
+            aged, target = restoration_pair(crop, rng, 1.0 if untouched else 0.0)
+            images.append(torch.from_numpy(np.ascontiguousarray(aged)).permute(2, 0, 1))
+            targets.append(torch.from_numpy(np.ascontiguousarray(target)).permute(2, 0, 1))
+            labels.append("untouched" if untouched else "aged")
+    return torch.stack(images), torch.stack(targets), labels

@@ -122,6 +122,27 @@ def validate_split(model: nn.Module, split_dir: str, device) -> float:
     return score_frames(submission_frame(filled), truth, where=f"validation on {split_dir}").rmse
 
 
+@torch.no_grad()
+def validate_restorer(
+    model: nn.Module, images: torch.Tensor, targets: torch.Tensor, labels: list[str], device
+) -> dict[str, float]:
+    """A restorer on in-memory samples (uint8 aged images and targets): RMSE and PSNR over the
+    aged ones, and PSNR over the untouched ones (what it does to photos that need nothing)."""
+    model.eval()
+    errors = []
+    for start in range(0, len(images), 16):
+        img = images[start : start + 16].to(device).float() / 255
+        target = targets[start : start + 16].to(device).float() / 255
+        errors.append(((model(img).float() - target) ** 2).mean((1, 2, 3)).cpu())
+    mse = torch.cat(errors)
+    aged = torch.tensor([label == "aged" for label in labels])
+    psnr = -10 * torch.log10(mse.clamp(min=1e-10))
+    out = {"rmse": float(mse[aged].mean().sqrt()), "psnr": float(psnr[aged].mean())}
+    if (~aged).any():
+        out["untouched_psnr"] = float(psnr[~aged].mean())
+    return out
+
+
 class Evaluator:
     """Scores a model on the run's validation source: {"rmse": ..., per kind ...}, or for a
     damage detector {"error": 1 - F1, "f1", "precision", "recall", "clean_fa"}. `key` names
@@ -141,6 +162,8 @@ class Evaluator:
         kinds = list(dict.fromkeys(val.get("kinds", [])))
         self.kinds = kinds if len(kinds) > 1 else []  # the per-kind columns of the log
         self.key = "rmse"
+        if val.get("restore"):
+            self.kinds = ["psnr", "untouched_psnr"]
         if val.get("detect"):
             self.key = "error"
             self.kinds = ["f1", "precision", "recall", "clean_fa"]
@@ -150,6 +173,9 @@ class Evaluator:
                 )
 
     def __call__(self, model: nn.Module, recalibrate: bool = True) -> dict[str, float]:
+        if self.val.get("restore"):
+            v = self.val
+            return validate_restorer(model, v["images"], v["targets"], v["labels"], self.device)
         if self.val.get("detect"):
             v = self.val
             return validate_detector(model, v["images"], v["masks"], v["labels"], self.device)

@@ -45,7 +45,14 @@ from photorecon.train.state import (
     ship_if_better,
     warm_start,
 )
-from photorecon.train.steps import CycleGANStep, DetectorStep, GANStep, Step, SupervisedStep
+from photorecon.train.steps import (
+    CycleGANStep,
+    DetectorStep,
+    GANStep,
+    RestorerStep,
+    Step,
+    SupervisedStep,
+)
 
 __all__ = [
     "RunResult",
@@ -93,6 +100,8 @@ def build_step(cfg: TrainConfig, generator: nn.Module, info: DistInfo, device, s
         return SupervisedStep(generator, forward(generator), cfg, scaler)
     if kind == "detector":
         return DetectorStep(generator, forward(generator), cfg, scaler)
+    if kind == "restorer":
+        return RestorerStep(generator, forward(generator), cfg, scaler)
     if kind == "gan":
         from photorecon.models.discriminators import create_discriminator
 

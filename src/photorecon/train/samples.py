@@ -227,7 +227,10 @@ def build_data(cfg: TrainConfig, info: DistInfo | None = None, device=None):
     device = torch.device("cpu") if device is None else torch.device(device)
     d = cfg.data
     length = 2**62  # indices come from StepBatches; the dataset is an endless stream
-    detector = (cfg.trainer or get_model_info(cfg.model.name).trainer) == "detector"
+    trainer = cfg.trainer or get_model_info(cfg.model.name).trainer
+    detector = trainer == "detector"
+    if trainer == "restorer":
+        return _restorer_data(cfg, info, device, length)
     if d.source == "shards":
         return _shard_data(cfg, info, device, detector)
     if detector:
@@ -284,4 +287,25 @@ def _detector_data(cfg: TrainConfig, info: DistInfo, device, length: int):
     dataset = DamagedCrops(load_photos(splits["train"], d.max_side), d, cfg.seed, length)
     images, masks, labels = fixed_damage_set(load_photos(splits["val"], d.max_side), d, d.seed)
     val = {"images": images, "masks": masks, "labels": labels, "detect": True}
+    return LoaderSamples(dataset, cfg, info, device), val
+
+
+def _restorer_data(cfg: TrainConfig, info: DistInfo, device, length: int):
+    """A restorer's samples (photos aged on the fly, on the CPU) and its fixed validation set
+    of aged and untouched crops of the val photos."""
+    from photorecon.train.data import AgedCrops, fixed_restore_set
+
+    d = cfg.data
+    if d.source != "photos":
+        raise PhotoreconError("a restorer trains on data.source=photos")
+    if d.loader == "device":
+        raise PhotoreconError("a restorer's samples are drawn on the CPU: data.loader=auto")
+    records = read_manifest(d.photos)
+    paths = [str(Path(d.photos) / r.path) for r in records]
+    splits = split_photos(paths, d.seed, d.val_frac, d.test_frac)
+    if not splits["val"]:
+        raise PhotoreconError("training needs val photos: set data.val_frac > 0")
+    dataset = AgedCrops(load_photos(splits["train"], d.max_side), d, cfg.seed, length)
+    images, targets, labels = fixed_restore_set(load_photos(splits["val"], d.max_side), d, d.seed)
+    val = {"images": images, "targets": targets, "labels": labels, "restore": True}
     return LoaderSamples(dataset, cfg, info, device), val

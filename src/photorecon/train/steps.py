@@ -149,6 +149,28 @@ class DetectorStep(Step):
         return {"loss": loss.detach().item()}
 
 
+class RestorerStep(Step):
+    """A restorer: aged photos in, what they were before ageing as the target (uint8)."""
+
+    def __init__(
+        self, generator: nn.Module, train_model: nn.Module, cfg: TrainConfig, scaler=None
+    ) -> None:
+        self.generator = generator
+        self.train_model = train_model
+        super().__init__(cfg, scaler)
+        o = cfg.optim
+        opt = _adam(generator.parameters(), o.lr, o.beta1, o.beta2, o.weight_decay)
+        self.modules = {"generator": generator}
+        self.optimizers = {"generator": opt}
+
+    def __call__(self, images, targets, autocast) -> dict[str, float]:
+        with autocast():
+            restored = self.train_model(images)
+        loss = (restored.float() - targets.float() / 255).abs().mean()
+        self._update_generator(loss)
+        return {"loss": loss.detach().item()}
+
+
 class GANStep(Step):
     """Generator + discriminator (context encoder: D(image); pix2pix/unet_gan: D(input, image))."""
 

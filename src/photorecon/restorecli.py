@@ -1,0 +1,131 @@
+"""`photorecon restore`: the whole old-photo pipeline on photos, folders and batches (its
+arguments beside its handler). Outputs are written as `fill` writes them: atomically, in the
+format of the suffix, with the input's alpha, EXIF and colour profile, 16-bit PNG and TIFF at
+16 bits; one bad photo in a batch never stops the rest."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from photorecon.errors import PhotoreconError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("images", nargs="+", help="image files or folders")
+    p.add_argument("-o", "--out", help="output file (one input) or folder")
+    p.add_argument("--in-place", action="store_true", help="overwrite the inputs")
+    p.add_argument("--no-damage", action="store_true", help="leave the damage: tone and grain only")
+    p.add_argument(
+        "--no-tone", action="store_true", help="leave fading, casts and grain: the damage only"
+    )
+    p.add_argument(
+        "--strength",
+        default="1",
+        metavar="S",
+        help="0 to 1: how much of the restoration to keep (blended with the photo; 1)",
+    )
+    p.add_argument(
+        "--sensitivity",
+        default="0.5",
+        help="how readily the damage detector calls a pixel damage, between 0 and 1 (0.5)",
+    )
+    p.add_argument("--model", default="restore", help="restorer: name or checkpoint (restore)")
+    p.add_argument("--fill-model", help="fill for the damage (default: best shipped model)")
+    p.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="restore only share K of N of the photos (a stable hash of each name; under "
+        "torchrun, RANK/WORLD_SIZE choose it)",
+    )
+    p.add_argument(
+        "--run-log",
+        "--log",
+        dest="log",
+        metavar="FILE",
+        help="run log (JSON lines): a rerun with the same log skips photos done and retries "
+        "those that failed; {shard} in the name becomes K-of-N",
+    )
+    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (95)")
+    p.add_argument("--device", default="cpu", help="for the damage fill: cpu, cuda ... (cpu)")
+
+
+def run(args: argparse.Namespace) -> None:
+    from photorecon.batchlog import RunLog, parse_shard
+    from photorecon.detection import check_sensitivity
+    from photorecon.fillcli import plan_jobs
+    from photorecon.restoration import RestoreOptions, check_strength
+
+    options = RestoreOptions(
+        damage=not args.no_damage,
+        tone=not args.no_tone,
+        grain=not args.no_tone,
+        strength=check_strength(args.strength, "--strength"),
+        sensitivity=check_sensitivity(args.sensitivity, "--sensitivity"),
+    )
+    if not options.damage and not options.tone:
+        raise PhotoreconError("--no-damage and --no-tone together leave nothing to do")
+    if not 1 <= args.quality <= 100:
+        raise PhotoreconError(f"--quality must be 1-100, got {args.quality}")
+    shard = parse_shard(args.shard)
+    jobs = plan_jobs(args.images, args.out, args.in_place, shard, suffix="_restored")
+    log = RunLog(shard.fill_in(args.log) if args.log else None)
+    summary = restore_batch(jobs, options, args, log)
+    if len(jobs) > 1 or shard.count > 1:
+        print(
+            f"restored {summary.filled} of {len(jobs)} photos"
+            + (f" (shard {shard})" if shard.count > 1 else "")
+            + (f", {summary.done_before} done before" if summary.done_before else "")
+            + (f", {summary.failed} failed" if summary.failed else "")
+        )
+    if summary.failed:
+        raise PhotoreconError(f"{summary.failed} of {len(jobs)} photos could not be restored")
+
+
+def restore_batch(jobs, options, args: argparse.Namespace, log):
+    """Each job restored and written (`run_batch`: bad files do not stop the rest)."""
+    from dataclasses import replace
+
+    from photorecon.fillcli import read_location, run_batch
+    from photorecon.imageio import encode_photo, format_for, write_photo
+    from photorecon.models.loading import default_model, load_model
+    from photorecon.remote import RemotePath
+    from photorecon.restoration import restore_pixels
+    from photorecon.threads import configure_once
+
+    configure_once()
+    restorer = load_model(args.model, "cpu") if options.tone else None
+    if restorer is not None and getattr(restorer, "kind", None) != "restorer":
+        raise PhotoreconError(f"{args.model} is not a restorer (try 'restore')")
+    detector = fill_model = None
+    if options.damage:
+        from photorecon.detection import load_detector
+        from photorecon.models.loading import load_model_for
+
+        detector = load_detector("damage", "cpu")
+        fill_model, _ = load_model_for(args.fill_model or default_model(), args.device)
+
+    def work(job) -> str:
+        photo = read_location(job.source)
+        rgb, deep = restore_pixels(
+            photo.rgb,
+            options,
+            restorer=restorer,
+            detector=detector,
+            fill_model=fill_model,
+            deep=photo.deep,
+            device="cpu",
+        )
+        # the restored 16-bit samples stand in for the photo's own: written as they are
+        like = replace(photo, deep=deep, rgb=rgb) if deep is not None else photo
+        if isinstance(job.target, RemotePath):
+            job.target.write_bytes(encode_photo(rgb, like, format_for(job.target), args.quality))
+        else:
+            write_photo(job.target, rgb, like, args.quality)
+        return ""
+
+    return run_batch(jobs, work, desc="restore", progress=not args.quiet, log=log)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("run it as: photorecon restore")

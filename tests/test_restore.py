@@ -1,0 +1,241 @@
+"""Restoring a whole old photo: the restorer's corrections (the same at full size as in
+training), grain measured and quieted only where there is grain, the pipeline's options, the
+command line on real files (formats, alpha, EXIF, 16 bits, bad input), and the trainer."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import synthetic_photo
+from photorecon.checkpoint import CheckpointMeta, save_weights
+from photorecon.damage.look import grey, restoration_pair
+from photorecon.errors import PhotoreconError
+from photorecon.models.registry import create_model
+from photorecon.models.restorer import apply_numpy, apply_torch
+from photorecon.restoration import (
+    RestoreOptions,
+    blend,
+    check_strength,
+    corrections,
+    degrain,
+    grain_level,
+    restore_pixels,
+)
+
+TONE_ONLY = RestoreOptions(damage=False, grain=False)
+
+
+def random_corrections(seed: int = 0, knots: int = 16, grid: int = 4) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    steps = rng.random((3, knots)) + 0.2
+    curve = np.concatenate([np.zeros((3, 1)), np.cumsum(steps / steps.sum(1, keepdims=True), 1)], 1)
+    return {
+        "matrix": (np.eye(3) + rng.normal(0, 0.15, (3, 3))).astype(np.float32),
+        "offset": rng.normal(0, 0.05, 3).astype(np.float32),
+        "curve": curve.astype(np.float32),
+        "field": rng.normal(0, 0.1, (6, grid, grid)).astype(np.float32),
+    }
+
+
+@pytest.fixture
+def bright_restorer(tmp_path: Path) -> Path:
+    """A tiny restorer checkpoint that visibly changes photos (its offset lifts them)."""
+    torch.manual_seed(0)
+    net = create_model("restore", width=8, knots=8, grid=2, side=32)
+    with torch.no_grad():
+        net.head[-1].bias[9:12] = 0.1  # +0.1 on every channel: a visible, smooth change
+    path = tmp_path / "restorer.safetensors"
+    save_weights(path, net, CheckpointMeta("restore", dict(net.config)))
+    return path
+
+
+def test_full_size_corrections_are_the_training_arithmetic() -> None:
+    photo = synthetic_photo(np.random.default_rng(1), 90, 130)
+    c = random_corrections()
+    x = torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255
+    want = apply_torch(x, {k: torch.from_numpy(v)[None] for k, v in c.items()})[0]
+    want = (want.permute(1, 2, 0).numpy() * 255).round()
+    got = apply_numpy(photo, c, rows=32).astype(float)  # in bands: they must meet exactly
+    assert np.abs(got - want).max() <= 1 and (got != photo).mean() > 0.5
+    deep = photo.astype(np.uint16) * 257
+    got16 = apply_numpy(deep, c, rows=40)
+    assert got16.dtype == np.uint16 and np.abs(got16 / 257.0 - want).max() <= 1.01
+
+
+def test_an_untrained_restorer_gives_the_photo_back_exactly() -> None:
+    net = create_model("restore", width=8, knots=8, grid=2, side=32).eval()
+    photo = synthetic_photo(np.random.default_rng(2), 70, 90)
+    out, _ = restore_pixels(photo, TONE_ONLY, restorer=net)
+    assert np.array_equal(out, photo)  # every correction starts at the identity
+
+
+def test_grain_is_measured_and_only_visible_grain_is_quieted() -> None:
+    import cv2
+
+    clean = cv2.GaussianBlur(synthetic_photo(np.random.default_rng(3), 300, 400), (0, 0), 2)
+    noise = np.random.default_rng(4).normal(0, 6, clean.shape[:2])[..., None]
+    grainy = np.clip(clean + noise, 0, 255).astype(np.uint8)
+    assert grain_level(clean) < 1.0
+    assert 4.5 < grain_level(grainy) < 7.5
+    quiet = degrain(grainy, grain_level(grainy))
+
+    def err(a):
+        return np.sqrt(((a.astype(float) - clean) ** 2).mean())
+
+    assert err(quiet) < 0.6 * err(grainy)  # most of the grain gone
+    options = RestoreOptions(damage=False, tone=False)
+    assert np.array_equal(restore_pixels(clean, options)[0], clean)  # no grain: untouched
+
+
+def test_strength_blends_toward_the_photo() -> None:
+    a = np.full((4, 4, 3), 100, np.uint8)
+    b = np.full((4, 4, 3), 200, np.uint8)
+    assert np.array_equal(blend(a, b, 0.0), a) and np.array_equal(blend(a, b, 1.0), b)
+    assert (blend(a, b, 0.25) == 125).all()
+    for bad in ("2", "-0.1", "abc", "nan"):
+        with pytest.raises(PhotoreconError, match="strength"):
+            check_strength(bad)
+
+
+def test_an_aged_pair_has_the_target_a_restorer_should_give() -> None:
+    photo = synthetic_photo(np.random.default_rng(5), 64, 64)
+    seen = {"untouched": 0, "grey": 0, "colour": 0}
+    for seed in range(40):
+        aged, target = restoration_pair(photo, np.random.default_rng(seed))
+        if aged is photo:
+            seen["untouched"] += 1
+            assert target is photo
+        elif np.array_equal(target, grey(photo)):
+            seen["grey"] += 1  # a sepia or black-and-white print: neutral grey back
+        else:
+            seen["colour"] += 1
+            assert np.array_equal(target, photo)
+    assert all(count >= 3 for count in seen.values()), seen
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "photorecon.cli", "restore", *args], capture_output=True, text=True
+    )
+
+
+def test_restore_keeps_alpha_exif_and_profile_and_16_bits(tmp_path: Path, bright_restorer) -> None:
+    from PIL import ImageCms
+
+    photo = synthetic_photo(np.random.default_rng(6), 80, 100)
+    alpha = np.tile(np.linspace(0, 255, 100, dtype=np.uint8), (80, 1))
+    image = Image.fromarray(np.dstack([photo, alpha]), "RGBA")
+    exif = Image.Exif()
+    exif[0x010E] = "grandmother, 1921"  # ImageDescription
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    image.save(tmp_path / "p.png", exif=exif.tobytes(), icc_profile=icc)
+    deep = (np.random.default_rng(7).integers(0, 65536, (60, 70, 3))).astype(np.uint16)
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "deep.png"), deep[..., ::-1])
+    done = cli(
+        str(tmp_path / "p.png"),
+        str(tmp_path / "deep.png"),
+        "--no-damage",
+        "--model",
+        str(bright_restorer),
+        "-o",
+        str(tmp_path / "out"),
+    )
+    assert done.returncode == 0, done.stderr
+    out = Image.open(tmp_path / "out" / "p.png")
+    assert out.mode == "RGBA" and np.array_equal(np.asarray(out)[..., 3], alpha)
+    assert out.getexif()[0x010E] == "grandmother, 1921" and out.info.get("icc_profile") == icc
+    lifted = np.asarray(out)[..., :3].astype(int) - photo
+    assert lifted.mean() > 15  # the restorer's change is there
+    back = cv2.imread(str(tmp_path / "out" / "deep.png"), cv2.IMREAD_UNCHANGED)
+    assert back.dtype == np.uint16
+    assert len(np.unique(back[..., 0] % 257)) > 100  # 16-bit values, not 8-bit ones x 257
+
+
+def test_bad_input_is_one_line_and_one_bad_photo_never_stops_the_rest(
+    tmp_path: Path, bright_restorer
+) -> None:
+    Image.fromarray(synthetic_photo(np.random.default_rng(8), 60, 80)).save(tmp_path / "a.png")
+    (tmp_path / "b.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    model = ["--model", str(bright_restorer), "--no-damage"]
+    keep = tmp_path / "keep.png"
+    keep.write_bytes(b"mine")
+    for bad, says in (
+        (["--strength", "1.5"], "--strength must be from 0 to 1"),
+        (["--strength", "much"], "--strength must be a number"),
+        (["--model", "telea"], "not a restorer"),
+        (["--model", "nothing-such"], "nothing-such"),
+    ):
+        done = cli(str(tmp_path / "a.png"), *model, *bad, "-o", str(keep))
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert says in done.stderr and keep.read_bytes() == b"mine"
+    both = cli(str(tmp_path / "a.png"), str(tmp_path / "b.png"), *model, "-o", str(tmp_path / "o"))
+    assert both.returncode == 2 and "b.png" in both.stderr
+    assert (tmp_path / "o" / "a.png").is_file() and not (tmp_path / "o" / "b.png").exists()
+    nothing = cli(str(tmp_path / "a.png"), "--no-damage", "--no-tone")
+    assert nothing.returncode == 2 and "nothing to do" in nothing.stderr
+
+
+def test_python_restore_keeps_the_input_kind(bright_restorer) -> None:
+    import photorecon
+
+    photo = synthetic_photo(np.random.default_rng(9), 50, 60)
+    out = photorecon.restore(photo, damage=False, model=str(bright_restorer))
+    assert out.dtype == np.uint8 and out.shape == photo.shape
+    assert (out.astype(int) - photo).mean() > 10  # the restorer lifted it (+25.5 where not clipped)
+    half = photorecon.restore(photo, damage=False, model=str(bright_restorer), strength=0.5)
+    assert np.abs(half.astype(int) - (photo.astype(int) + out) / 2).max() <= 1
+    rgba = Image.fromarray(np.dstack([photo, np.full((50, 60), 7, np.uint8)]), "RGBA")
+    pil = photorecon.restore(rgba, damage=False, model=str(bright_restorer))
+    assert pil.mode == "RGBA" and (np.asarray(pil)[..., 3] == 7).all()
+    with pytest.raises(PhotoreconError, match="strength"):
+        photorecon.restore(photo, strength=3)
+
+
+def test_corrections_come_from_a_small_copy_whatever_the_size(bright_restorer) -> None:
+    from photorecon.models.loading import load_model
+
+    net = load_model(str(bright_restorer), "cpu")
+    photo = synthetic_photo(np.random.default_rng(10), 200, 300)
+    big = np.kron(photo, np.ones((4, 4, 1), np.uint8))  # the same photo at 4x the size
+    a, b = corrections(net, photo), corrections(net, big)
+    for key in a:
+        assert np.allclose(a[key], b[key], atol=0.02), key
+
+
+def test_a_restorer_trains_through_the_engine(tmp_path: Path) -> None:
+    from conftest import make_pack
+    from photorecon.config import load_config
+    from photorecon.models.loading import load_checkpoint
+    from photorecon.train.config import TrainConfig
+    from photorecon.train.loop import train
+
+    pack = make_pack(tmp_path / "pack", count=8)
+    overrides = [
+        f"data.photos={pack}",
+        "data.size=64",
+        "data.val_frac=0.25",
+        "model.kwargs={width: 8, knots: 8, grid: 2, side: 32}",
+        "batch_size=4",
+        "steps=6",
+        "eval_every=3",
+        "optim.warmup_steps=1",
+        "ema=0",
+    ]
+    cfg = load_config(TrainConfig, "configs/restore-cpu.yaml", overrides)
+    result = train(cfg, tmp_path / "run", progress=False)
+    assert result.metric == "RMSE" and result.best_rmse < 0.5
+    header = (tmp_path / "run" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"val_rmse", "val_psnr", "val_untouched_psnr"} <= set(header)
+    assert load_checkpoint(tmp_path / "run").kind == "restorer"
+    bad = load_config(TrainConfig, "configs/restore-cpu.yaml", [*overrides, "data.source=shards"])
+    with pytest.raises(PhotoreconError, match="data.source=photos"):
+        train(bad, tmp_path / "bad", progress=False)
