@@ -36,12 +36,17 @@ class Look:
     glare: float = 0.0
     tilt: float = 0.0
     gamma: float = 1.0
+    dyes: tuple[float, float, float] = (1.0, 1.0, 1.0)  # a gamma per channel: dyes fading
+    squeeze: float = 1.0  # contrast kept about the print's middle grey
 
 
 def draw_look(rng: np.random.Generator) -> Look:
     tint = (1.0, 1.0, 1.0)
     if rng.random() < 0.4:  # yellowed, magenta- or cyan-shifted prints
-        tint = tuple(float(v) for v in rng.uniform(0.8, 1.1, 3))
+        tint = tuple(float(v) for v in rng.uniform(0.72, 1.12, 3))
+    dyes = (1.0, 1.0, 1.0)
+    if rng.random() < 0.35:  # colour dyes fade each at its own rate (cyan, then the red, first)
+        dyes = tuple(float(v) for v in rng.uniform(0.6, 1.25, 3))
     grey = bool(rng.random() < 0.35)
     sepia = float(rng.uniform(0.4, 1.0)) if rng.random() < 0.35 else 0.0
     grey_paper = rng.uniform(200, 250)
@@ -49,7 +54,7 @@ def draw_look(rng: np.random.Generator) -> Look:
     phone = rng.random() < 0.25
     return Look(
         grey=grey,
-        fade=float(rng.uniform(0.55, 1.0)) if rng.random() < 0.6 else 1.0,
+        fade=float(rng.uniform(0.45, 1.0)) if rng.random() < 0.6 else 1.0,
         tint=tint,  # type: ignore[arg-type]
         blur=float(rng.uniform(0.3, 1.2)) if rng.random() < 0.5 else 0.0,
         grain=float(rng.uniform(1, 8)) if rng.random() < 0.6 else 0.0,
@@ -64,6 +69,8 @@ def draw_look(rng: np.random.Generator) -> Look:
         glare=float(rng.uniform(15, 70)) if phone and rng.random() < 0.4 else 0.0,
         tilt=float(rng.uniform(0.005, 0.03)) if phone else 0.0,
         gamma=float(rng.uniform(0.75, 1.35)) if rng.random() < 0.35 else 1.0,
+        dyes=dyes,  # type: ignore[arg-type]
+        squeeze=float(rng.uniform(0.5, 0.95)) if rng.random() < 0.4 else 1.0,
     )
 
 
@@ -86,8 +93,9 @@ def age(photo: np.ndarray, look: Look) -> np.ndarray:
     `look` says; float32 RGB in [0, 255]."""
     height, width = photo.shape[:2]
     x = photo.astype(np.float32)
-    if look.gamma != 1.0:
-        x = 255.0 * (x / 255.0) ** look.gamma
+    if look.gamma != 1.0 or look.dyes != (1.0, 1.0, 1.0):
+        gammas = look.gamma * np.asarray(look.dyes, np.float32)
+        x = 255.0 * (x / 255.0) ** (gammas if not look.grey else look.gamma)
     if look.grey or look.sepia:
         x = np.repeat(x @ LUMA, 3, axis=2)
     if look.sepia:
@@ -98,6 +106,9 @@ def age(photo: np.ndarray, look: Look) -> np.ndarray:
         keep = np.clip(keep, 0.3, 1.0)[..., None]
         x = x * keep + np.asarray(look.paper, np.float32) * (1 - keep)
     x = x * np.asarray(look.tint, np.float32)
+    if look.squeeze < 1:
+        middle = float(np.median(x))
+        x = middle + (x - middle) * look.squeeze
     if look.vignette:
         rows = np.linspace(-1, 1, height, dtype=np.float32)[:, None]
         cols = np.linspace(-1, 1, width, dtype=np.float32)[None, :]

@@ -516,6 +516,65 @@ def fill_now(cancel, state: ServeState, job: FillJob, report) -> tuple[bytes, st
     return encode_photo(out, photo, fmt), ANSWER_TYPES[fmt]
 
 
+@router.post(
+    "/api/restore",
+    responses={
+        200: {
+            "content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}},
+            "description": "the restored image, in the upload's format",
+        }
+    },
+    response_class=Response,
+)
+async def restore(
+    request: Request,
+    image: Annotated[UploadFile, File()],
+    damage: Annotated[bool, Form()] = True,
+    tone: Annotated[bool, Form()] = True,
+    strength: Annotated[float, Form()] = 1.0,
+    sensitivity: Annotated[float, Form()] = 0.5,
+) -> Response:
+    """Restore an old photo: find and fill its damage (`damage`), undo its fading, colour
+    cast and lost contrast and quiet its grain (`tone`), blended back toward the photo by
+    `strength` (0-1). The answer is in the upload's format, with its alpha channel, EXIF and
+    colour profile."""
+    from photorecon.detection import check_sensitivity
+    from photorecon.restoration import RestoreOptions, check_strength
+
+    if not damage and not tone:
+        raise HTTPException(400, "damage and tone both off leave nothing to do")
+    options = RestoreOptions(
+        damage, tone, tone, check_strength(strength), check_sensitivity(sensitivity)
+    )
+    state = state_of(request)
+    data = await read_upload(image, state.limit, "image")
+    body, media_type = await state.fills.run(restore_now, state, data, options, request=request)
+    return Response(body, media_type=media_type)
+
+
+def restore_now(cancel, state: ServeState, data: bytes, options) -> tuple[bytes, str]:
+    """Decode, restore and encode on the worker thread (checked for cancellation between
+    the stages)."""
+    from photorecon.detection import load_detector
+    from photorecon.imageio import encode_photo
+    from photorecon.restoration import RESTORER, restore_pixels
+
+    check = checker(cancel)
+    check()
+    photo = decode_photo(data, "image")
+    out, _ = restore_pixels(
+        photo.rgb,
+        options,
+        restorer=state.load(RESTORER) if options.tone else None,
+        detector=load_detector("damage", state.device) if options.damage else None,
+        fill_model=state.load(state.default) if options.damage else None,
+        device=state.device,
+    )
+    check()
+    fmt = photo.format if photo.format in ANSWER_TYPES else "PNG"
+    return encode_photo(out, photo, fmt), ANSWER_TYPES[fmt]
+
+
 async def photorecon_error(_: Request, exc: PhotoreconError) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=400)
 
