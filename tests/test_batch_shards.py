@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +86,21 @@ def test_torchrun_ranks_choose_the_shard(monkeypatch) -> None:
     monkeypatch.setenv("RANK", "2")
     assert parse_shard(None) == Shard(3, 4)
     monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("RANK", "0")
     assert parse_shard(None) == Shard(1, 1)
+    for world, rank, says in (
+        ("2", "5", "RANK 5 is not below WORLD_SIZE 2"),
+        ("2", "2", "RANK 2 is not below WORLD_SIZE 2"),  # ranks counted from 1 by mistake
+        ("2", "\u00b2", "RANK='\u00b2' is not a whole number"),  # a superscript two
+        ("x", "0", "WORLD_SIZE='x'"),
+    ):
+        monkeypatch.setenv("WORLD_SIZE", world)
+        monkeypatch.setenv("RANK", rank)
+        with pytest.raises(PhotoreconError, match=re.escape(says)):
+            parse_shard(None)
+    for bad in ("\u00b2/4", "1/\u00b2", "0/4", "5/4", "1/", "a/b"):
+        with pytest.raises(PhotoreconError, match="--shard"):
+            parse_shard(bad)
 
 
 def test_a_log_that_is_not_one_is_a_clear_error(tmp_path: Path, capsys) -> None:
@@ -243,3 +258,70 @@ def test_torchrun_ranks_fill_their_own_shares(tmp_path: Path) -> None:
     logs = sorted(p.name for p in tmp_path.glob("fill-*.jsonl"))
     assert logs == ["fill-1-of-2.jsonl", "fill-2-of-2.jsonl"]
     assert main(["summary", *(str(tmp_path / n) for n in logs)]) == 0
+
+
+def test_a_log_skips_only_work_done_to_this_target_with_these_settings(
+    tmp_path: Path, capsys
+) -> None:
+    src, log = folder(tmp_path, 5), tmp_path / "run.jsonl"
+    assert fill(src, tmp_path / "out1", "--log", str(log)) == 0
+    capsys.readouterr()
+    # the same log, another output folder: every photo is done again, into out2
+    assert fill(src, tmp_path / "out2", "--log", str(log)) == 0
+    assert "filled 5 of 5 photos" in capsys.readouterr().out
+    assert len(list((tmp_path / "out2").iterdir())) == 5
+    # the same target, other settings (another box): done again too
+    assert main(["fill", str(src), "--box", "2,2,5,5", "--model", "telea", "-o",
+                 str(tmp_path / "out2"), "-q", "--log", str(log)]) == 0  # fmt: skip
+    assert "filled 5 of 5 photos" in capsys.readouterr().out
+    # and the same run again: nothing left to do
+    assert main(["fill", str(src), "--box", "2,2,5,5", "--model", "telea", "-o",
+                 str(tmp_path / "out2"), "-q", "--log", str(log)]) == 0  # fmt: skip
+    assert "filled 0 of 5 photos, 5 done before" in capsys.readouterr().out
+
+
+def test_a_torn_last_line_is_passed_over_and_the_log_goes_on(tmp_path: Path, capsys) -> None:
+    src, out, log = folder(tmp_path, 4), tmp_path / "out", tmp_path / "run.jsonl"
+    assert fill(src, out, "--log", str(log)) == 0
+    whole = log.read_bytes()
+    log.write_bytes(whole + b"\n\n" + whole.splitlines()[0][:25])  # blank lines, a torn tail
+    (out / "p02.png").unlink()
+    capsys.readouterr()
+    assert fill(src, out, "--log", str(log)) == 0
+    said = capsys.readouterr()
+    assert "filled 1 of 4 photos, 3 done before" in said.out and "torn" in said.err
+    # the torn tail is cut off before the new entry is written, whole, on a line of its own
+    assert [json.loads(line)["source"] for line in log.read_bytes().split(b"\n") if line][
+        -1
+    ].endswith("p02.png")
+    assert main(["summary", str(log)]) == 0 and "torn" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"source": "a.png", "target": "b.png", "status": "done", "seconds": "abc"}',
+        b'{"source": "a.png", "target": "b.png", "status": ["done"]}',
+        b'{"source": "a.png", "target": "b.png", "status": "d\xffne"}',
+    ],
+    ids=["seconds-text", "status-list", "not-utf8"],
+)
+def test_a_bad_line_mid_log_is_one_line_naming_it(tmp_path: Path, capsys, line: bytes) -> None:
+    log = tmp_path / "run.jsonl"
+    good = b'{"source": "c.png", "target": "d.png", "status": "done", "seconds": 1}'
+    log.write_bytes(line + b"\n" + good + b"\n")
+    assert main(["summary", str(log)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "run.jsonl: line 1 is not a run log entry" in err
+    assert fill(folder(tmp_path, 2), tmp_path / "out", "--log", str(log)) == 2
+    assert "line 1" in capsys.readouterr().err
+
+
+def test_a_rank_past_the_world_is_refused_on_the_command_line(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("RANK", "5")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert fill(folder(tmp_path, 2), tmp_path / "out") == 2
+    assert "RANK 5 is not below WORLD_SIZE 2" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

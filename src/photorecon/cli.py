@@ -303,7 +303,7 @@ def _shard_cmd(args: argparse.Namespace) -> None:
 
 def _fill_cmd(args: argparse.Namespace) -> None:
     from photorecon.api import default_model
-    from photorecon.batchlog import RunLog, parse_shard
+    from photorecon.batchlog import RunLog, parse_shard, run_settings
     from photorecon.fillcli import parse_box, plan_jobs, run_fill
     from photorecon.models.base import kind_of
     from photorecon.models.loading import load_model_for
@@ -330,8 +330,19 @@ def _fill_cmd(args: argparse.Namespace) -> None:
     shard = parse_shard(args.shard)
     jobs = plan_jobs(args.images, args.out, args.in_place, shard)
     log_name = shard.fill_in(args.log) if args.log else None
-    log = RunLog(log_name)
     spec = args.model or default_model()
+    settings = run_settings(
+        "fill",
+        model=spec,
+        boxes=args.box,
+        mask=args.mask,
+        white=args.white,
+        auto=[args.detector, args.sensitivity, args.dilate] if args.auto else None,
+        detail=args.detail,
+        quality=args.quality,
+        tta=args.tta,
+    )
+    log = RunLog(log_name, settings)
     model, device = load_model_for(
         spec, args.device, tta=args.tta, runtime=args.runtime, **_model_options(args)
     )

@@ -211,7 +211,7 @@ def run_batch(
     log = log or RunLog(None)
     bar = progress_bar(total=len(jobs), desc=desc, unit="img", enabled=progress)
     for job in jobs:
-        if log.is_done(job.source):  # a rerun: done before, and its output is there
+        if log.is_done(job.source, job.target):  # a rerun: done before, and its output is there
             summary.done_before += 1
             bar.update(1)
             continue

@@ -51,7 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from photorecon.batchlog import RunLog, parse_shard
+    from photorecon.batchlog import RunLog, parse_shard, run_settings
     from photorecon.detection import check_sensitivity
     from photorecon.fillcli import plan_jobs
     from photorecon.restoration import RestoreOptions, check_strength
@@ -69,7 +69,14 @@ def run(args: argparse.Namespace) -> None:
         raise PhotoreconError(f"--quality must be 1-100, got {args.quality}")
     shard = parse_shard(args.shard)
     jobs = plan_jobs(args.images, args.out, args.in_place, shard, suffix="_restored")
-    log = RunLog(shard.fill_in(args.log) if args.log else None)
+    settings = run_settings(
+        "restore",
+        model=args.model,
+        fill_model=args.fill_model,
+        options=[options.damage, options.tone, options.strength, options.sensitivity],
+        quality=args.quality,
+    )
+    log = RunLog(shard.fill_in(args.log) if args.log else None, settings)
     summary = restore_batch(jobs, options, args, log)
     if len(jobs) > 1 or shard.count > 1:
         print(
