@@ -366,3 +366,51 @@ def test_the_package_functions_stay_functions_after_their_modules_load() -> None
         importlib.import_module("photorecon.detection")
         importlib.import_module("photorecon.restoration")
         assert callable(first) and getattr(photorecon, name) is first, name
+
+
+def test_a_detection_stops_between_tile_batches_once_its_caller_gives_up() -> None:
+    from photorecon.detection import BATCH, damage_probability
+
+    calls = []
+
+    class Counting(RedIsDamage):
+        def probability(self, crops):
+            calls.append(len(crops))
+            return super().probability(crops)
+
+    class GaveUp(Exception):
+        pass
+
+    checks = []
+
+    def check() -> None:
+        checks.append(1)
+        if len(checks) > 2:
+            raise GaveUp
+
+    big = np.zeros((2000, 2000, 3), np.uint8)  # 25 tiles: 7 batches
+    with pytest.raises(GaveUp):
+        damage_probability(big, Counting(), check=check)
+    assert len(calls) == 2 and sum(calls) == 2 * BATCH  # two batches ran, then it stopped
+
+
+def test_detect_runs_on_torch_when_the_cache_folder_is_unusable(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    image, _ = scratched(2)
+    Image.fromarray(image).save(tmp_path / "p.png")
+    (tmp_path / "not-a-folder").write_text("a file where the cache should be")
+    env = {**os.environ, "PHOTORECON_CACHE": str(tmp_path / "not-a-folder")}
+    for args in (["detect", "-o", str(tmp_path / "m.png")], ["fill", "--auto", "-o",
+                 str(tmp_path / "f.png")]):  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "photorecon.cli", args[0], str(tmp_path / "p.png"), *args[1:]],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "running on torch" in done.stderr and "cache" in done.stderr
+    assert (np.asarray(Image.open(tmp_path / "m.png")) > 0).any()

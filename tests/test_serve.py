@@ -361,3 +361,18 @@ def test_a_fill_can_be_followed_by_its_progress_id(client) -> None:
         data={"boxes": boxes, "progress_id": "../../x"},
     )
     assert bad.status_code == 400 and "progress_id" in bad.json()["detail"]
+
+
+def test_a_bool_is_not_a_coordinate(client: TestClient) -> None:
+    from photorecon.api import as_boxes
+    from photorecon.errors import PhotoreconError
+
+    for boxes in ("[[true, 1, 5, 5]]", "[[1, 1, false, 5]]"):
+        resp = client.post(
+            "/api/fill",
+            files={"image": ("p.png", png(PHOTO), "image/png")},
+            data={"boxes": boxes, "model": "mean"},
+        )
+        assert resp.status_code == 400 and "boxes must be JSON" in resp.json()["detail"]
+    with pytest.raises(PhotoreconError, match="integers"):
+        as_boxes([(True, 1, 5, 5)])

@@ -123,7 +123,8 @@ def as_boxes(items: Sequence[BoxLike]) -> list[Box]:
             if isinstance(item, Sequence | np.ndarray) and not isinstance(item, str)
             else []
         )
-        if len(values) != 4 or not all(isinstance(v, int | np.integer) for v in values):
+        whole = (isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values)
+        if len(values) != 4 or not all(whole):
             raise PhotoreconError(f"a box is (row, col, height, width) integers, got {item!r}")
         boxes.append(Box(*(int(v) for v in values)))
     return boxes

@@ -17,6 +17,7 @@ the photo with it.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -65,7 +66,20 @@ def load_detector(spec: str = DETECTOR, device: str = "cpu", runtime: str = "aut
 
     configure_once()
     if runtime != "torch" and str(device).startswith("cpu"):
-        onnx = _onnx_detector(spec, runtime)
+        try:
+            onnx = _onnx_detector(spec, runtime)
+        except PhotoreconError as exc:
+            if runtime != "auto":
+                raise
+            import warnings
+
+            # an unusable cache folder (a file where it should be, no permission): slower, works
+            warnings.warn(
+                f"{spec}: running on torch, the detector's ONNX export could not be made or "
+                f"loaded from the cache ({exc})",
+                stacklevel=2,
+            )
+            onnx = None
         if onnx is not None:
             return onnx
     return _torch_detector(spec, device)
@@ -121,11 +135,16 @@ def tiles(height: int, width: int, tile: int = TILE, overlap: int = OVERLAP):
 
 
 def damage_probability(
-    rgb: np.ndarray, model, device: str = "cpu", where: np.ndarray | None = None
+    rgb: np.ndarray,
+    model,
+    device: str = "cpu",
+    where: np.ndarray | None = None,
+    check: Callable[[], None] | None = None,
 ) -> np.ndarray:
     """(H, W) float32 probability of damage for an RGB uint8 photo, tile by tile (tiles of
     one size in batches of BATCH); with `where` (bool (H, W)), only the tiles whose kept part
-    holds some of it are run (0 elsewhere)."""
+    holds some of it are run (0 elsewhere). `check` is called before each batch (a server
+    drops a detection its client gave up on there)."""
     if isinstance(model, TopHat):
         return model.probability_map(rgb)
     height, width = rgb.shape[:2]
@@ -138,6 +157,8 @@ def damage_probability(
     prob = np.zeros((height, width), np.float32)
     for group in groups.values():
         for start in range(0, len(group), BATCH):
+            if check is not None:
+                check()
             part = group[start : start + BATCH]
             crops = np.stack([rgb[t : t + h, c : c + w] for t, c, h, w, _, _ in part])
             for (top, left, _, _, rows, cols), tile in zip(part, run(crops), strict=True):
@@ -225,6 +246,7 @@ def damage_mask(
     dilate: int = 0,
     device="cpu",
     within: np.ndarray | None = None,
+    check: Callable[[], None] | None = None,
 ) -> np.ndarray:
     """(H, W) uint8 mask, 255 = damage, of an RGB uint8 photo: the detector's finds at full
     size, and the large regions it finds on the photo shrunk (`COARSE_SCALES`); with
@@ -233,8 +255,8 @@ def damage_mask(
         if not within.any():
             return np.zeros(rgb.shape[:2], np.uint8)
         sensitivity = max(sensitivity, WITHIN_SENSITIVITY)
-    full = damage_probability(rgb, model, device, where=within)
-    coarse = None if isinstance(model, TopHat) else coarse_probability(rgb, model, device)
+    full = damage_probability(rgb, model, device, where=within, check=check)
+    coarse = None if isinstance(model, TopHat) else coarse_probability(rgb, model, device, check)
     found = found_at(full, coarse, sensitivity)
     if within is not None:
         found &= within
@@ -257,7 +279,7 @@ def found_at(full: np.ndarray, coarse: np.ndarray | None, sensitivity: float) ->
     return found
 
 
-def coarse_probability(rgb: np.ndarray, model, device="cpu") -> np.ndarray:
+def coarse_probability(rgb: np.ndarray, model, device="cpu", check=None) -> np.ndarray:
     """(H, W) float32: the most the detector says, at full size, of the photo shrunk to each
     of COARSE_SCALES (0 where every scale would leave a side under MIN_COARSE_SIDE px)."""
     height, width = rgb.shape[:2]
@@ -267,7 +289,7 @@ def coarse_probability(rgb: np.ndarray, model, device="cpu") -> np.ndarray:
         if min(size) < MIN_COARSE_SIDE:
             continue
         small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-        prob = damage_probability(small, model, device)
+        prob = damage_probability(small, model, device, check=check)
         np.maximum(out, cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR), out=out)
     return out
 

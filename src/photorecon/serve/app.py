@@ -249,10 +249,16 @@ def parse_boxes(text: str) -> list[list[int]]:
     except (ValueError, RecursionError):  # RecursionError: [[[[... nested past Python's limit
         raise HTTPException(400, "boxes must be JSON: [[row, col, height, width], ...]") from None
     if not isinstance(boxes, list) or not all(
-        isinstance(b, list) and len(b) == 4 and all(isinstance(v, int) for v in b) for b in boxes
+        isinstance(b, list) and len(b) == 4 and all(_coordinate(v) for v in b) for b in boxes
     ):
         raise HTTPException(400, "boxes must be JSON: [[row, col, height, width], ...]")
     return boxes
+
+
+def _coordinate(value) -> bool:
+    """A whole number (JSON's true and false are not coordinates, though Python's bool is an
+    int)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass
@@ -403,9 +409,8 @@ def detect_now(cancel, device, data, sensitivity, dilate, region=None) -> bytes:
     within = None
     if region is not None:
         within = region_mask(decode_mask(region, "within"), pixels.shape[:2])
-    mask = damage_mask(
-        pixels, load_detector("damage", device), sensitivity, dilate, device, within=within
-    )
+    detector = load_detector("damage", device)
+    mask = damage_mask(pixels, detector, sensitivity, dilate, device, within=within, check=check)
     check()
     buffer = io.BytesIO()
     PILImage.fromarray(mask, "L").save(buffer, format="PNG", compress_level=1)
