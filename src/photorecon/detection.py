@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -112,11 +113,15 @@ def _onnx_detector(spec: str, runtime: str = "auto"):
             raise PhotoreconError(f"{spec}: no detector weights to run on {runtime}")
         return None
     path = onnx_cache_path(source, TILE)
-    if not path.is_file():
+
+    def export() -> Path:
         from photorecon.models.onnx import export_detector_onnx
 
-        export_detector_onnx(_torch_detector(spec, "cpu"), path, TILE)
-    return OnnxDetector(path, engine=ENGINE_OF[runtime])
+        return export_detector_onnx(_torch_detector(spec, "cpu"), path, TILE)
+
+    if not path.is_file():
+        export()
+    return OnnxDetector(path, engine=ENGINE_OF[runtime], remake=export)
 
 
 def tiles(height: int, width: int, tile: int = TILE, overlap: int = OVERLAP):

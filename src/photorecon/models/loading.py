@@ -31,8 +31,9 @@ WEIGHTS_NAME = "model.safetensors"
 RUNTIMES = ("auto", "torch", "onnx", "openvino")
 # the engine that runs a network's ONNX export for each runtime but torch (models/onnxrt.py)
 ENGINE_OF = {"auto": "auto", "onnx": "onnxruntime", "openvino": "openvino"}
-EXPORT = 5  # what an exported file holds (4: thin_fill_px and parameters in its metadata;
-# 5: a blending model's fill and gate apart); older ones are redone
+EXPORT = 6  # what an exported file holds (4: thin_fill_px and parameters in its metadata;
+# 5: a blending model's fill and gate apart; 6: a sidecar with its hash and a canary); older
+# ones are redone
 
 
 SOURCES = ("name", "checkpoint", "onnx", "diffusers")
@@ -178,7 +179,10 @@ def load_model(
     if runtime != "torch" and cpu and parsed.source != "onnx":
         cached = cached_onnx(parsed)  # exported before: no torch needed at all
         if cached is not None:
-            model = OnnxModel(cached, exporter=_exporter(parsed), engine=ENGINE_OF[runtime])
+            exporter = _exporter(parsed)
+            model = OnnxModel(
+                cached, exporter, engine=ENGINE_OF[runtime], remake=lambda: exporter(256)
+            )
             return _with_tta(model, tta)
     model = _load(parsed, device, ENGINE_OF.get(runtime, "auto"))
     if diffusion is not None and kind_of(model) == "diffusion":  # a LoRA run: sample as asked
@@ -298,7 +302,7 @@ def _onnx_version(
     if weights_source(spec) is None:
         raise PhotoreconError(f"{spec}: no weights file to export")
     exporter = _exporter(spec, model)
-    return OnnxModel(exporter(size), exporter=exporter, engine=engine)
+    return OnnxModel(exporter(size), exporter, engine=engine, remake=lambda: exporter(size))
 
 
 def load_model_for(

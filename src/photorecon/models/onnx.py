@@ -50,9 +50,25 @@ def _export(
             )
             if metadata:
                 _add_metadata(tmp, metadata)
+        _write_canary(model, inputs, out)
+    except PhotoreconError:
+        raise
     except Exception as exc:  # exporter failures are many kinds; report them in one line
         raise PhotoreconError(f"ONNX export failed: {first_line(exc)}") from None
     return out
+
+
+def _write_canary(model: nn.Module, inputs: dict[str, torch.Tensor], out: Path) -> None:
+    """The export's sidecar (models/exportcheck.py): its hash and the network's outputs on
+    the canary input, so a damaged cache entry is never used quietly."""
+    from photorecon.models.exportcheck import canary_inputs, write_check
+
+    shapes = {name: [1, *t.shape[1:]] for name, t in inputs.items()}
+    feeds = canary_inputs(shapes)
+    with torch.no_grad():
+        result = model(*(torch.from_numpy(feeds[name]) for name in inputs))
+    outputs = list(result) if isinstance(result, tuple | list) else [result]
+    write_check(out, shapes, [o.float().numpy() for o in outputs])
 
 
 class _Parts(nn.Module):

@@ -193,10 +193,59 @@ def _openvino_cache() -> dict[str, str]:
 
 
 def open_runner(path: str | Path, threads: int | None = None, engine: str = "auto"):
-    """An exported network ready to run on `engine` (see pick_engine)."""
-    if pick_engine(engine) == "openvino":
-        return OpenVinoRunner(path, threads)
-    return OrtRunner(path, threads)
+    """An exported network ready to run on `engine` (see pick_engine), checked against its
+    sidecar where it has one (models/exportcheck.py): its bytes, then the canary's outputs.
+    A compiled copy in OpenVINO's cache that fails the canary is dropped and compiled anew
+    once; what still fails is CacheDamaged."""
+    from photorecon.models.exportcheck import CacheDamaged, check_file, check_runner
+
+    check_file(path)
+    if pick_engine(engine) != "openvino":
+        runner = OrtRunner(path, threads)
+        check_runner(path, runner)
+        return runner
+    runner = OpenVinoRunner(path, threads)
+    try:
+        check_runner(path, runner)
+    except CacheDamaged as exc:
+        import warnings
+
+        warnings.warn(f"OpenVINO's compiled copy was damaged, compiled anew ({exc})", stacklevel=2)
+        _clear_openvino_cache()
+        runner = OpenVinoRunner(path, threads)
+        check_runner(path, runner)
+    return runner
+
+
+def open_cached(
+    path: str | Path,
+    threads: int | None = None,
+    engine: str = "auto",
+    remake: Callable[[], Path] | None = None,
+):
+    """`open_runner` on a cached export that `remake` (exporting it again to the same path)
+    can replace: a damaged or unloadable entry is removed and made anew once, with a notice."""
+    import warnings
+
+    from photorecon.models.exportcheck import forget
+
+    try:
+        return open_runner(path, threads, engine)
+    except PhotoreconError as exc:
+        if remake is None:
+            raise
+        warnings.warn(f"the cached export was damaged, made anew ({exc})", stacklevel=2)
+        forget(path)
+        return open_runner(remake(), threads, engine)
+
+
+def _clear_openvino_cache() -> None:
+    """Drop OpenVINO's compiled networks (its file names do not say which export they are)."""
+    folder = _openvino_cache().get("CACHE_DIR")
+    if folder:
+        for blob in Path(folder).glob("*"):
+            if blob.is_file():
+                blob.unlink(missing_ok=True)
 
 
 def fixed_size(run, path: str | Path) -> tuple[int, int]:
@@ -224,11 +273,12 @@ class OnnxModel(ArrayInpainter):
         exporter: Exporter | None = None,
         threads: int | None = None,
         engine: str = "auto",
+        remake: Callable[[], Path] | None = None,
     ) -> None:
         self.threads = threads
         self.exporter = exporter
         self.engine = pick_engine(engine)
-        first = open_runner(path, threads, self.engine)
+        first = open_cached(path, threads, self.engine, remake)
         self.size = fixed_size(first, path)
         self.sessions: dict[tuple[int, int], Any] = {self.size: first}
         self.work_size = max(self.size)
@@ -245,7 +295,13 @@ class OnnxModel(ArrayInpainter):
         if self.exporter is not None and self.size[0] == self.size[1]:
             side = next((s for s in self.SIDES if s >= max(height, width)), None)
             if side is not None and side < self.size[0] and (side, side) not in self.sessions:
-                runner = open_runner(self.exporter(side), self.threads, self.engine)
+                export = self.exporter
+                runner = open_cached(
+                    export(side),
+                    self.threads,
+                    self.engine,
+                    lambda: export(side),
+                )
                 self.sessions[(side, side)] = runner
                 fitting.append((side, side))
         if not fitting:
@@ -294,8 +350,14 @@ class OnnxDetector:
 
     kind = "detector"
 
-    def __init__(self, path: str | Path, threads: int | None = None, engine: str = "auto") -> None:
-        self.runner = open_runner(path, threads, engine)
+    def __init__(
+        self,
+        path: str | Path,
+        threads: int | None = None,
+        engine: str = "auto",
+        remake: Callable[[], Path] | None = None,
+    ) -> None:
+        self.runner = open_cached(path, threads, engine, remake)
         self.size = fixed_size(self.runner, path)
 
     def probability(self, tiles: np.ndarray) -> np.ndarray:
