@@ -124,9 +124,9 @@ def main() -> None:
     photos = [downscale(read_image(p), args.side) for p in chosen]
     sets = {"project": [], "foreign": [], "untouched": []}
     for i, photo in enumerate(photos):
-        rng = np.random.default_rng([args.seed, i])
+        rng = np.random.default_rng([args.seed, i, 0])
         sets["project"].append(restoration_pair(photo, rng, untouched_share=0.0))
-        sets["foreign"].append(foreign_age(photo, rng))
+        sets["foreign"].append(foreign_age(photo, np.random.default_rng([args.seed, i, 1])))
         sets["untouched"].append((photo, photo))
     print(f"{len(photos)} {args.split} photos at {args.side} px, seed {args.seed}\n")
     print(
