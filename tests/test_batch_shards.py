@@ -325,3 +325,29 @@ def test_a_rank_past_the_world_is_refused_on_the_command_line(
     assert fill(folder(tmp_path, 2), tmp_path / "out") == 2
     assert "RANK 5 is not below WORLD_SIZE 2" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_chained_urls_keep_their_chain_and_take_names_from_the_inner_path(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    import zipfile
+
+    fsspec = pytest.importorskip("fsspec")
+    monkeypatch.chdir(tmp_path)  # a chain taken for a local path would make a folder here
+    src = folder(tmp_path, 3)
+    archive = tmp_path / "scans.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in sorted(src.iterdir()):
+            zf.write(p, f"box/{p.name}")
+    inside = f"zip://box::file://{archive}"
+    assert fill(inside, "simplecache::memory://chained") == 0, capsys.readouterr().err
+    fs = fsspec.filesystem("memory")
+    assert sorted(fs.ls("/chained", detail=False)) == [f"/chained/p0{i}.png" for i in range(3)]
+    local = tmp_path / "local"
+    assert fill(src, local) == 0
+    for p in sorted(local.iterdir()):  # named by the path inside the archive, filled alike
+        assert fs.cat(f"/chained/{p.name}") == p.read_bytes()
+    assert not any(":" in p.name for p in tmp_path.rglob("*"))  # no folder named after a URL
+    one = f"zip://box/p01.png::file://{archive}"
+    assert fill(one, "simplecache::memory://single/p01.png") == 0
+    assert fs.cat("/single/p01.png") == (local / "p01.png").read_bytes()

@@ -14,11 +14,20 @@ from pathlib import Path, PurePosixPath
 from photorecon.errors import PhotoreconError, first_line
 
 URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]+://")
+CHAIN = "::"  # fsspec's chained URLs: simplecache::s3://bucket/key, zip://inner::file://a.zip
+
+
+def is_chain(text: str) -> bool:
+    """Whether `text` is a chained fsspec URL (some part of it a URL)."""
+    return CHAIN in text and any(URL.match(part) for part in text.split(CHAIN))
 
 
 def is_url(text: str | Path) -> bool:
-    """Whether `text` is a URL fsspec should open (not a local path, not file://)."""
-    return isinstance(text, str) and bool(URL.match(text)) and not text.startswith("file://")
+    """Whether `text` is a URL fsspec should open (not a local path, not file://): a URL or a
+    chain of them."""
+    if not isinstance(text, str):
+        return False
+    return is_chain(text) or (bool(URL.match(text)) and not text.startswith("file://"))
 
 
 def local_or_remote(text: str) -> Path | RemotePath:
@@ -45,7 +54,13 @@ class RemotePath:
     """A file or folder at a URL, with the little of `Path` that batch jobs use."""
 
     def __init__(self, url: str) -> None:
-        self.url = url.rstrip("/") if not url.endswith("://") else url
+        parts = url.split(CHAIN)
+        # the part that holds the path: the first with a protocol and a path (a chain's
+        # leading layers, simplecache:: say, have none)
+        self._head = next((i for i, p in enumerate(parts) if URL.match(p)), 0)
+        head = parts[self._head]
+        parts[self._head] = head.rstrip("/") if not head.endswith("://") else head
+        self.url = CHAIN.join(parts)
 
     def __str__(self) -> str:
         return self.url
@@ -59,9 +74,19 @@ class RemotePath:
     def __hash__(self) -> int:
         return hash(self.url)
 
+    def _parts(self) -> list[str]:
+        return self.url.split(CHAIN)
+
+    def _with_path(self, path: str) -> RemotePath:
+        """This URL with the path of its head part replaced (the chain kept)."""
+        parts = self._parts()
+        protocol = parts[self._head].split("://", 1)[0]
+        parts[self._head] = f"{protocol}://{path.lstrip('/')}"
+        return RemotePath(CHAIN.join(parts))
+
     @property
     def _pure(self) -> PurePosixPath:
-        return PurePosixPath(self.url.split("://", 1)[1])
+        return PurePosixPath(self._parts()[self._head].split("://", 1)[-1])
 
     @property
     def name(self) -> str:
@@ -76,10 +101,10 @@ class RemotePath:
         return self._pure.suffix
 
     def __truediv__(self, name: str) -> RemotePath:
-        return RemotePath(f"{self.url}/{name}")
+        return self._with_path(f"{self._pure.as_posix()}/{name}")
 
     def with_name(self, name: str) -> RemotePath:
-        return RemotePath(f"{self.url.rsplit('/', 1)[0]}/{name}")
+        return self._with_path((self._pure.parent / name).as_posix())
 
     def resolve(self) -> RemotePath:
         return self
@@ -99,10 +124,9 @@ class RemotePath:
     def children(self) -> list[RemotePath]:
         """The files directly inside this folder, sorted by name."""
         fs, path = _filesystem(self.url)
-        protocol = self.url.split("://", 1)[0]
         entries = fs.ls(path, detail=True)
         files = sorted(e["name"] for e in entries if e.get("type") == "file")
-        return [RemotePath(f"{protocol}://{name.lstrip('/')}") for name in files]
+        return [self._with_path(name) for name in files]
 
     def open(self):
         """A binary stream of the file, read as it is consumed (a shard, say)."""

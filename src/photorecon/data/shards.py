@@ -30,7 +30,7 @@ import numpy as np
 from photorecon.errors import PhotoreconError, first_line
 from photorecon.fsutil import atomic_path, relative_problem
 from photorecon.imageio import IMAGE_SUFFIXES, decode_rgb, max_pixels
-from photorecon.remote import URL, RemotePath, local_or_remote
+from photorecon.remote import URL, RemotePath, is_chain, local_or_remote
 
 INDEX = "index.json"
 SHARD_NAME = "photos-{:06d}.tar"
@@ -290,7 +290,7 @@ def _whole(value) -> bool:
 
 def _is_url(spec: str) -> bool:
     """A `pipe:` command or any URL (file:// included): not checked on the local disk."""
-    return spec.startswith("pipe:") or URL.match(spec) is not None
+    return spec.startswith("pipe:") or URL.match(spec) is not None or is_chain(spec)
 
 
 def expand_spec(spec: str | list[str]) -> list[str]:
