@@ -145,6 +145,18 @@ def test_merge_refuses_overlapping_or_broken_parts(dataset: Path, tmp_path: Path
     assert main(["merge", str(kept), str(value)]) == 2
     assert "value.csv: malformed submission part CSV" in capsys.readouterr().err
     assert kept.read_text() == "as it was"
+    data = part.read_bytes()
+    for name, cut in (
+        ("mid-row.csv", len(data) - 3),
+        ("row-end.csv", data.rindex(b"\n", 0, -1) + 1),
+    ):
+        short = tmp_path / name  # cut in a value, or cut cleanly after a row: both short
+        short.write_bytes(data[:cut])
+        assert main(["merge", str(kept), str(short)]) == 2
+        err = capsys.readouterr().err
+        assert name in err and ("middle of a row" in err or "not whole" in err), err
+        assert kept.read_text() == "as it was"
+    assert main(["merge", str(kept), str(part)]) == 0  # the whole part merges
 
 
 def test_summary_merges_the_shards_logs(tmp_path: Path, capsys) -> None:

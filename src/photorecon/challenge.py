@@ -413,10 +413,32 @@ def merge_submissions(out: str | Path, parts: list[str | Path]) -> int:
 def _photos_in(part: Path) -> list[str]:
     """The photo names a submission's ids mention, the part read and checked as the scorer
     reads a submission (header, ids, values)."""
+    with open(part, "rb") as fh:  # the writer ends every row with a newline
+        if fh.seek(0, 2) > 0:
+            fh.seek(-1, 2)
+            if fh.read(1) != b"\n":
+                raise PhotoreconError(f"{part}: ends in the middle of a row (a part cut short)")
     frame = read_submission(part, "submission part")
-    names = frame.select(
-        pl.col(ID_COLUMN).str.extract(r"^(.*)_box\d+_\d+_\d+_\d$").alias("name")
-    ).unique()
-    if names["name"].null_count():
+    pattern = r"^(.*)_box(\d+)_(\d+)_(\d+)_\d$"
+    ids = frame.select(
+        pl.col(ID_COLUMN).str.extract(pattern, 1).alias("name"),
+        pl.col(ID_COLUMN).str.extract(pattern, 2).alias("box"),
+        pl.col(ID_COLUMN).str.extract(pattern, 3).cast(pl.Int64, strict=False).alias("row"),
+        pl.col(ID_COLUMN).str.extract(pattern, 4).cast(pl.Int64, strict=False).alias("col"),
+    )
+    if ids["name"].null_count():
         raise PhotoreconError(f"{part}: an id is not <filename>_box<k>_<row>_<col>_<ch>")
-    return names["name"].to_list()
+    # every box whole: rows x cols x 3 channels (a part cut at a row's end loses the rest)
+    boxes = ids.group_by("name", "box").agg(
+        pl.len().alias("n"),
+        (
+            (pl.col("row").max() - pl.col("row").min() + 1)
+            * (pl.col("col").max() - pl.col("col").min() + 1)
+            * 3
+        ).alias("want"),
+    )
+    short = boxes.filter(pl.col("n") != pl.col("want"))
+    if len(short):
+        name, box = short["name"][0], short["box"][0]
+        raise PhotoreconError(f"{part}: box {box} of {name} is not whole (a part cut short?)")
+    return ids["name"].unique().to_list()
