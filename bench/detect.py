@@ -43,7 +43,7 @@ from photorecon.models.loading import load_model_for
 from photorecon.train.evaluation import detection_counts, detection_scores
 
 
-def test_samples(photos_dir: str, crops: int, size: int, seed: int, split: str = "test"):
+def test_samples(photos_dir: str, crops: int, size: int, seed: int, split: str = "test", mix=None):
     records = read_manifest(photos_dir)
     paths = [str(Path(photos_dir) / r.path) for r in records]
     chosen = split_photos(paths, 0, 0.1, 0.15)[split]
@@ -55,7 +55,7 @@ def test_samples(photos_dir: str, crops: int, size: int, seed: int, split: str =
         rng = np.random.default_rng([seed, i])
         for j in range(crops):
             crop = random_crop(photo, rng, size)
-            samples.append(render_damage(crop, rng, clean=j % 4 == 3))
+            samples.append(render_damage(crop, rng, mix, clean=j % 4 == 3))
     return samples
 
 
@@ -190,8 +190,16 @@ def main() -> None:
         help="detectors to compare: names or checkpoints, comma-separated (damage,tophat); "
         "the first is the one pictured and swept",
     )
+    parser.add_argument(
+        "--by-kind",
+        action="store_true",
+        help="F1 of each detector on each kind of damage alone (photorecon.damage.KINDS)",
+    )
     args = parser.parse_args()
     names = args.detectors.split(",")
+    if args.by_kind:
+        by_kind(args, names)
+        return
     samples = test_samples(args.photos, args.crops, args.size, args.seed, args.split)
     damaged = sum(s.mask.any() for s in samples)
     print(
@@ -233,6 +241,22 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             seconds = big_scan_seconds(next(s for s in samples if s.mask.any()), Path(tmp))
         print(f"24-megapixel scan, photorecon fill --auto: {seconds:.1f} s wall")
+
+
+def by_kind(args, names: list[str]) -> None:
+    """Precision / recall / F1 of each detector on crops damaged by one kind at a time."""
+    from photorecon.damage import DAMAGE_KINDS
+
+    print(f"{args.split} crops of {args.size}², {args.crops} per photo, one kind at a time\n")
+    print(f"| kind | {' | '.join(f'{n} P / R / F1' for n in names)} |")
+    print("|---" * (len(names) + 1) + "|")
+    for kind in DAMAGE_KINDS:
+        samples = test_samples(args.photos, args.crops, args.size, args.seed, args.split, {kind: 1})
+        cells = []
+        for name in names:
+            scores, _ = scores_at(probabilities(name, samples)[0], samples, args.sensitivity)
+            cells.append(f"{scores['precision']:.2f} / {scores['recall']:.2f} / {scores['f1']:.2f}")
+        print(f"| {kind} | {' | '.join(cells)} |")
 
 
 if __name__ == "__main__":

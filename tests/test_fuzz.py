@@ -218,6 +218,104 @@ def test_mask_reader(data: bytes) -> None:
     assert mask.ndim == 2
 
 
+# --- shards, their index and run logs: files others wrote --------------------------------------
+
+
+def _tar(members: list[tuple[str, bytes]]) -> bytes:
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+SHARD = _tar(
+    [
+        ("00000000.json", b'{"path": "a/cat.png", "source": "x", "licence": "CC0"}'),
+        ("00000000.png", SEEDS[0]),
+        ("00000001.png", SEEDS[1]),
+    ]
+)
+INDEX = (
+    b'{"format": "photorecon-shards/1", "count": 2, "bytes": 10, "shards": [{"name": '
+    b'"photos-000000.tar", "count": 2, "bytes": 10, "sha256": "' + b"ab" * 32 + b'"}]}'
+)
+RUN_LOG = (
+    b'{"source": "in/a.png", "target": "out/a.png", "status": "done", "seconds": 0.5}\n'
+    b'{"source": "in/b.png", "target": "out/b.png", "status": "failed", "reason": "x"}\n'
+)
+
+
+def test_the_seeds_of_the_file_fuzzers_parse() -> None:
+    """Each fuzzer starts from input that reads: a reader that refused everything fails here."""
+    from photorecon.batchlog import read_entries
+    from photorecon.data.shards import iter_samples, read_index
+
+    assert [s.name for s in iter_samples(str(file_with("seed.tar", SHARD)))] == [
+        "a/cat.png",
+        "00000001.png",
+    ]
+    folder = WORK / "index-seed"
+    folder.mkdir(exist_ok=True)
+    (folder / "index.json").write_bytes(INDEX)
+    assert [s.count for s in read_index(folder)] == [2]
+    assert len(read_entries(file_with("seed.jsonl", RUN_LOG), ("source", "status"))) == 2
+
+
+@given(st.one_of(mutated(SHARD), st.binary(max_size=600)))
+@example(SHARD.replace(b"a/cat.png", b"../../x.png"))
+@example(SHARD.replace(b"a/cat.png", b"/etc/xx.png"))
+def test_shard_reader(data: bytes) -> None:
+    from photorecon.data.shards import iter_samples
+    from photorecon.fsutil import relative_problem
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            samples = list(iter_samples(str(file_with("fuzz.tar", data))))
+    except PhotoreconError as exc:
+        assert "\n" not in str(exc) and "fuzz.tar" in str(exc)
+        return
+    for sample in samples:  # whatever it read, every name stays inside a folder
+        assert relative_problem(sample.name) is None
+
+
+@given(st.one_of(mutated(INDEX), text_bytes()))
+@example(INDEX.replace(b"photos-000000.tar", b"pipe:touch PWNED; cat x.tar"))
+def test_shard_index_reader(data: bytes) -> None:
+    from photorecon.data.shards import SHARD_FILE, read_index
+
+    folder = WORK / "index"
+    folder.mkdir(exist_ok=True)
+    (folder / "index.json").write_bytes(data)
+    try:
+        shards = read_index(folder)
+    except PhotoreconError as exc:
+        assert "\n" not in str(exc) and "index.json" in str(exc)
+        return
+    assert all(SHARD_FILE.match(s.name) and s.count >= 1 for s in shards)
+
+
+@given(st.one_of(mutated(RUN_LOG), text_bytes()))
+def test_run_log_reader(data: bytes) -> None:
+    from photorecon.batchlog import read_entries
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a torn last line is a notice
+            entries = read_entries(file_with("fuzz.jsonl", data), ("source", "status"))
+    except PhotoreconError as exc:
+        assert "\n" not in str(exc) and "fuzz.jsonl" in str(exc)
+        return
+    for entry in entries:
+        assert isinstance(entry["source"], str) and isinstance(entry["status"], str)
+        assert isinstance(entry.get("seconds", 0.0), int | float)
+
+
 def test_profile_runs_enough_examples() -> None:
     from hypothesis import settings
 
