@@ -15,7 +15,11 @@ the full range, then OpenCV's non-local means), `greyworld+nlm` (grey-world whit
 same stretch and non-local means), `restore` (photorecon's restorer and grain step, damage off;
 `--model` picks a checkpoint).
 
+`--pictures FILE` also writes real old photos (`../shared/real`) before and after the whole
+`photorecon restore` (damage, tone and grain) as one picture.
+
 Run: .venv/bin/python bench/restore.py [--split val] [--model restore] [--side 512]
+     [--pictures bench/pictures/restore_real.jpg]
 """
 
 from __future__ import annotations
@@ -117,7 +121,11 @@ def main() -> None:
     parser.add_argument("--model", default="restore")
     parser.add_argument("--side", type=int, default=512)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pictures", help="real old photos before and after, as one JPEG")
+    parser.add_argument("--real", default=str(Path(__file__).parents[1].parent / "shared/real"))
     args = parser.parse_args()
+    if args.pictures:
+        real_pictures(Path(args.real), args.model, Path(args.pictures))
     records = read_manifest(args.photos)
     paths = [str(Path(args.photos) / r.path) for r in records]
     chosen = split_photos(paths, 0, 0.1, 0.15)[args.split]
@@ -148,6 +156,38 @@ def main() -> None:
             worst = f" ({min(v[0] for v in scores):.1f})" if key == "untouched" else ""
             cells.append(f"{p:.2f}{worst} / {s:.3f}")
         print(f"| {name} | {' | '.join(cells)} | {1000 * seconds / count:.0f} |")
+
+
+def real_pictures(folder: Path, model: str, out: Path) -> None:
+    """Each real old photo beside its restoration (damage, tone, grain), in one picture."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # a benchmark script owns its process
+    import matplotlib.pyplot as plt
+
+    from photorecon.detection import load_detector
+    from photorecon.models.loading import load_model, load_model_for
+    from photorecon.restoration import RestoreOptions, restore_pixels
+
+    restorer = load_model(model, "cpu")
+    detector = load_detector("damage", "cpu")
+    filler, _ = load_model_for("ffc", "cpu")
+    paths = sorted(folder.glob("scratched/*.png")) + sorted(folder.glob("clean/*.png"))
+    fig, axes = plt.subplots(len(paths), 2, figsize=(10, 4.2 * len(paths)))
+    for row, path in zip(axes, paths, strict=True):
+        photo = read_image(path)
+        out, _ = restore_pixels(
+            photo, RestoreOptions(), restorer=restorer, detector=detector, fill_model=filler
+        )
+        for ax, (title, image) in zip(row, ((path.name, photo), ("restored", out)), strict=True):
+            ax.imshow(image)
+            ax.set_title(title)
+            ax.axis("off")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=70, pil_kwargs={"quality": 85})
+    plt.close(fig)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -139,8 +139,13 @@ class OpenVinoRunner:
             "NUM_STREAMS": 1,
         }
         cache = _openvino_cache()
+        folder = Path(cache["CACHE_DIR"]) if cache else None
+        if folder is not None:
+            _keep_sound_blobs(folder)
         try:
             self._compiled = core.compile_model(model, "CPU", {**config, **cache})
+            if folder is not None:
+                _record_blobs(folder)
         except Exception:
             try:  # an unwritable cache folder, say: compile without it
                 self._compiled = core.compile_model(model, "CPU", config)
@@ -237,6 +242,62 @@ def open_cached(
         warnings.warn(f"the cached export was damaged, made anew ({exc})", stacklevel=2)
         forget(path)
         return open_runner(remake(), threads, engine)
+
+
+BLOBS = "photorecon-blobs.json"  # OpenVINO's compiled networks in its cache, with their hashes
+
+
+def _blob_hashes(folder: Path) -> dict[str, str]:
+    import json
+
+    try:
+        data = json.loads((folder / BLOBS).read_text())
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _keep_sound_blobs(folder: Path) -> None:
+    """Before OpenVINO reads its cache: every compiled network whose bytes are not the ones
+    recorded when it was written is removed (OpenVINO compiles it anew), with a notice for a
+    changed one; OpenVINO itself would load a damaged copy and compute wrong numbers."""
+    import warnings
+
+    from photorecon.models.exportcheck import file_sha256
+
+    known = _blob_hashes(folder)
+    for blob in folder.glob("*.blob"):
+        recorded = known.get(blob.name)
+        try:
+            sound = recorded is not None and file_sha256(blob) == recorded
+        except OSError:
+            sound = False
+        if not sound:
+            if recorded is not None:
+                warnings.warn(
+                    f"{blob}: OpenVINO's compiled copy was damaged, compiled anew", stacklevel=3
+                )
+            blob.unlink(missing_ok=True)
+
+
+def _record_blobs(folder: Path) -> None:
+    """The hashes of the compiled networks OpenVINO has just written."""
+    import json
+
+    from photorecon.fsutil import atomic_path
+    from photorecon.models.exportcheck import file_sha256
+
+    known = _blob_hashes(folder)
+    blobs = {b.name for b in folder.glob("*.blob")}
+    fresh = {name: file_sha256(folder / name) for name in blobs - known.keys()}
+    if not fresh and known.keys() <= blobs:
+        return
+    hashes = {name: sha for name, sha in {**known, **fresh}.items() if name in blobs}
+    try:
+        with atomic_path(folder / BLOBS) as tmp:
+            tmp.write_text(json.dumps(hashes, indent=1))
+    except PhotoreconError:  # an unwritable cache: its blobs are checked by the canary alone
+        pass
 
 
 def _clear_openvino_cache() -> None:
