@@ -678,3 +678,29 @@ def test_the_damage_brush_marks_the_crack_inside_the_stroke_and_nothing_else(
     page.keyboard.press("Control+Shift+z")
     parts, _ = fill(page)
     assert np.array_equal(holes(parts["mask"]), mask)
+
+
+def test_restore_is_a_round_the_slider_compares_and_undo_takes_back(page, tmp_path) -> None:
+    faded = (PHOTO * 0.5 + 110).astype(np.uint8)
+    path = tmp_path / "old.png"
+    Image.fromarray(faded).save(path)
+    open_photo(page, path)
+    set_size(page, 6)
+    stroke(page, [(30, 200), (60, 200)])  # a mark of the user's own: a restore keeps it
+    painted = page.evaluate("S.marked")
+    with page.expect_response("**/api/restore") as resp:
+        page.click("#restore")
+    assert resp.value.status == 200
+    page.wait_for_function("S.round === 1 && !S.busy")
+    assert page.evaluate("S.marked") == painted  # the mask is left as it was
+    assert page.evaluate("S.split") == 0.5  # before | after, side by side
+    assert "Restored" in page.text_content("#status")
+    after = page.evaluate(
+        "(() => { const c = document.createElement('canvas'); c.width = S.width;"
+        " c.height = S.height; const x = c.getContext('2d'); x.drawImage(S.image, 0, 0);"
+        " return Array.from(x.getImageData(0, 0, S.width, S.height).data); })()"
+    )
+    restored = np.array(after, np.uint8).reshape(H, W, 4)[..., :3].astype(float)
+    assert restored.std() > faded.std() * 1.15  # the photo on the canvas is the restored one
+    page.keyboard.press("Control+z")
+    assert page.evaluate("S.round") == 0 and page.evaluate("S.marked") == painted

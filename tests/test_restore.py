@@ -239,3 +239,33 @@ def test_a_restorer_trains_through_the_engine(tmp_path: Path) -> None:
     bad = load_config(TrainConfig, "configs/restore-cpu.yaml", [*overrides, "data.source=shards"])
     with pytest.raises(PhotoreconError, match="data.source=photos"):
         train(bad, tmp_path / "bad", progress=False)
+
+
+def test_the_server_restores_in_the_uploads_format() -> None:
+    import io
+
+    from fastapi.testclient import TestClient
+
+    from photorecon.serve.app import create_app
+
+    client = TestClient(create_app(default_model="telea"))
+    photo = synthetic_photo(np.random.default_rng(11), 90, 120)
+    faded = (photo * 0.5 + 110).astype(np.uint8)  # washed out toward a light grey
+    buf = io.BytesIO()
+    Image.fromarray(faded).save(buf, "JPEG", quality=95)
+    files = {"image": ("old.jpg", buf.getvalue(), "image/jpeg")}
+    answer = client.post("/api/restore", files=files, data={"damage": "false"})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "image/jpeg"
+    out = np.asarray(Image.open(io.BytesIO(answer.content)).convert("RGB")).astype(float)
+    assert out.std() > faded.std() * 1.15  # contrast given back
+    half = client.post("/api/restore", files=files, data={"damage": "false", "strength": "0"})
+    back = np.asarray(Image.open(io.BytesIO(half.content)).convert("RGB")).astype(float)
+    sent = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")).astype(float)
+    assert np.abs(back - sent).mean() < 0.5  # strength 0: the photo as it was sent
+    for data, says in (
+        ({"strength": "1.5"}, "strength"),
+        ({"damage": "false", "tone": "false"}, "nothing to do"),
+    ):
+        bad = client.post("/api/restore", files=files, data=data)
+        assert bad.status_code == 400 and says in bad.json()["detail"]
