@@ -8,7 +8,7 @@ core      errors, fsutil, progress, config, threads, imageio, png, masks, damage
           -- no torch at import time (a learned model imports it when it is loaded)
 networks  models/ (the rest: onnx.py exports), losses/, checkpoint, evaluate -- core, networks
 engine    train/                                                     -- core, networks, engine
-front     cli, restorecli, serve/                                    -- anything
+front     cli, cliopts, restorecli, serve/                           -- anything
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ ORDER = ["core", "networks", "engine", "front"]
 def layer(module: str) -> str:
     parts = module.split(".")[1:]  # drop "photorecon"
     top = parts[0] if parts else "__init__"
-    if top in ("cli", "restorecli", "serve"):
+    if top in ("cli", "cliopts", "restorecli", "serve"):
         return "front"
     if top == "train":
         return "engine"

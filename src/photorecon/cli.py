@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from photorecon import __version__, restorecli
+from photorecon.cliopts import add_batch_options
 from photorecon.errors import PhotoreconError
 from photorecon.masks import BOX_SIZE, HOLE_KINDS, HOLES
 
@@ -664,21 +665,7 @@ def _fill_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="model name or checkpoint (default: best shipped model)")
     p.add_argument("-o", "--out", help="output file (one input) or folder")
     p.add_argument("--in-place", action="store_true", help="overwrite the inputs")
-    p.add_argument(
-        "--shard",
-        metavar="K/N",
-        help="fill only share K of N of the photos (by a stable hash of each name, so N runs "
-        "cover each photo once; under torchrun, RANK/WORLD_SIZE choose it)",
-    )
-    p.add_argument(
-        "--run-log",
-        "--log",
-        dest="log",
-        metavar="FILE",
-        help="run log (JSON lines): a rerun with the same log skips photos done and retries "
-        "those that failed; {shard} in the name becomes K-of-N (--log is the same, but "
-        "torchrun takes it for its own --log-dir)",
-    )
+    add_batch_options(p, "fill")
     p.add_argument(
         "--quality",
         type=int,

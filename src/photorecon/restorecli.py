@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from photorecon.cliopts import add_batch_options
 from photorecon.errors import PhotoreconError
 
 
@@ -32,20 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--model", default="restore", help="restorer: name or checkpoint (restore)")
     p.add_argument("--fill-model", help="fill for the damage (default: best shipped model)")
-    p.add_argument(
-        "--shard",
-        metavar="K/N",
-        help="restore only share K of N of the photos (a stable hash of each name; under "
-        "torchrun, RANK/WORLD_SIZE choose it)",
-    )
-    p.add_argument(
-        "--run-log",
-        "--log",
-        dest="log",
-        metavar="FILE",
-        help="run log (JSON lines): a rerun with the same log skips photos done and retries "
-        "those that failed; {shard} in the name becomes K-of-N",
-    )
+    add_batch_options(p, "restore")
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (95)")
     p.add_argument("--device", default="cpu", help="for the damage fill: cpu, cuda ... (cpu)")
 

@@ -11,6 +11,7 @@ import numpy as np
 from photorecon.damage.shapes import (
     SUPER,
     Layer,
+    across,
     canvas,
     down,
     jagged,
@@ -143,13 +144,7 @@ def tears(rng, height: int, width: int) -> list[Layer]:
 
 def creases(rng, height: int, width: int) -> list[Layer]:
     """A fold across the print: a light crack (emulsion broken) with a faint shaded band."""
-    side = max(height, width)
-    heading = rng.uniform(0, math.pi)
-    cx, cy = rng.uniform(0, width), rng.uniform(0, height)
-    length = 2.5 * side
-    start = (cx - 0.5 * length * math.cos(heading), cy - 0.5 * length * math.sin(heading))
-    path = walk(rng, height, width, length, 12, 0.04, start=start, heading=heading)
-    curve = smooth_curve(path)
+    curve = across(rng, height, width, rng.uniform(0, math.pi), 12, 0.04)
     crack = canvas(height, width)
     dashes = (int(rng.integers(6, 30)), int(rng.integers(0, 3)))
     polyline(crack, curve, rng.uniform(1.0, 3.0), dashes)

@@ -17,6 +17,7 @@ import numpy as np
 from photorecon.damage.shapes import (
     SUPER,
     Layer,
+    across,
     canvas,
     down,
     polyline,
@@ -154,16 +155,11 @@ def flaking(rng, height: int, width: int) -> list[Layer]:
 
 def folds(rng, height: int, width: int) -> list[Layer]:
     """A crease across the whole print that branches into cracks, with a faint shaded band."""
-    side = max(height, width)
     straight = rng.random() < 0.7  # folds follow the print's sides more often than not
     heading = (rng.integers(2) * math.pi / 2 if straight else 0) + rng.uniform(-0.3, 0.3)
     if not straight:
         heading = rng.uniform(0, math.pi)
-    cx, cy = rng.uniform(0, width), rng.uniform(0, height)
-    length = 2.5 * side
-    start = (cx - 0.5 * length * math.cos(heading), cy - 0.5 * length * math.sin(heading))
-    path = walk(rng, height, width, length, 16, 0.03, start=start, heading=heading)
-    curve = smooth_curve(path)
+    curve = across(rng, height, width, heading, 16, 0.03)
     crack = canvas(height, width)
     polyline(
         crack, curve, rng.uniform(1.0, 3.5), (int(rng.integers(8, 30)), int(rng.integers(0, 3)))

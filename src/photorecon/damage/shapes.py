@@ -107,3 +107,13 @@ def jagged(rng, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         offset += np.interp(np.linspace(0, scale - 1, steps), np.arange(scale), knots)
     offset[0] = offset[-1] = 0
     return line + offset[:, None] * normal
+
+
+def across(rng, height: int, width: int, heading: float, vertices: int, turn: float) -> np.ndarray:
+    """A smooth curve right across the print through a random point, heading about
+    `heading` (a fold's or a crease's line), as (k, 2) points."""
+    side = max(height, width)
+    cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+    length = 2.5 * side
+    start = (cx - 0.5 * length * math.cos(heading), cy - 0.5 * length * math.sin(heading))
+    return smooth_curve(walk(rng, height, width, length, vertices, turn, start, heading))

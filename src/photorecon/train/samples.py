@@ -272,22 +272,30 @@ def _detector_data(cfg: TrainConfig, info: DistInfo, device, length: int):
     """A damage detector's samples (photos damaged on the fly, on the CPU) and its fixed
     validation set of damaged and clean crops of the val photos."""
     d = cfg.data
-    if d.source != "photos":
-        raise PhotoreconError("a damage detector trains on data.source=photos")
     if not 0.0 <= d.clean_share < 1.0:
         raise PhotoreconError(f"data.clean_share must be in [0, 1), got {d.clean_share}")
     parse_damage_mix(d.damage)  # an unknown kind or a bad weight fails before photos load
+    train, val_photos = _cpu_photos(cfg, "a damage detector")
+    dataset = DamagedCrops(train, d, cfg.seed, length)
+    images, masks, labels = fixed_damage_set(val_photos, d, d.seed)
+    val = {"images": images, "masks": masks, "labels": labels, "detect": True}
+    return LoaderSamples(dataset, cfg, info, device), val
+
+
+def _cpu_photos(cfg: TrainConfig, who: str) -> tuple[list, list]:
+    """The train and val photos of a pack, for a trainer whose samples are drawn on the CPU
+    (`who` names it in the errors)."""
+    d = cfg.data
+    if d.source != "photos":
+        raise PhotoreconError(f"{who} trains on data.source=photos")
     if d.loader == "device":
-        raise PhotoreconError("a damage detector's samples are drawn on the CPU: data.loader=auto")
+        raise PhotoreconError(f"{who}'s samples are drawn on the CPU: data.loader=auto")
     records = read_manifest(d.photos)
     paths = [str(Path(d.photos) / r.path) for r in records]
     splits = split_photos(paths, d.seed, d.val_frac, d.test_frac)
     if not splits["val"]:
         raise PhotoreconError("training needs val photos: set data.val_frac > 0")
-    dataset = DamagedCrops(load_photos(splits["train"], d.max_side), d, cfg.seed, length)
-    images, masks, labels = fixed_damage_set(load_photos(splits["val"], d.max_side), d, d.seed)
-    val = {"images": images, "masks": masks, "labels": labels, "detect": True}
-    return LoaderSamples(dataset, cfg, info, device), val
+    return load_photos(splits["train"], d.max_side), load_photos(splits["val"], d.max_side)
 
 
 def _restorer_data(cfg: TrainConfig, info: DistInfo, device, length: int):
@@ -296,16 +304,8 @@ def _restorer_data(cfg: TrainConfig, info: DistInfo, device, length: int):
     from photorecon.train.data import AgedCrops, fixed_restore_set
 
     d = cfg.data
-    if d.source != "photos":
-        raise PhotoreconError("a restorer trains on data.source=photos")
-    if d.loader == "device":
-        raise PhotoreconError("a restorer's samples are drawn on the CPU: data.loader=auto")
-    records = read_manifest(d.photos)
-    paths = [str(Path(d.photos) / r.path) for r in records]
-    splits = split_photos(paths, d.seed, d.val_frac, d.test_frac)
-    if not splits["val"]:
-        raise PhotoreconError("training needs val photos: set data.val_frac > 0")
-    dataset = AgedCrops(load_photos(splits["train"], d.max_side), d, cfg.seed, length)
-    images, targets, labels = fixed_restore_set(load_photos(splits["val"], d.max_side), d, d.seed)
+    train, val_photos = _cpu_photos(cfg, "a restorer")
+    dataset = AgedCrops(train, d, cfg.seed, length)
+    images, targets, labels = fixed_restore_set(val_photos, d, d.seed)
     val = {"images": images, "targets": targets, "labels": labels, "restore": True}
     return LoaderSamples(dataset, cfg, info, device), val

@@ -81,19 +81,29 @@ class Step:
             raise PhotoreconError(f"{name} loss became {loss.detach().item()}")
 
 
-class SupervisedStep(Step):
-    """Pixel losses on the generator's output (ffc, bilstm)."""
+class OneNetStep(Step):
+    """One network and its optimiser (`train_model` is what runs forward: the DDP wrapper
+    when distributed, compiled when asked)."""
 
     def __init__(
         self, generator: nn.Module, train_model: nn.Module, cfg: TrainConfig, scaler=None
     ) -> None:
         self.generator = generator
-        self.train_model = train_model  # the DDP wrapper when distributed
+        self.train_model = train_model
         super().__init__(cfg, scaler)
         o = cfg.optim
         opt = _adam(generator.parameters(), o.lr, o.beta1, o.beta2, o.weight_decay)
         self.modules = {"generator": generator}
         self.optimizers = {"generator": opt}
+
+
+class SupervisedStep(OneNetStep):
+    """Pixel losses on the generator's output (ffc, bilstm)."""
+
+    def __init__(
+        self, generator: nn.Module, train_model: nn.Module, cfg: TrainConfig, scaler=None
+    ) -> None:
+        super().__init__(generator, train_model, cfg, scaler)
         self.perceptual = None
         if cfg.loss.perceptual > 0:
             from photorecon.losses.perceptual import PerceptualLoss
@@ -127,19 +137,8 @@ def detection_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return bce + dice
 
 
-class DetectorStep(Step):
+class DetectorStep(OneNetStep):
     """A damage detector: damaged photos in, the true damage mask as the target."""
-
-    def __init__(
-        self, generator: nn.Module, train_model: nn.Module, cfg: TrainConfig, scaler=None
-    ) -> None:
-        self.generator = generator
-        self.train_model = train_model
-        super().__init__(cfg, scaler)
-        o = cfg.optim
-        opt = _adam(generator.parameters(), o.lr, o.beta1, o.beta2, o.weight_decay)
-        self.modules = {"generator": generator}
-        self.optimizers = {"generator": opt}
 
     def __call__(self, images, masks, autocast) -> dict[str, float]:
         with autocast():
@@ -149,19 +148,8 @@ class DetectorStep(Step):
         return {"loss": loss.detach().item()}
 
 
-class RestorerStep(Step):
+class RestorerStep(OneNetStep):
     """A restorer: aged photos in, what they were before ageing as the target (uint8)."""
-
-    def __init__(
-        self, generator: nn.Module, train_model: nn.Module, cfg: TrainConfig, scaler=None
-    ) -> None:
-        self.generator = generator
-        self.train_model = train_model
-        super().__init__(cfg, scaler)
-        o = cfg.optim
-        opt = _adam(generator.parameters(), o.lr, o.beta1, o.beta2, o.weight_decay)
-        self.modules = {"generator": generator}
-        self.optimizers = {"generator": opt}
 
     # An untouched photo's error weighs this much more: its errors are small next to an aged
     # photo's, yet a restorer that harms photos that needed nothing is worse than none.
