@@ -81,7 +81,8 @@ def restore_batch(jobs, options, args: argparse.Namespace, log):
     """Each job restored and written (`run_batch`: bad files do not stop the rest)."""
     from dataclasses import replace
 
-    from photorecon.fillcli import read_location, run_batch
+    from photorecon.fillcli import ANSWER_FORMATS, read_location, run_batch
+    from photorecon.fsutil import STDOUT
     from photorecon.imageio import encode_photo, format_for, write_photo
     from photorecon.models.loading import default_model, load_model
     from photorecon.remote import RemotePath
@@ -113,13 +114,19 @@ def restore_batch(jobs, options, args: argparse.Namespace, log):
         )
         # the restored 16-bit samples stand in for the photo's own: written as they are
         like = replace(photo, deep=deep, rgb=rgb) if deep is not None else photo
-        if isinstance(job.target, RemotePath):
+        if str(job.target) == STDOUT:  # the restored photo, in the input's format
+            fmt = photo.format if photo.format in ANSWER_FORMATS else "PNG"
+            sys.stdout.buffer.write(encode_photo(rgb, like, fmt, args.quality))
+            sys.stdout.buffer.flush()
+        elif isinstance(job.target, RemotePath):
             job.target.write_bytes(encode_photo(rgb, like, format_for(job.target), args.quality))
         else:
             write_photo(job.target, rgb, like, args.quality)
         return ""
 
-    return run_batch(jobs, work, desc="restore", progress=not args.quiet, log=log)
+    # an image on standard output is all that goes there: no progress lines
+    progress = not args.quiet and not any(str(job.target) == STDOUT for job in jobs)
+    return run_batch(jobs, work, desc="restore", progress=progress, log=log)
 
 
 if __name__ == "__main__":  # pragma: no cover
