@@ -48,6 +48,9 @@ def demo_folder(tmp_path_factory) -> Path:
     mask = np.zeros((300, 520), np.uint8)
     mask[100:140, 200:300] = 255
     Image.fromarray(mask).save(root / "mask.png")
+    stroke = np.zeros((300, 520), np.uint8)
+    stroke[20:280, 100:180] = 255  # a broad stroke over part of the old print
+    Image.fromarray(stroke).save(root / "stroke.png")
     (root / "scans").mkdir()
     for i in range(8):
         scan = synthetic_photo(rng, 200, 260)
