@@ -20,6 +20,16 @@ def outside_unchanged(out: np.ndarray, image: np.ndarray, mask: np.ndarray) -> b
     return bool((out[mask == 0] == image[mask == 0]).all())
 
 
+def holes_filled(out: np.ndarray, image: np.ndarray, mask: np.ndarray) -> bool:
+    """The holes hold a fill: not the photo's own pixels left where they were (the input
+    still holds them: a fill that does nothing would pass an outside-only check), and no
+    further from them than a flat grey would be."""
+    hole = mask > 0
+    replaced = (out[hole] != image[hole]).any(axis=-1).mean() > 0.5
+    error = np.abs(out[hole].astype(float) - image[hole]).mean()
+    return bool(replaced and error < np.abs(128.0 - image[hole]).mean())
+
+
 @pytest.mark.parametrize(("height", "width"), [(256, 256), (300, 700), (900, 500)])
 def test_any_size_fills_only_holes(height: int, width: int) -> None:
     image = synthetic_photo(np.random.default_rng(height), height, width)
@@ -31,6 +41,10 @@ def test_any_size_fills_only_holes(height: int, width: int) -> None:
         out = fill_any_size(image, mask, model)
         assert out.shape == image.shape and out.dtype == np.uint8
         assert outside_unchanged(out, image, mask)
+        if model is not torch_model:  # the random tiny net's fill is noise: placement only
+            assert holes_filled(out, image, mask)
+        else:
+            assert (out[mask > 0] != image[mask > 0]).any(axis=-1).mean() > 0.5
 
 
 def test_context_window_scales_large_holes_to_work_size() -> None:
@@ -144,7 +158,7 @@ def test_mask_image_fill(tmp_path: Path) -> None:
         == 0
     )
     out = np.asarray(Image.open(out_path))
-    assert outside_unchanged(out, image, mask)
+    assert outside_unchanged(out, image, mask) and holes_filled(out, image, mask)
 
 
 def test_exif_orientation_is_applied(tmp_path: Path) -> None:
