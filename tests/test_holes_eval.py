@@ -108,8 +108,9 @@ def test_drawn_holes_are_fixed_by_seed_and_scored_through_the_fill_path(dataset:
         (x == y).all()
         for x, y in zip(a.masks, drawn_holes(dataset / "val", "brush", 4).masks, strict=True)
     )
-    (row,) = [r for r in evaluate_kinds([a], ["telea"], progress=False)]
-    assert row.model == "telea" and 0 < row.rmse["brush"] < 0.5 and row.seconds_per_image > 0
+    row, mean = evaluate_kinds([a], ["telea", "mean"], progress=False)
+    assert row.model == "telea" and row.seconds_per_image > 0
+    assert 0 < row.rmse["brush"] < 0.9 * mean.rmse["brush"]  # better than a flat fill
 
 
 def test_mask_split_errors_name_the_file(scratch_split: Path, tmp_path: Path) -> None:
