@@ -62,14 +62,20 @@ def test_fill_changes_only_the_box(client: TestClient) -> None:
 def test_fill_with_mask_and_white(client: TestClient) -> None:
     mask = np.zeros((120, 160), np.uint8)
     mask[50:60, 50:60] = 255
-    resp = client.post(
-        "/api/fill",
-        files={
-            "image": ("p.png", png(PHOTO), "image/png"),
-            "mask": ("m.png", png(np.dstack([mask] * 3)), "image/png"),
-        },
-    )
-    assert resp.status_code == 200
+    colour = np.zeros((120, 160, 3), np.uint8)
+    colour[mask > 0] = (255, 32, 80)  # the page's mask colour: any non-zero channel is a hole
+    for upload in (np.dstack([mask] * 3), colour):
+        resp = client.post(
+            "/api/fill",
+            files={
+                "image": ("p.png", png(PHOTO), "image/png"),
+                "mask": ("m.png", png(upload), "image/png"),
+            },
+            data={"model": "mean"},
+        )
+        assert resp.status_code == 200
+        changed = (np.asarray(Image.open(io.BytesIO(resp.content))) != PHOTO).any(axis=2)
+        assert changed[50:60, 50:60].mean() > 0.9 and not changed[mask == 0].any()
     white = PHOTO.copy()
     white[10:40, 100:140] = 255
     resp = client.post("/api/detect", files={"image": ("w.png", png(white), "image/png")})
