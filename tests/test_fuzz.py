@@ -250,6 +250,21 @@ RUN_LOG = (
 )
 
 
+def test_the_seeds_of_the_first_fuzzers_parse() -> None:
+    """The readers take their seeds: a reader that refused everything (and so passed every
+    property above by returning early) fails here."""
+    entries = read_masked_info(file_with("seed_info.csv", MASKED_INFO))
+    assert [e.filename for e in entries] == ["cat.png", "dog.png", "elephant.png"]
+    truth = file_with("seed_truth.csv", SUBMISSION)
+    score = score_files(file_with("seed_sub.csv", SUBMISSION), truth)
+    assert score.rmse == 0 and score.count == 24
+    assert parse_box("1,2,3,4") == Box(1, 2, 3, 4)
+    for seed in SEEDS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert read_photo(seed, "seed").rgb.ndim == 3
+
+
 def test_the_seeds_of_the_file_fuzzers_parse() -> None:
     """Each fuzzer starts from input that reads: a reader that refused everything fails here."""
     from photorecon.batchlog import read_entries
