@@ -532,6 +532,10 @@ def test_two_fingers_pinch_to_zoom_and_pan_and_paint_nothing(page, photo_file, t
     touch(page, "pointerdown", 1, a)
     touch(page, "pointermove", 1, (a[0] + 5, a[1]))  # the first finger starts a stroke ...
     touch(page, "pointerdown", 2, b)  # ... which the second finger turns into a gesture
+    box = page.locator("#editor").bounding_box()
+    z0, tx0, ty0 = page.evaluate("[S.zoom, S.tx, S.ty]")
+    start_mid = ((a[0] + 5 + b[0]) / 2, (a[1] + b[1]) / 2)
+    under = ((start_mid[0] - box["x"] - tx0) / z0, (start_mid[1] - box["y"] - ty0) / z0)
     spread = (b[0] + (b[0] - a[0]), b[1])
     for step in range(1, 5):
         touch(page, "pointermove", 2, (b[0] + step * (spread[0] - b[0]) / 4, b[1]))
@@ -541,6 +545,8 @@ def test_two_fingers_pinch_to_zoom_and_pan_and_paint_nothing(page, photo_file, t
         zoom * (spread[0] - a[0] - 5) / (b[0] - a[0]), rel=0.02
     )
     assert screen(page, 150, 120)[1] == pytest.approx(middle[1], abs=1)
+    # the photo's point that was under the fingers' midpoint is under their midpoint now
+    assert screen(page, *under) == pytest.approx(mid_now, abs=1.5)
     before = screen(page, 150, 120)
     touch(page, "pointermove", 1, (a[0] + 45, a[1] + 30))  # both fingers move: a pan
     touch(page, "pointermove", 2, (spread[0] + 40, spread[1] + 30))
@@ -548,7 +554,7 @@ def test_two_fingers_pinch_to_zoom_and_pan_and_paint_nothing(page, photo_file, t
     assert after[1] == pytest.approx(before[1] + 30, abs=1.5)
     touch(page, "pointerup", 2, (spread[0] + 40, spread[1] + 30))
     touch(page, "pointerup", 1, (a[0] + 45, a[1] + 30))
-    assert mid_now  # the gesture is over: nothing was painted, nothing to undo
+    # the gesture is over: nothing was painted, nothing to undo
     assert page.evaluate("S.marked") == 0 and page.evaluate("S.undo.length") == 0
     touch(page, "pointerdown", 1, screen(page, 60, 60))  # one finger paints again
     touch(page, "pointermove", 1, screen(page, 120, 60))
