@@ -64,7 +64,7 @@ def corrections(model, rgb: np.ndarray) -> dict[str, np.ndarray]:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     with torch.inference_mode():
-        x = torch.from_numpy(np.ascontiguousarray(small)).permute(2, 0, 1)[None].float() / 255
+        x = torch.from_numpy(np.array(small)).permute(2, 0, 1)[None].float() / 255
         x = x.to(next(model.parameters()).device)
         out = model.corrections(x)
     return {k: v[0].float().cpu().numpy() for k, v in out.items()}
