@@ -35,5 +35,15 @@ def test_time_left_follows_the_share_when_time_bounds_the_step() -> None:
     assert "about 3:00 left" in out.getvalue()
 
 
+def test_a_time_bounded_run_shows_its_clock_not_a_share_of_a_million_steps() -> None:
+    out = io.StringIO()
+    lines = LogLines(total=1_000_000, desc="train", unit="step", every=0.0, stream=out)
+    lines.set_time_limit(12.0, 60.0)
+    lines.update(466)
+    said = out.getvalue()
+    assert said.startswith("train: 466 step, ") and "12 s of 1:00 (20%)" in said
+    assert "1,000,000" not in said and "(0%)" not in said
+
+
 def test_clock() -> None:
     assert [clock(5), clock(125), clock(3723)] == ["5 s", "2:05", "1:02:03"]

@@ -68,6 +68,7 @@ class LogLines:
         self.started = self.last = time.monotonic()
         self.postfix = ""
         self.share: float | None = None  # the share done, where the count alone does not say
+        self.clock: tuple[float, float] | None = None  # (used, limit) s, where time bounds it
         self.spoke = False
         self.closed_at: int | None = None  # the count the last "done" line gave
 
@@ -86,6 +87,11 @@ class LogLines:
     def set_share(self, share: float) -> None:
         """How much of the work is done (0-1), for a step bounded by time as well as count."""
         self.share = share
+
+    def set_time_limit(self, used: float, limit: float) -> None:
+        """The work is bounded by time, not by its count: `used` of `limit` seconds (a run's
+        own clock, over all its chunks); lines show that instead of the count's share."""
+        self.clock = (used, limit)
 
     def set_postfix(self, **values: Any) -> None:
         self.postfix = ", ".join(f"{k} {v}" for k, v in values.items())
@@ -106,6 +112,13 @@ class LogLines:
         elapsed = now - self.started
         done_here = self.n - self.start_n
         rate = done_here / elapsed if elapsed > 0 else 0.0
+        if self.clock is not None:  # time-bounded: "466 steps, 0:12 of 1:00 (20%)"
+            used, limit = self.clock
+            parts = [f"{self.desc}: {self.n:,} {self.unit}", f"{rate:.1f} {self.unit}/s"]
+            parts.append(f"{clock(used)} of {clock(limit)} ({min(used / limit, 1):.0%})")
+            if self.postfix:
+                parts.append(self.postfix)
+            return ", ".join(parts)
         count = f"{self.n:,}/{self.total:,}" if self.total else f"{self.n:,}"
         share = f" ({self.n / self.total:.0%})" if self.total else ""
         parts = [f"{self.desc}: {count} {self.unit}{share}", f"{rate:.1f} {self.unit}/s"]

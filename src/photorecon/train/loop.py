@@ -361,6 +361,8 @@ def _loop(
             bar.set_postfix(loss=f"{running:.4f}", ips=f"{ips:.1f}")
             if hasattr(bar, "set_share"):  # a log's lines: the time left from max_minutes too
                 bar.set_share(frac)
+                if cfg.max_minutes > 0 and elapsed / 60 >= cfg.max_minutes * state.step / cfg.steps:
+                    bar.set_time_limit(elapsed, 60 * cfg.max_minutes)  # time, not steps, bounds it
             bar.update(1)
             state.elapsed = elapsed
 
