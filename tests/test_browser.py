@@ -648,7 +648,7 @@ def test_the_damage_brush_marks_the_crack_inside_the_stroke_and_nothing_else(
     image = cv2.GaussianBlur(PHOTO, (0, 0), 2.0).astype(np.int16)
     crack = np.zeros((H, W), np.uint8)
     cv2.line(crack, (20, 40), (300, 190), 255, 2)
-    image[crack > 0] += 40  # faint: a pale crack a person sees at once
+    image[crack > 0] += 20  # faint: a pale crack a person sees, the detector is unsure of
     image = np.clip(image, 0, 255).astype(np.uint8)
     path = tmp_path / "photo.png"
     Image.fromarray(image).save(path)
@@ -671,12 +671,12 @@ def test_the_damage_brush_marks_the_crack_inside_the_stroke_and_nothing_else(
     mask = downloaded_mask(page, tmp_path)
     added = mask.copy()
     added[15:26, 245:286] = False  # the user's own mark
-    assert added.sum() == page.evaluate("S.marked") - painted > 50
+    assert added.sum() == page.evaluate("S.marked") - painted > 30
     assert not added[~near_region].any()  # nothing outside the stroke
     near_crack = cv2.dilate(crack, np.ones((7, 7), np.uint8)) > 0
     assert added[~near_crack].sum() < 0.05 * added.sum()  # the crack, not the stroke
     found_in = (cv2.dilate(added.astype(np.uint8), np.ones((5, 5))) > 0)[(crack > 0) & (region > 0)]
-    assert found_in.mean() > 0.6  # most of the crack inside the stroke
+    assert found_in.mean() > 0.4  # much of the crack inside the stroke
     whole = detect(image) > 0
     assert added.sum() > whole[region > 0].sum()  # the brush looks harder than Find damage
     page.keyboard.press("Control+z")  # one undo takes the brush's find back

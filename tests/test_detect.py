@@ -230,6 +230,11 @@ def test_coarse_passes_keep_only_large_regions_and_skip_tiny_photos() -> None:
     found[100:170, 100:170] = True  # 4,900 px: a blotch, kept
     kept = large_regions(found)
     assert kept[120, 120] and not kept[15, 15] and kept.sum() == 70 * 70 >= COARSE_AREA
+    # a large coarse find counts only where the full-size pass confirms part of it
+    full = np.zeros((200, 200), bool)
+    assert not large_regions(found, confirmed_by=full).any()  # a pale background: dropped
+    full[100:110, 100:125] = True  # 250 of its 4,900 px (5.1%) found at full size too
+    assert large_regions(found, confirmed_by=full).sum() == 70 * 70
     model = load_detector("damage", "cpu")
     tiny = np.full((60, 90, 3), 120, np.uint8)
     assert not coarse_probability(tiny, model).any()  # both scales under 64 px: skipped
@@ -242,7 +247,7 @@ def faint_scratched(seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
     truth = np.zeros((200, 260), np.uint8)
     cv2.line(truth, (20, 30), (240, 170), 255, 2)
     out = image.astype(np.int16)
-    out[truth > 0] += 35
+    out[truth > 0] += 20
     return np.clip(out, 0, 255).astype(np.uint8), truth
 
 
@@ -291,7 +296,7 @@ def test_the_damage_brush_finds_damage_inside_the_stroke_and_nothing_outside() -
     brushed = detect(image, within=region, dilate=3) > 0
     assert not brushed[region == 0].any()  # nothing outside the stroke, grown damage included
     assert recall(detect(image, within=region)) > recall(detect(image)) + 0.05  # looked harder
-    assert recall(brushed) > 0.6
+    assert recall(brushed) > 0.4
     # the stroke itself is not taken: the photo between the crack and the stroke's edge stays
     assert brushed[(region > 0) & (cv2.dilate(truth, np.ones((9, 9), np.uint8)) == 0)].mean() < 0.05
     pil = detect(Image.fromarray(image), within=Image.fromarray(region))
