@@ -176,10 +176,11 @@ def real_pictures(folder: Path, model: str, out: Path) -> None:
     fig, axes = plt.subplots(len(paths), 2, figsize=(10, 4.2 * len(paths)))
     for row, path in zip(axes, paths, strict=True):
         photo = read_image(path)
-        out, _ = restore_pixels(
+        restored, _ = restore_pixels(
             photo, RestoreOptions(), restorer=restorer, detector=detector, fill_model=filler
         )
-        for ax, (title, image) in zip(row, ((path.name, photo), ("restored", out)), strict=True):
+        panels = ((path.name, photo), ("restored", restored))
+        for ax, (title, image) in zip(row, panels, strict=True):
             ax.imshow(image)
             ax.set_title(title)
             ax.axis("off")
