@@ -61,6 +61,18 @@ def test_the_cli_exits_as_shells_expect_after_a_signal(monkeypatch, tmp_path: Pa
         assert exit_.value.code == code
 
 
+def train_in_chunks(config, out: Path) -> list[int]:
+    """Train `config()` into `out` in chunks of 0.18 s until it finishes; the steps each
+    chunk ended at."""
+    chunks = []
+    for _ in range(200):
+        result = train(config(), out, False, chunk_minutes=0.003)
+        chunks.append(result.steps)
+        if not result.stopped:
+            break
+    return chunks
+
+
 def test_chunks_add_up_to_an_uninterrupted_run(pack: Path, tmp_path: Path) -> None:
     overrides = (
         "steps=40",
@@ -72,14 +84,7 @@ def test_chunks_add_up_to_an_uninterrupted_run(pack: Path, tmp_path: Path) -> No
     )
     cfg = tiny_config(pack, *overrides)
     train(cfg, tmp_path / "straight", progress=False)
-    chunks = []
-    for _ in range(200):
-        result = train(
-            tiny_config(pack, *overrides), tmp_path / "chunked", False, chunk_minutes=0.003
-        )
-        chunks.append(result.steps)
-        if not result.stopped:
-            break
+    chunks = train_in_chunks(lambda: tiny_config(pack, *overrides), tmp_path / "chunked")
     assert len(chunks) >= 2 and chunks[-1] == 40 and chunks == sorted(chunks)
     assert same_weights(
         tmp_path / "straight" / "last" / "model.safetensors",

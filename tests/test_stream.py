@@ -68,17 +68,11 @@ def test_training_with_the_device_stream_resumes_exactly(pack: Path, tmp_path: P
         "model.kwargs={width: 4, downs: 2, blocks: 1, max_width: 8}",
     )
     train(tiny_config(pack, *overrides), tmp_path / "straight", progress=False)
-    chunks = []
-    for _ in range(200):
-        result = train(
-            tiny_config(pack, *overrides), tmp_path / "chunked", False, chunk_minutes=0.003
-        )
-        chunks.append(result.steps)
-        if not result.stopped:
-            break
+    from test_preemption import same_weights, train_in_chunks
+
+    chunks = train_in_chunks(lambda: tiny_config(pack, *overrides), tmp_path / "chunked")
     # it did stop and resume (an unbroken run compared with another would pass the rest)
     assert len(chunks) >= 2 and chunks[-1] == 12 and chunks == sorted(chunks)
-    from test_preemption import same_weights
 
     assert same_weights(
         tmp_path / "straight" / "last" / "model.safetensors",
