@@ -382,3 +382,23 @@ def test_a_bool_is_not_a_coordinate(client: TestClient) -> None:
         assert resp.status_code == 400 and "boxes must be JSON" in resp.json()["detail"]
     with pytest.raises(PhotoreconError, match="integers"):
         as_boxes([(True, 1, 5, 5)])
+
+
+def test_a_multipart_body_cut_short_is_refused(client: TestClient) -> None:
+    boundary = "xyzBOUNDARYzyx"
+    part = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="p.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + png(PHOTO)
+        + b"\r\n"
+    )
+    boxes = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="boxes"\r\n\r\n[[1,1,5,5]]\r\n'
+    ).encode()
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    whole = part + boxes + f"--{boundary}--\r\n".encode()
+    assert client.post("/api/fill", content=whole, headers=headers).status_code == 200
+    cut = client.post("/api/fill", content=part + boxes, headers=headers)  # no closing line
+    assert cut.status_code == 400 and "closing boundary" in cut.json()["detail"]

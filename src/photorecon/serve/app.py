@@ -158,19 +158,33 @@ class BodyLimit:
             await self._refuse(send)
             return
         seen, started, refused = 0, False, False
+        closing = _closing_boundary(dict(scope["headers"]).get(b"content-type", b""))
+        tail = b""
 
         async def counted():
-            nonlocal seen, refused
+            nonlocal seen, refused, tail
             if refused:
                 return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
+                body = message.get("body", b"")
+                seen += len(body)
                 if seen > self.limit and not started:
                     # answer now; the app sees the client gone and stops reading
                     await self._refuse(send)
                     refused = True
                     return {"type": "http.disconnect"}
+                if closing is not None:
+                    tail = (tail + body)[-(len(closing) + 8) :]
+                    if not message.get("more_body") and closing not in tail:
+                        # a body cut short: its parts may be cut too, so it is not read
+                        await self._refuse(
+                            send,
+                            400,
+                            "multipart body ends without its closing boundary (cut short?)",
+                        )
+                        refused = True
+                        return {"type": "http.disconnect"}
             return message
 
         async def watched(message) -> None:
@@ -182,13 +196,25 @@ class BodyLimit:
 
         await self.app(scope, counted, watched)
 
-    async def _refuse(self, send) -> None:
-        body = json.dumps(
-            {"detail": f"request body over {self.limit // 2**20} MiB (image and mask together)"}
-        ).encode()
+    async def _refuse(self, send, status: int = 413, detail: str = "") -> None:
+        detail = detail or f"request body over {self.limit // 2**20} MiB (image and mask together)"
+        body = json.dumps({"detail": detail}).encode()
         headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _closing_boundary(content_type: bytes) -> bytes | None:
+    """`--BOUNDARY--`, the line a multipart/form-data body must end with, or None for other
+    bodies."""
+    kind, _, params = content_type.decode("latin-1").partition(";")
+    if kind.strip().lower() != "multipart/form-data":
+        return None
+    for param in params.split(";"):
+        key, _, value = param.strip().partition("=")
+        if key.lower() == "boundary" and value:
+            return b"--" + value.strip().strip('"').encode("latin-1") + b"--"
+    return None
 
 
 async def read_upload(upload: UploadFile, limit: int, what: str) -> bytes:
