@@ -198,6 +198,8 @@ def test_python_restore_keeps_the_input_kind(bright_restorer) -> None:
     assert pil.mode == "RGBA" and (np.asarray(pil)[..., 3] == 7).all()
     with pytest.raises(PhotoreconError, match="strength"):
         photorecon.restore(photo, strength=3)
+    with pytest.raises(PhotoreconError, match="not a restorer"):
+        photorecon.restore(photo, damage=False, model="telea")
 
 
 def test_corrections_come_from_a_small_copy_whatever_the_size(bright_restorer) -> None:

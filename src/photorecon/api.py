@@ -236,10 +236,13 @@ def restore(
         array = np.asarray(image)
         if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
             raise PhotoreconError(f"expected an H×W×3 uint8 array, got {array.dtype} {array.shape}")
+    restorer = cached_model(model, "cpu") if tone else None
+    if restorer is not None and getattr(restorer, "kind", None) != "restorer":
+        raise PhotoreconError(f"{model} is not a restorer (try 'restore')")
     restored, _ = restore_pixels(
         array,
         options,
-        restorer=cached_model(model, "cpu") if tone else None,
+        restorer=restorer,
         detector=load_detector("damage", "cpu") if damage else None,
         fill_model=cached_model(fill_model or default_model(), device) if damage else None,
         device=device,
