@@ -7,6 +7,7 @@ Each property runs at least 300 examples under the derandomised `ci` profile (co
 
 from __future__ import annotations
 
+import gzip
 import io
 import math
 import tempfile
@@ -284,6 +285,7 @@ def test_the_seeds_of_the_file_fuzzers_parse() -> None:
 @given(st.one_of(mutated(SHARD), st.binary(max_size=600)))
 @example(SHARD.replace(b"a/cat.png", b"../../x.png"))
 @example(SHARD.replace(b"a/cat.png", b"/etc/xx.png"))
+@example(gzip.compress(SHARD))  # a compressed shard: refused, never inflated
 def test_shard_reader(data: bytes) -> None:
     from photorecon.data.shards import iter_samples
     from photorecon.fsutil import relative_problem
