@@ -166,6 +166,14 @@ def resolve_mask(image: np.ndarray, mask_or_boxes: MaskOrBoxes, where: str = "im
     return mask_from_boxes(height, width, as_boxes(mask_or_boxes), where)
 
 
+def rgb_array(image) -> np.ndarray:
+    """An H×W×3 uint8 array as it is, else one line saying what it was."""
+    array = np.asarray(image)
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+        raise PhotoreconError(f"expected an H×W×3 uint8 array, got {array.dtype} {array.shape}")
+    return array
+
+
 def fill(
     image: np.ndarray | Image.Image,
     mask_or_boxes: MaskOrBoxes,
@@ -193,12 +201,7 @@ def fill(
     fill is the most accurate pixel for pixel. Pixels outside the holes are returned unchanged.
     """
     is_pil = isinstance(image, Image.Image)
-    if is_pil:
-        array = np.asarray(to_rgb(image), dtype=np.uint8)
-    else:
-        array = np.asarray(image)
-        if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
-            raise PhotoreconError(f"expected an H×W×3 uint8 array, got {array.dtype} {array.shape}")
+    array = np.asarray(to_rgb(image), dtype=np.uint8) if is_pil else rgb_array(image)
     mask = resolve_mask(array, mask_or_boxes)
     net = cached_model(model or default_model(), device, tta, runtime, diffusion, lora)
     out = fill_any_size(array, mask, net, device=device, detail=detail)
@@ -233,9 +236,7 @@ def restore(
         alpha = image.getchannel("A") if image.mode in ("RGBA", "LA", "PA") else None
         array = np.asarray(image.convert("RGB") if alpha is not None else to_rgb(image), np.uint8)
     else:
-        array = np.asarray(image)
-        if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
-            raise PhotoreconError(f"expected an H×W×3 uint8 array, got {array.dtype} {array.shape}")
+        array = rgb_array(image)
     restorer = cached_model(model, "cpu") if tone else None
     if restorer is not None and getattr(restorer, "kind", None) != "restorer":
         raise PhotoreconError(f"{model} is not a restorer (try 'restore')")

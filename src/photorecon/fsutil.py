@@ -37,6 +37,17 @@ def relative_problem(name) -> str | None:
     return None
 
 
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes (hex), read a MiB at a time."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def is_special(path: Path) -> bool:
     """True for an existing file that is neither a regular file nor a folder."""
     try:

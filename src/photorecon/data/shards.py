@@ -15,7 +15,6 @@ iterators group a sample's files), so nothing is held whole in memory.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import re
@@ -28,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from photorecon.errors import PhotoreconError, first_line
-from photorecon.fsutil import atomic_path, relative_problem
+from photorecon.fsutil import atomic_path, file_sha256, relative_problem
 from photorecon.imageio import IMAGE_SUFFIXES, decode_rgb, max_pixels
 from photorecon.remote import URL, RemotePath, is_chain, local_or_remote
 
@@ -206,7 +205,7 @@ def _write_set(
                 key = f"{meta['index']:08d}"
                 writer.write({"__key__": key, ext: data, "json": json.dumps(meta).encode()})
             writer.close()
-        shards.append(ShardInfo(name, len(batch), target.stat().st_size, _sha256(target)))
+        shards.append(ShardInfo(name, len(batch), target.stat().st_size, file_sha256(target)))
         batch, size = [], 0
 
     for photo in bar(sources, desc="shard", enabled=progress):
@@ -241,14 +240,6 @@ def _write_set(
     if skipped:
         log(f"{skipped} of {len(sources)} photos skipped")
     return shards
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -360,7 +351,7 @@ def check_whole(url: str, entry: ShardInfo) -> None:
         size = path.stat().st_size
     except OSError as exc:
         raise PhotoreconError(f"{url}: cannot read shard ({exc.strerror})") from None
-    if size != entry.bytes or _sha256(path) != entry.sha256:
+    if size != entry.bytes or file_sha256(path) != entry.sha256:
         raise PhotoreconError(
             f"{url}: does not match its {INDEX} (size or SHA-256 differs): changed since "
             "it was written"

@@ -7,13 +7,13 @@ A damaged entry is made anew once, with a notice; nothing wrong is ever used qui
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
 from photorecon.errors import PhotoreconError
+from photorecon.fsutil import atomic_path, file_sha256
 
 SUFFIX = ".check.npz"
 
@@ -24,14 +24,6 @@ class CacheDamaged(PhotoreconError):
 
 def sidecar(path: str | Path) -> Path:
     return Path(f"{path}{SUFFIX}")
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def canary_inputs(shapes: dict[str, list[int]]) -> dict[str, np.ndarray]:
@@ -67,8 +59,6 @@ def canary_inputs(shapes: dict[str, list[int]]) -> dict[str, np.ndarray]:
 def write_check(path: str | Path, shapes: dict[str, list[int]], outputs: list[np.ndarray]):
     """The sidecar of an export just written: its hash, its inputs' shapes, the canary's
     outputs (float16)."""
-    from photorecon.fsutil import atomic_path
-
     meta = {"sha256": file_sha256(path), "inputs": shapes}
     arrays = {f"out{i}": np.asarray(o, np.float16) for i, o in enumerate(outputs)}
     with atomic_path(sidecar(path)) as tmp, open(tmp, "wb") as fh:

@@ -263,7 +263,7 @@ def _keep_sound_blobs(folder: Path) -> None:
     changed one; OpenVINO itself would load a damaged copy and compute wrong numbers."""
     import warnings
 
-    from photorecon.models.exportcheck import file_sha256
+    from photorecon.fsutil import file_sha256
 
     known = _blob_hashes(folder)
     for blob in folder.glob("*.blob"):
@@ -284,8 +284,7 @@ def _record_blobs(folder: Path) -> None:
     """The hashes of the compiled networks OpenVINO has just written."""
     import json
 
-    from photorecon.fsutil import atomic_path
-    from photorecon.models.exportcheck import file_sha256
+    from photorecon.fsutil import atomic_path, file_sha256
 
     known = _blob_hashes(folder)
     blobs = {b.name for b in folder.glob("*.blob")}
