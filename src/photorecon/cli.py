@@ -365,16 +365,7 @@ def _fill_cmd(args: argparse.Namespace) -> None:
         detail=args.detail,
         log=log,
     )
-    if len(jobs) > 1 or shard.count > 1:
-        print(
-            f"filled {summary.filled} of {len(jobs)} photos"
-            + (f" (shard {shard})" if shard.count > 1 else "")
-            + (f", {summary.done_before} done before" if summary.done_before else "")
-            + (f", {summary.skipped} skipped" if summary.skipped else "")
-            + (f", {summary.failed} failed" if summary.failed else "")
-        )
-    if summary.failed:
-        raise PhotoreconError(f"{summary.failed} of {len(jobs)} photos could not be filled")
+    summary.finish("filled", len(jobs), shard)
 
 
 def _detect_cmd(args: argparse.Namespace) -> None:

@@ -48,6 +48,20 @@ class Summary:
     failed: int = 0
     done_before: int = 0  # in the run log as done by an earlier run
 
+    def finish(self, verb: str, total: int, shard) -> None:
+        """Say what a batch came to (a batch or a share of one; one photo says nothing), and
+        exit non-zero through one line if any photo failed."""
+        if total > 1 or shard.count > 1:
+            print(
+                f"{verb} {self.filled} of {total} photos"
+                + (f" (shard {shard})" if shard.count > 1 else "")
+                + (f", {self.done_before} done before" if self.done_before else "")
+                + (f", {self.skipped} skipped" if self.skipped else "")
+                + (f", {self.failed} failed" if self.failed else "")
+            )
+        if self.failed:
+            raise PhotoreconError(f"{self.failed} of {total} photos could not be {verb}")
+
 
 def parse_box(text: str) -> Box:
     """`ROW,COL,HEIGHT,WIDTH` -> Box."""

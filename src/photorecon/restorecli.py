@@ -66,15 +66,7 @@ def run(args: argparse.Namespace) -> None:
     )
     log = RunLog(shard.fill_in(args.log) if args.log else None, settings)
     summary = restore_batch(jobs, options, args, log)
-    if len(jobs) > 1 or shard.count > 1:
-        print(
-            f"restored {summary.filled} of {len(jobs)} photos"
-            + (f" (shard {shard})" if shard.count > 1 else "")
-            + (f", {summary.done_before} done before" if summary.done_before else "")
-            + (f", {summary.failed} failed" if summary.failed else "")
-        )
-    if summary.failed:
-        raise PhotoreconError(f"{summary.failed} of {len(jobs)} photos could not be restored")
+    summary.finish("restored", len(jobs), shard)
 
 
 def restore_batch(jobs, options, args: argparse.Namespace, log):
