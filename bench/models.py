@@ -64,7 +64,7 @@ def main() -> None:
         else:
             start = time.perf_counter()
             result = train(cfg, run, progress=False)
-            ips, val_rmse = result.images_per_s, result.best_rmse
+            ips, val_rmse = result.images_per_s, result.best_score
             print(f"{name}: {result.steps} steps in {(time.perf_counter() - start) / 60:.1f} min")
         (test,) = evaluate_models(
             open_split(data / "test"), [str(run)], device=device, progress=False

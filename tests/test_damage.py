@@ -141,7 +141,7 @@ def test_a_detector_trains_through_the_engine(tmp_path) -> None:
     ]
     cfg = load_config(TrainConfig, "configs/damage.yaml", overrides)
     result = train(cfg, tmp_path / "run", progress=False)
-    assert result.metric == "error" and 0.0 <= result.best_rmse <= 1.0
+    assert result.metric == "error" and 0.0 <= result.best_score <= 1.0
     header = (tmp_path / "run" / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"val_error", "val_f1", "val_precision", "val_recall", "val_clean_fa"} <= set(header)
     model = load_checkpoint(tmp_path / "run")

@@ -231,11 +231,11 @@ def test_models_lists_the_kind_and_how_to_use_it() -> None:
 
 
 def test_cli_defaults_match_the_options() -> None:
-    from photorecon import cli as photorecon_cli
+    from photorecon.cli import options as photorecon_options
     from photorecon.models.diffusion import DiffusionOptions
 
-    assert DiffusionOptions.prompt == photorecon_cli.DIFFUSION_PROMPT
-    assert DiffusionOptions.negative_prompt == photorecon_cli.DIFFUSION_NEGATIVE
+    assert DiffusionOptions.prompt == photorecon_options.DIFFUSION_PROMPT
+    assert DiffusionOptions.negative_prompt == photorecon_options.DIFFUSION_NEGATIVE
 
 
 def test_the_server_offers_and_fills_with_a_folder(sd: Path, photo: np.ndarray) -> None:
@@ -282,7 +282,7 @@ def test_lora_training_saves_resumes_and_loads(sd: Path, pack: Path, tmp_path: P
     ]  # fmt: skip
     cfg = load_config(TrainConfig, ROOT / "configs" / "sd_inpaint_lora.yaml", overrides)
     whole = train(cfg, tmp_path / "whole", progress=False)
-    assert whole.steps == 6 and np.isfinite(whole.best_rmse)
+    assert whole.steps == 6 and np.isfinite(whole.best_score)
     state = load_file(str(tmp_path / "whole" / "last" / "model.safetensors"))
     assert state and all("lora" in k for k in state)  # LoRA only, not the base UNet
     assert sum(v.numel() for v in state.values()) < 20_000

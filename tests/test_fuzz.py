@@ -24,9 +24,8 @@ from conftest import synthetic_photo
 from photorecon.api import as_boxes, resolve_mask
 from photorecon.challenge import read_masked_info, score_files
 from photorecon.errors import PhotoreconError
-from photorecon.fillcli import parse_box
 from photorecon.imageio import read_mask, read_photo
-from photorecon.masks import Box, parse_hole_mix
+from photorecon.masks import Box, parse_box, parse_hole_mix
 
 WORK = Path(tempfile.mkdtemp(prefix="photorecon-fuzz-"))
 

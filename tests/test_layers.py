@@ -4,11 +4,11 @@ time only downwards; inside a function a core module may load the networks it ne
 core      errors, fsutil, progress, config, threads, imageio, png, masks, damage, metrics,
           challenge, data/, device, models/{base,registry,arrays,loading,onnxrt,exportcheck},
           inpaint, detection, restoration, anysize, detail, _patchmatch, jpegsplice, batchlog,
-          remote, api, fillcli, predict, viz
+          remote, api, checks, predict, viz
           -- no torch at import time (a learned model imports it when it is loaded)
 networks  models/ (the rest: onnx.py exports), losses/, checkpoint, evaluate -- core, networks
 engine    train/                                                     -- core, networks, engine
-front     cli, cliopts, restorecli, serve/                           -- anything
+front     cli/, serve/                                                -- anything
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 CORE_MODELS = {"base", "registry", "arrays", "loading", "onnxrt", "exportcheck", "__init__"}
 CORE_FILES = {
     "errors", "fsutil", "progress", "config", "imageio", "masks", "metrics", "challenge",
-    "device", "inpaint", "anysize", "api", "fillcli", "predict", "viz", "png", "__init__",
+    "device", "inpaint", "anysize", "api", "checks", "predict", "viz", "png", "__init__",
     "threads", "damage", "detection", "restoration", "detail", "_patchmatch", "jpegsplice",
     "batchlog", "remote",
 }  # fmt: skip
@@ -33,7 +33,7 @@ ORDER = ["core", "networks", "engine", "front"]
 def layer(module: str) -> str:
     parts = module.split(".")[1:]  # drop "photorecon"
     top = parts[0] if parts else "__init__"
-    if top in ("cli", "cliopts", "restorecli", "serve"):
+    if top in ("cli", "serve"):
         return "front"
     if top == "train":
         return "engine"

@@ -53,11 +53,11 @@ def test_tiny_training_run_improves_and_checkpoints(pack: Path, tmp_path: Path) 
         "model.kwargs={width: 8, downs: 2, blocks: 1, max_width: 16}",
     )
     result = train(cfg, tmp_path / "run", progress=False)
-    assert result.steps == 30 and np.isfinite(result.best_rmse)
+    assert result.steps == 30 and np.isfinite(result.best_score)
     rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
     assert len(rows) == 3
     first, last = (float(r.split(",")[3]) for r in (rows[1], rows[2]))
-    assert min(first, last) == pytest.approx(result.best_rmse, abs=1e-5)
+    assert min(first, last) == pytest.approx(result.best_score, abs=1e-5)
     # the same network before its first step, on the same validation samples, is far worse
     from photorecon.models.registry import create_model
     from photorecon.train.evaluation import validate
@@ -67,7 +67,7 @@ def test_tiny_training_run_improves_and_checkpoints(pack: Path, tmp_path: Path) 
     untrained = create_model(cfg.model.name, **cfg.model.kwargs)
     val = build_data(cfg)[1]
     before = validate(untrained, val["images"], val["masks"], "cpu", kinds=val["kinds"])["rmse"]
-    assert result.best_rmse < 0.97 * before  # 0.251 vs 0.268 after 30 steps
+    assert result.best_score < 0.97 * before  # 0.251 vs 0.268 after 30 steps
     assert (tmp_path / "run" / "best" / "model.safetensors").is_file()
     assert "batch_size: 4" in (tmp_path / "run" / "config.yaml").read_text()
     from photorecon.models.loading import load_model

@@ -225,8 +225,9 @@ def restore(
     contrast undone (`tone`, the learned restorer `model`), its grain quieted (`grain`), the
     result blended back toward the photo by `strength` (0: as it was, 1: fully restored). A
     PIL image keeps its alpha channel."""
-    from photorecon.detection import check_sensitivity, load_detector
-    from photorecon.restoration import RestoreOptions, check_strength, restore_pixels
+    from photorecon.checks import check_sensitivity, check_strength
+    from photorecon.detection import load_detector
+    from photorecon.restoration import RestoreOptions, restore_pixels
 
     options = RestoreOptions(
         damage, tone, grain, check_strength(strength), check_sensitivity(sensitivity)

@@ -32,7 +32,7 @@ class Shard:
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
 
-    def fill_in(self, name: str) -> str:
+    def name_for(self, name: str) -> str:
         """`name` with "{shard}" replaced by this share, "K-of-N" (a log or a part per shard)."""
         return name.replace("{shard}", f"{self.index}-of-{self.count}")
 

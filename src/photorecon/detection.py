@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from photorecon.checks import check_dilate, check_sensitivity
 from photorecon.errors import PhotoreconError
 from photorecon.imageio import to_rgb
 
@@ -32,27 +33,6 @@ SENSITIVITY = 0.5
 TILE = 512  # tiles the detector sees (the centre, less the overlap, is kept)
 OVERLAP = 48  # px of context each tile has beyond the part of it that is kept
 BATCH = 4
-
-
-def check_sensitivity(value: object, where: str = "sensitivity") -> float:
-    """A sensitivity strictly between 0 and 1, else one line naming `where`."""
-    try:
-        number = float(str(value))
-    except ValueError:
-        raise PhotoreconError(f"{where} must be a number between 0 and 1, got {value!r}") from None
-    if not 0.0 < number < 1.0:
-        raise PhotoreconError(f"{where} must be between 0 and 1 (exclusive), got {number:g}")
-    return number
-
-
-def check_dilate(value: object, where: str = "dilate") -> int:
-    try:
-        number = int(str(value))
-    except ValueError:
-        raise PhotoreconError(f"{where} must be a whole number of pixels, got {value!r}") from None
-    if not 0 <= number <= 64:
-        raise PhotoreconError(f"{where} must be between 0 and 64 pixels, got {number}")
-    return number
 
 
 @functools.lru_cache(maxsize=2)

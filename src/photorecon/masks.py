@@ -41,6 +41,20 @@ class Box:
         )
 
 
+def parse_box(text: str) -> Box:
+    """`ROW,COL,HEIGHT,WIDTH` -> Box."""
+    parts = text.split(",")
+    try:
+        row, col, height, width = (int(p) for p in parts)
+    except ValueError:
+        raise PhotoreconError(
+            f"--box expects ROW,COL,HEIGHT,WIDTH integers, got {text!r}"
+        ) from None
+    if height <= 0 or width <= 0:
+        raise PhotoreconError(f"--box {text}: height and width must be positive")
+    return Box(row, col, height, width)
+
+
 def boxes_to_mask(height: int, width: int, boxes: list[Box]) -> np.ndarray:
     """Mask (H, W) float32 with 1 inside any box (missing) and 0 elsewhere."""
     mask = np.zeros((height, width), dtype=np.float32)

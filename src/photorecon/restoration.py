@@ -40,17 +40,6 @@ class RestoreOptions:
     sensitivity: float = 0.5  # the damage detector's, as `fill --auto --sensitivity`
 
 
-def check_strength(value: object, where: str = "strength") -> float:
-    """A strength in [0, 1], else one line naming `where`."""
-    try:
-        number = float(str(value))
-    except ValueError:
-        raise PhotoreconError(f"{where} must be a number from 0 to 1, got {value!r}") from None
-    if not 0.0 <= number <= 1.0 or number != number:
-        raise PhotoreconError(f"{where} must be from 0 to 1, got {value!r}")
-    return number
-
-
 def corrections(model, rgb: np.ndarray) -> dict[str, np.ndarray]:
     """The restorer's corrections for an RGB uint8 photo (from a copy of it at the restorer's
     side, so a photo of any size costs the same), as arrays."""

@@ -395,7 +395,7 @@ async def detect(
         raise HTTPException(400, f"unknown kind {kind!r} (white or damage)")
     if within is not None and kind != "damage":
         raise HTTPException(400, "within needs kind=damage")
-    from photorecon.detection import check_dilate, check_sensitivity
+    from photorecon.checks import check_dilate, check_sensitivity
 
     state = state_of(request)
     sensitivity = check_sensitivity(sensitivity)
@@ -569,8 +569,8 @@ async def restore(
     cast and lost contrast and quiet its grain (`tone`), blended back toward the photo by
     `strength` (0-1). The answer is in the upload's format, with its alpha channel, EXIF and
     colour profile."""
-    from photorecon.detection import check_sensitivity
-    from photorecon.restoration import RestoreOptions, check_strength
+    from photorecon.checks import check_sensitivity, check_strength
+    from photorecon.restoration import RestoreOptions
 
     if not damage and not tone:
         raise HTTPException(400, "damage and tone both off leave nothing to do")

@@ -175,13 +175,15 @@ def fast_cuda_kernels(device: torch.device):
 
 @dataclass
 class RunResult:
-    best_rmse: float
+    best_score: float
     best_step: int
     steps: int
     images_per_s: float
     main: bool = True  # False on the other ranks of a torchrun job
     stopped: str = ""  # why the run stopped before its end: "SIGTERM", "chunk", ...
-    metric: str = "RMSE"  # what best_rmse measures: "RMSE", or "error" (1 - F1) for a detector
+    # what best_score measures (lower is better): "RMSE" for fills, "error" (1 - F1) for
+    # detectors, the restorer's "RMSE" over whole photos
+    metric: str = "RMSE"
 
 
 def train(
@@ -280,10 +282,11 @@ def _prepare(cfg: TrainConfig, out: Path, resume: bool) -> Run | RunResult:
         if state.step >= cfg.steps or over:  # nothing left to do: say so, touch nothing
             if info.main:
                 print(
-                    f"{out}: finished at step {state.step}; best val {metric} {state.best_rmse:.4f}"
+                    f"{out}: finished at step {state.step}; "
+                    f"best val {metric} {state.best_score:.4f}"
                 )
             return RunResult(
-                state.best_rmse, state.best_step, state.step, 0.0, info.main, "", metric
+                state.best_score, state.best_step, state.step, 0.0, info.main, "", metric
             )
         if hasattr(samples, "positions") and state.data and len(state.data) != samples.plan.streams:
             warnings.warn(
@@ -392,11 +395,11 @@ def _evaluate_and_save(
     eval_model = run.ema if run.ema is not None else run.generator
     if state.step % cfg.eval_every == 0 or finished:
         scores = run.evaluator(eval_model)
-        if scores[run.evaluator.key] < state.best_rmse:
-            state.best_rmse, state.best_step = scores[run.evaluator.key], state.step
+        if scores[run.evaluator.key] < state.best_score:
+            state.best_score, state.best_step = scores[run.evaluator.key], state.step
             run.checkpoints.save_best(eval_model, state.step, scores)
         run.log.record(state.step, running, cfg.optim.lr * factor, scores, ips, state.elapsed / 60)
-        run.log.say(state.step, scores, state.best_rmse, ips)
+        run.log.say(state.step, scores, state.best_score, ips)
     every = cfg.checkpoint_every or cfg.eval_every
     if state.step % every == 0 or finished or stopping:
         if hasattr(run.samples, "positions"):
@@ -424,5 +427,5 @@ def _finish(run: Run, seen: int, chunk_began: float, stopped: str) -> RunResult:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     return RunResult(
-        state.best_rmse, state.best_step, state.step, ips, info.main, stopped, run.metric
+        state.best_score, state.best_step, state.step, ips, info.main, stopped, run.metric
     )

@@ -89,7 +89,7 @@ class Progress:
     """What a checkpoint carries besides the networks: where the run is and how it went."""
 
     step: int = 0
-    best_rmse: float = math.inf
+    best_score: float = math.inf  # the best validation score, lower is better
     best_step: int = -1
     elapsed: float = 0.0  # seconds of training so far, over every chunk and resume
     # streamed data: where each stream stood (epoch, shard, offset), for the record and to
@@ -130,7 +130,7 @@ class Checkpointer:
         that fails (a full disk) is one line, and the checkpoint before stays as it was."""
         extra = {
             "step": run.step,
-            "best_rmse": run.best_rmse,
+            "best_score": run.best_score,
             "best_step": run.best_step,
             "elapsed": run.elapsed,
             "scaler": step_fn.scaler.state_dict(),
@@ -157,7 +157,9 @@ class Checkpointer:
             step_fn.scaler.load_state_dict(state["scaler"])
         return Progress(
             state["step"],
-            state["best_rmse"],
+            state["best_score"]
+            if "best_score" in state
+            else state["best_rmse"],  # the key before its rename
             state["best_step"],
             state.get("elapsed", 0.0),
             list(state.get("data") or []),
@@ -168,7 +170,7 @@ class Checkpointer:
     ) -> None:
         with atomic_open(self.out / "result.yaml", "w") as fh:
             fh.write(
-                f"best_val_{key}: {run.best_rmse}\nbest_step: {run.best_step}\nsteps: {run.step}\n"
+                f"best_val_{key}: {run.best_score}\nbest_step: {run.best_step}\nsteps: {run.step}\n"
                 f"images_per_s: {ips:.2f}\nparameters: {parameters}\n"
                 f"device: {device}\nprocesses: {world}\nminutes: {run.elapsed / 60:.2f}\n"
             )

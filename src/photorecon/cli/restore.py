@@ -1,14 +1,21 @@
-"""`photorecon restore`: the whole old-photo pipeline on photos, folders and batches (its
-arguments beside its handler). Outputs are written as `fill` writes them: atomically, in the
-format of the suffix, with the input's alpha, EXIF and colour profile, 16-bit PNG and TIFF at
-16 bits; one bad photo in a batch never stops the rest."""
+"""`photorecon restore`: the whole old-photo pipeline on photos, folders and batches.
+Outputs are written as `fill` writes them: atomically, in the format of the suffix, with the
+input's alpha, EXIF and colour profile, 16-bit PNG and TIFF at 16 bits; one bad photo in a
+batch never stops the rest."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from photorecon.cliopts import add_batch_options
+from photorecon.checks import check_strength
+from photorecon.cli.options import (
+    Command,
+    add_batch_options,
+    add_quality,
+    add_sensitivity,
+    checked,
+)
 from photorecon.errors import PhotoreconError
 
 
@@ -22,39 +29,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--strength",
-        default="1",
+        type=checked(check_strength, "--strength"),
+        default=1.0,
         metavar="S",
         help="0 to 1: how much of the restoration to keep (blended with the photo; 1)",
     )
-    p.add_argument(
-        "--sensitivity",
-        default="0.5",
-        help="how readily the damage detector calls a pixel damage, between 0 and 1 (0.5)",
-    )
+    add_sensitivity(p, "the damage detector")
     p.add_argument("--model", default="restore", help="restorer: name or checkpoint (restore)")
     p.add_argument("--fill-model", help="fill for the damage (default: best shipped model)")
     add_batch_options(p, "restore")
-    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (95)")
+    add_quality(p)
     p.add_argument("--device", default="cpu", help="for the damage fill: cpu, cuda ... (cpu)")
 
 
 def run(args: argparse.Namespace) -> None:
     from photorecon.batchlog import RunLog, parse_shard, run_settings
-    from photorecon.detection import check_sensitivity
-    from photorecon.fillcli import plan_jobs
-    from photorecon.restoration import RestoreOptions, check_strength
+    from photorecon.cli.batch import plan_jobs
+    from photorecon.restoration import RestoreOptions
 
     options = RestoreOptions(
         damage=not args.no_damage,
         tone=not args.no_tone,
         grain=not args.no_tone,
-        strength=check_strength(args.strength, "--strength"),
-        sensitivity=check_sensitivity(args.sensitivity, "--sensitivity"),
+        strength=args.strength,
+        sensitivity=args.sensitivity,
     )
     if not options.damage and not options.tone:
         raise PhotoreconError("--no-damage and --no-tone together leave nothing to do")
-    if not 1 <= args.quality <= 100:
-        raise PhotoreconError(f"--quality must be 1-100, got {args.quality}")
     shard = parse_shard(args.shard)
     jobs = plan_jobs(args.images, args.out, args.in_place, shard, suffix="_restored")
     settings = run_settings(
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> None:
         options=[options.damage, options.tone, options.strength, options.sensitivity],
         quality=args.quality,
     )
-    log = RunLog(shard.fill_in(args.log) if args.log else None, settings)
+    log = RunLog(shard.name_for(args.log) if args.log else None, settings)
     summary = restore_batch(jobs, options, args, log)
     summary.finish("restored", len(jobs), shard)
 
@@ -73,7 +74,7 @@ def restore_batch(jobs, options, args: argparse.Namespace, log):
     """Each job restored and written (`run_batch`: bad files do not stop the rest)."""
     from dataclasses import replace
 
-    from photorecon.fillcli import ANSWER_FORMATS, read_location, run_batch
+    from photorecon.cli.batch import ANSWER_FORMATS, read_location, run_batch
     from photorecon.fsutil import STDOUT
     from photorecon.imageio import encode_photo, format_for, write_photo
     from photorecon.models.loading import default_model, load_model
@@ -121,5 +122,12 @@ def restore_batch(jobs, options, args: argparse.Namespace, log):
     return run_batch(jobs, work, desc="restore", progress=progress, log=log)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("run it as: photorecon restore")
+COMMANDS = (
+    Command(
+        "restore",
+        "restore old photos: find and fill the damage, then undo fading, casts, lost contrast "
+        "and grain",
+        add_arguments,
+        run,
+    ),
+)

@@ -1,6 +1,7 @@
-"""`photorecon fill`: files or folders in, files or folders out; inputs are never overwritten
-unless asked. A batch goes on past a bad file (one line each, a summary at the end); what the
-user's file carries besides pixels (alpha, EXIF, colour profile) goes back out with the fill."""
+"""The batch work of `fill`, `detect` and `restore`: files or folders in, files or folders
+out; inputs are never overwritten unless asked. A batch goes on past a bad file (one line
+each, a summary at the end); what the user's file carries besides pixels (alpha, EXIF, colour
+profile) goes back out with the fill."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ Location = Path | RemotePath  # a local file, or one at an fsspec URL (photoreco
 
 
 @dataclass(frozen=True)
-class FillJob:
+class Job:
     """One image to fill and where its result goes."""
 
     source: Location
@@ -42,7 +43,9 @@ class FillJob:
 
 
 @dataclass
-class Summary:
+class BatchSummary:
+    """What a batch came to: photos done, skipped (nothing to do), failed, done before."""
+
     filled: int = 0
     skipped: int = 0
     failed: int = 0
@@ -61,20 +64,6 @@ class Summary:
             )
         if self.failed:
             raise PhotoreconError(f"{self.failed} of {total} photos could not be {verb}")
-
-
-def parse_box(text: str) -> Box:
-    """`ROW,COL,HEIGHT,WIDTH` -> Box."""
-    parts = text.split(",")
-    try:
-        row, col, height, width = (int(p) for p in parts)
-    except ValueError:
-        raise PhotoreconError(
-            f"--box expects ROW,COL,HEIGHT,WIDTH integers, got {text!r}"
-        ) from None
-    if height <= 0 or width <= 0:
-        raise PhotoreconError(f"--box {text}: height and width must be positive")
-    return Box(row, col, height, width)
 
 
 def expand_inputs(inputs: list[str], shard: Shard | None = None) -> list[Location]:
@@ -112,18 +101,18 @@ def plan_jobs(
     in_place: bool,
     shard: Shard | None = None,
     suffix: str = "_filled",
-) -> list[FillJob]:
+) -> list[Job]:
     """Expand folders (keeping this shard's share of them) and decide each output path
     (`<stem><suffix>.<ext>` beside the input without `out`); refuse to overwrite inputs."""
     sources = expand_inputs(inputs, shard)
     if in_place:
         if out is not None:
             raise PhotoreconError("--in-place and -o/--out cannot be combined")
-        return [FillJob(src, src) for src in sources]
+        return [Job(src, src) for src in sources]
     if out == STDOUT:  # the filled image, in the input's format, to standard output
         if len(sources) != 1:
             raise PhotoreconError("-o - writes one image to standard output: give one photo")
-        return [FillJob(sources[0], Path(STDOUT))]
+        return [Job(sources[0], Path(STDOUT))]
     where = local_or_remote(out) if out is not None else None
     single_file_out = (
         where is not None and len(sources) == 1 and where.suffix.lower() in IMAGE_SUFFIXES
@@ -136,7 +125,7 @@ def plan_jobs(
             target = where / src.name
         else:
             target = src.with_name(f"{src.stem}{suffix}{src.suffix}")
-        jobs.append(FillJob(src, target))
+        jobs.append(Job(src, target))
     inputs_set = {j.source.resolve() for j in jobs}
     for job in jobs:
         if job.target.resolve() in inputs_set:
@@ -207,13 +196,13 @@ def job_mask(
 
 
 def run_batch(
-    jobs: list[FillJob],
-    work: Callable[[FillJob], str],
+    jobs: list[Job],
+    work: Callable[[Job], str],
     *,
     desc: str,
     progress: bool = True,
     log: RunLog | None = None,
-) -> Summary:
+) -> BatchSummary:
     """`work` on each job (it returns the note for the job's line); a bad file is reported in
     one line and the batch goes on; a file with nothing to do (NoHoles) is skipped. One job
     alone raises instead. On a terminal one progress bar runs over the batch; elsewhere (a log,
@@ -221,7 +210,7 @@ def run_batch(
     from photorecon.progress import bar as progress_bar
     from photorecon.progress import say
 
-    summary = Summary()
+    summary = BatchSummary()
     log = log or RunLog(None)
     bar = progress_bar(total=len(jobs), desc=desc, unit="img", enabled=progress)
     for job in jobs:
@@ -255,7 +244,7 @@ def run_batch(
 
 
 def run_fill(
-    jobs: list[FillJob],
+    jobs: list[Job],
     model,
     *,
     boxes: list[Box],
@@ -268,11 +257,11 @@ def run_fill(
     auto: AutoDetect | None = None,
     detail: bool = False,
     log: RunLog | None = None,
-) -> Summary:
+) -> BatchSummary:
     """Fill each job and write it atomically (`run_batch`: bad files do not stop the rest);
     `detail` adds the photo's own texture to large holes (photorecon.detail)."""
 
-    def work(job: FillJob) -> str:
+    def work(job: Job) -> str:
         photo = read_location(job.source)
         mask = job_mask(photo.rgb, job.source, boxes, mask_path, white, auto)
         filled = fill_any_size(photo.rgb, mask, model, device=device, detail=detail)
@@ -299,7 +288,7 @@ def read_location(source: Location):
     return read_photo(source)
 
 
-def plan_masks(inputs: list[str], out: str | None) -> list[FillJob]:
+def plan_masks(inputs: list[str], out: str | None) -> list[Job]:
     """`detect`'s jobs: each photo and the mask file written for it (`<stem>.png` in an output
     folder, `<stem>_mask.png` beside the photo without -o, or the -o file for one photo)."""
     sources = expand_inputs(inputs)
@@ -315,7 +304,7 @@ def plan_masks(inputs: list[str], out: str | None) -> list[FillJob]:
             target = where / f"{src.stem}.png"
         else:
             target = src.with_name(f"{src.stem}_mask.png")
-        jobs.append(FillJob(src, target))
+        jobs.append(Job(src, target))
     inputs_set = {j.source.resolve() for j in jobs}
     targets = [j.target.resolve() for j in jobs]
     if any(t in inputs_set for t in targets):
@@ -326,7 +315,7 @@ def plan_masks(inputs: list[str], out: str | None) -> list[FillJob]:
 
 
 def run_detect(
-    jobs: list[FillJob],
+    jobs: list[Job],
     model,
     *,
     sensitivity: float,
@@ -334,13 +323,13 @@ def run_detect(
     device="cpu",
     progress: bool = True,
     within: str | None = None,
-) -> Summary:
+) -> BatchSummary:
     """Write each photo's damage mask (`run_batch`: bad files do not stop the rest); `within`
     (a region file, or a folder of them named like the photos) limits each to its region."""
     from photorecon.detection import damage_mask, region_mask
     from photorecon.imageio import encode_mask, write_mask
 
-    def work(job: FillJob) -> str:
+    def work(job: Job) -> str:
         photo = read_location(job.source)
         region = None
         if within is not None:

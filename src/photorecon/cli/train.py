@@ -1,0 +1,87 @@
+"""`photorecon train` (a run from a YAML config, resumable) and `photorecon export-onnx`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from photorecon.cli.options import Command
+from photorecon.errors import PhotoreconError
+
+
+def train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML config (see configs/)")
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override, e.g. optim.lr=3e-4"
+    )
+    p.add_argument("--out", help="run folder (default runs/<time>)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    p.add_argument(
+        "--chunk-minutes",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="stop after N minutes with a checkpoint; the same command again continues "
+        "(a run folder holding a checkpoint of the same config is always resumed)",
+    )
+
+
+def train(args: argparse.Namespace) -> None:
+    from photorecon.config import load_config
+    from photorecon.train.config import TrainConfig
+    from photorecon.train.loop import train as train_run
+
+    if args.resume:
+        run = Path(args.resume)
+        if args.config or args.out:
+            raise PhotoreconError("--resume continues a run folder: drop --config and --out")
+        if not (run / "config.yaml").is_file():
+            raise PhotoreconError(f"{run}: not a run folder (no config.yaml)")
+        cfg = load_config(TrainConfig, run / "config.yaml", args.set or [])
+        out = run
+    else:
+        cfg = load_config(TrainConfig, args.config, args.set or [])
+        out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    result = train_run(
+        cfg,
+        out,
+        progress=not args.quiet,
+        resume=bool(args.resume),
+        chunk_minutes=args.chunk_minutes,
+    )
+    if result.stopped in ("SIGTERM", "SIGINT"):  # the shell's convention: 128 + signal number
+        sys.exit(143 if result.stopped == "SIGTERM" else 130)
+    if not result.main or result.stopped:
+        return
+    print(
+        f"best val {result.metric} {result.best_score:.4f} at step {result.best_step}; "
+        f"{result.images_per_s:.1f} images/s; checkpoint {out / 'best' / 'model.safetensors'}"
+    )
+
+
+def export_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="ffc", help="model name or checkpoint (default ffc)")
+    p.add_argument("--out", required=True, help="ONNX file to write")
+    p.add_argument("--size", type=int, default=256, help="input height and width (256)")
+
+
+def export(args: argparse.Namespace) -> None:
+    from photorecon.models.loading import load_model
+    from photorecon.models.onnx import export_onnx
+
+    model = load_model(args.model, "cpu")
+    path = export_onnx(model, args.out, size=args.size)
+    print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB, inputs {args.size}x{args.size})")
+
+
+COMMANDS = (
+    Command(
+        "export-onnx",
+        "export a model to ONNX (Fourier units as DFT matmuls)",
+        export_arguments,
+        export,
+    ),
+    Command("train", "train a model on random holes in the photo pack", train_arguments, train),
+)
