@@ -209,3 +209,12 @@ def test_a_crash_between_the_renames_leaves_the_checkpoint_before(tmp_path: Path
     (old / "model.safetensors").write_bytes(b"step 5")
     recover_folder(last)  # last moved aside, the new one not yet renamed in: back it comes
     assert (last / "model.safetensors").read_bytes() == b"step 5" and not old.exists()
+
+
+def test_a_checkpoint_from_before_the_rename_resumes_with_its_best_score() -> None:
+    from photorecon.train.state import progress_from
+
+    old = {"step": 40, "best_rmse": 0.125, "best_step": 30, "elapsed": 12.0}
+    new = {"step": 40, "best_score": 0.25, "best_step": 30}
+    assert progress_from(old).best_score == 0.125 and progress_from(old).elapsed == 12.0
+    assert progress_from(new).best_score == 0.25

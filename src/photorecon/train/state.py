@@ -97,6 +97,18 @@ class Progress:
     data: list = dataclasses.field(default_factory=list)
 
 
+def progress_from(state: dict) -> Progress:
+    """The run's progress from a checkpoint's trainer state (runs saved before the best score
+    was called `best_score` hold it as `best_rmse`, whatever it measured)."""
+    return Progress(
+        state["step"],
+        state["best_score"] if "best_score" in state else state["best_rmse"],
+        state["best_step"],
+        state.get("elapsed", 0.0),
+        list(state.get("data") or []),
+    )
+
+
 class Checkpointer:
     """out/best/model.safetensors, out/last/{model.safetensors,state/} and out/result.yaml."""
 
@@ -155,15 +167,7 @@ class Checkpointer:
         state = load_state(self.state_dir, step_fn, ema)
         if "scaler" in state:
             step_fn.scaler.load_state_dict(state["scaler"])
-        return Progress(
-            state["step"],
-            state["best_score"]
-            if "best_score" in state
-            else state["best_rmse"],  # the key before its rename
-            state["best_step"],
-            state.get("elapsed", 0.0),
-            list(state.get("data") or []),
-        )
+        return progress_from(state)
 
     def write_result(
         self, run, ips: float, parameters: int, device, world: int, key: str = "rmse"
