@@ -298,7 +298,7 @@ def test_a_timed_out_fill_stops_at_its_next_batch_of_windows(monkeypatch) -> Non
     form = dict(files={"image": ("wide.png", buf.getvalue(), "image/png")}, data={"boxes": boxes})
     first = client.post("/api/fill", **form)
     assert first.status_code == 503  # its first batch is still running
-    app.state.photorecon.fills.timeout = 60  # the second may take its time, however busy
+    app.state.photorecon.work.timeout = 60  # the second may take its time, however busy
     release.set()
     second = client.post("/api/fill", **form)  # runs once the worker has dropped the first
     assert second.status_code == 200

@@ -193,7 +193,7 @@ def _drop_torn_tail(fh) -> None:
 
 
 @dataclass
-class Summary:
+class LogSummary:
     """What one or more run logs say, merged: each photo's latest status."""
 
     status: dict[str, dict] = field(default_factory=dict)  # source -> its latest entry
@@ -213,10 +213,10 @@ class Summary:
         return [e for e in self.status.values() if e["status"] == "failed"]
 
 
-def summarize(paths: list[str | Path]) -> Summary:
+def summarize(paths: list[str | Path]) -> LogSummary:
     """The run logs of a batch's shards merged: a photo's latest entry (by its time, then by
     the order of the logs and lines) says where it stands."""
-    summary = Summary()
+    summary = LogSummary()
     for path in paths:
         log = Path(path)
         if not log.is_file():

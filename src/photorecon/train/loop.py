@@ -35,7 +35,7 @@ from photorecon.train.distributed import (
     wrap_ddp,
 )
 from photorecon.train.evaluation import Evaluator, validate, validate_split
-from photorecon.train.runlog import RunLog
+from photorecon.train.runlog import TrainLog
 from photorecon.train.samples import build_data
 from photorecon.train.signals import StopSignals
 from photorecon.train.state import (
@@ -222,7 +222,7 @@ class Run:
     ema: nn.Module | None
     state: Progress
     evaluator: Evaluator
-    log: RunLog
+    log: TrainLog
     checkpoints: Checkpointer
     dtype: torch.dtype | None
     metric: str
@@ -298,7 +298,7 @@ def _prepare(cfg: TrainConfig, out: Path, resume: bool) -> Run | RunResult:
     if ema is not None and cfg.ema_bn_samples > 0:
         recalibrate = lambda: samples.bn_batches(cfg.ema_bn_samples)  # noqa: E731
     evaluator = Evaluator(val, device, recalibrate)
-    log = RunLog(out, evaluator.kinds, evaluator.key)
+    log = TrainLog(out, evaluator.kinds, evaluator.key)
     if info.main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text(dump_config(cfg))

@@ -13,7 +13,7 @@ from photorecon.progress import say
 COLUMNS = ["step", "loss", "lr", "val_rmse", "images_per_s", "minutes"]
 
 
-class RunLog:
+class TrainLog:
     """metrics.csv in the run folder; `kinds` adds a val_<kind> column per validation hole kind."""
 
     def __init__(self, folder: Path, kinds: list[str], key: str = "rmse") -> None:
