@@ -22,7 +22,8 @@ from torch.utils.data import DataLoader
 
 from photorecon.checkpoint import read_meta, save_weights, weights_file
 from photorecon.errors import PhotoreconError
-from photorecon.models.loading import load_checkpoint, shipped_weights
+from photorecon.models.files import shipped_weights
+from photorecon.models.loading import load_checkpoint
 from photorecon.train.batchnorm import recalibrate_batchnorm
 from photorecon.train.config import DataConfig, TrainConfig
 from photorecon.train.evaluation import validate_split

@@ -17,7 +17,7 @@ from photorecon.config import load_config
 from photorecon.data.challenge_dir import open_split
 from photorecon.device import resolve_device
 from photorecon.evaluate import evaluate_models
-from photorecon.models.loading import shipped_weights
+from photorecon.models.files import shipped_weights
 from photorecon.train.config import TrainConfig
 from photorecon.train.loop import train
 

@@ -138,7 +138,7 @@ def test_a_checkpoint_naming_a_classical_fill_is_one_line(tmp_path) -> None:
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    from photorecon.models.loading import shipped_weights
+    from photorecon.models.files import shipped_weights
 
     with safe_open(str(shipped_weights("damage")), "pt") as f:
         meta = json.loads(f.metadata()["photorecon"])

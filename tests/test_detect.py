@@ -173,7 +173,7 @@ def test_python_detect_keeps_the_input_kind(tiny_detector: Path) -> None:
 
 def test_shipped_detector_finds_damage_it_never_saw() -> None:
     """The shipped weights on a synthetic photo with a drawn scratch and specks."""
-    from photorecon.models.loading import shipped_weights
+    from photorecon.models.files import shipped_weights
 
     assert shipped_weights("damage") is not None, "the detector's weights ship with photorecon"
     from photorecon.api import fill
@@ -419,3 +419,16 @@ def test_detect_runs_on_torch_when_the_cache_folder_is_unusable(tmp_path: Path) 
         assert done.returncode == 0, done.stderr
         assert "running on torch" in done.stderr and "cache" in done.stderr
     assert (np.asarray(Image.open(tmp_path / "m.png")) > 0).any()
+
+
+def test_tophat_is_a_registered_detector_that_fills_nothing() -> None:
+    from photorecon.detection import load_detector
+    from photorecon.models.loading import ready_models
+    from photorecon.models.registry import get_model_info, list_models
+
+    info = get_model_info("tophat")
+    assert info.kind == "detector" and not info.trainable and not info.fills
+    assert "tophat" in list_models(fills=False) and "tophat" not in ready_models()
+    assert isinstance(load_detector("tophat"), TopHat)
+    with pytest.raises(PhotoreconError, match="telea is not a damage detector"):
+        load_detector("telea")

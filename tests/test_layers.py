@@ -2,7 +2,8 @@
 time only downwards; inside a function a core module may load the networks it needs).
 
 core      errors, fsutil, progress, config, threads, imageio, png, masks, damage, metrics,
-          challenge, data/, device, models/{base,registry,arrays,loading,onnxrt,exportcheck},
+          challenge, data/, device,
+          models/{base,registry,arrays,files,loading,onnxrt,exportcheck},
           inpaint, detection, restoration, anysize, detail, _patchmatch, jpegsplice, batchlog,
           remote, api, checks, predict, viz
           -- no torch at import time (a learned model imports it when it is loaded)
@@ -19,7 +20,9 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-CORE_MODELS = {"base", "registry", "arrays", "loading", "onnxrt", "exportcheck", "__init__"}
+CORE_MODELS = {
+    "base", "registry", "arrays", "files", "loading", "onnxrt", "exportcheck", "__init__"
+}  # fmt: skip
 CORE_FILES = {
     "errors", "fsutil", "progress", "config", "imageio", "masks", "metrics", "challenge",
     "device", "inpaint", "anysize", "api", "checks", "predict", "viz", "png", "__init__",
@@ -89,3 +92,40 @@ def test_imports_follow_the_layers(module: str, path: Path) -> None:
     if layer(module) == "core":
         heavy = sorted(n for n in top if n.split(".")[0] in ("torch", "onnx", "onnxruntime"))
         assert not heavy, f"{module} imports {heavy} at import time; import it where it is used"
+
+
+def imported_modules(path: Path, known: set[str]) -> set[str]:
+    """The photorecon modules `path` imports anywhere (`from photorecon.x import y` counts
+    photorecon.x.y when y is a module)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found |= {f"{node.module}.{a.name}" for a in node.names} | {node.module}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    return found & known
+
+
+def test_no_modules_import_each_other_in_a_circle() -> None:
+    """Not even inside functions: each module's imports lead only further down."""
+    known = {name for name, _ in modules()} - {"photorecon"}
+    graph = {name: imported_modules(path, known) - {name} for name, path in modules()}
+    done: set[str] = set()
+
+    def visit(name: str, trail: list[str]) -> None:
+        if name in trail:
+            circle = [*trail[trail.index(name) :], name]
+            raise AssertionError("imports in a circle: " + " -> ".join(circle))
+        if name in done:
+            return
+        for other in sorted(graph.get(name, ())):
+            visit(other, [*trail, name])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])
+
+
+def test_no_module_is_over_600_lines() -> None:
+    long = {m: n for m, p in modules() if (n := len(p.read_text().splitlines())) > 600}
+    assert not long, f"split these: {long}"

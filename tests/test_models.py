@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from photorecon.errors import PhotoreconError
 from photorecon.inpaint import composite, fill_batch
@@ -214,3 +215,25 @@ def test_a_spec_is_parsed_once_into_what_it_names(tmp_path) -> None:
     assert parse_spec("model.onnx").source == "onnx"
     spec = parse_spec("ffc")
     assert parse_spec(spec) is spec and str(spec) == "ffc"
+
+
+def test_a_registered_name_means_the_registered_model_whatever_is_on_disk(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """An empty folder named `telea` in the working folder made `fill --model telea` fail
+    with "no model.safetensors": a name is never read as a path (./NAME is the folder)."""
+    from photorecon.cli import main
+    from photorecon.models.loading import load_model, parse_spec
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "telea").mkdir()
+    (tmp_path / "myrun").mkdir()
+    assert parse_spec("telea").source == "name" and parse_spec("./telea").source == "checkpoint"
+    photo = tmp_path / "p.png"
+    Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(photo)
+    assert main(["fill", str(photo), "--box", "8,8,8,8", "--model", "telea", "-q"]) == 0
+    assert (tmp_path / "p_filled.png").is_file()
+    with pytest.raises(PhotoreconError, match=r"unknown model 'myrun'.*write \./myrun"):
+        load_model("myrun")
+    with pytest.raises(PhotoreconError, match="no model.safetensors"):
+        load_model("./myrun")

@@ -152,7 +152,7 @@ def test_ship_replaces_weights_only_when_validation_improves(
 
 
 def test_ship_by_name_writes_to_the_users_weights_folder(tmp_path, monkeypatch) -> None:
-    from photorecon.models.loading import shipped_weights
+    from photorecon.models.files import shipped_weights
     from photorecon.train.state import ship_target
 
     monkeypatch.setenv("PHOTORECON_WEIGHTS", str(tmp_path / "mine"))

@@ -15,7 +15,7 @@ from torch import nn
 
 from photorecon.errors import PhotoreconError
 from photorecon.fsutil import atomic_path
-from photorecon.models.loading import WEIGHTS_NAME, weights_file
+from photorecon.models.files import WEIGHTS_NAME, weights_file
 
 __all__ = [
     "WEIGHTS_NAME",
@@ -99,3 +99,25 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
         return load_file(str(file))
     except (SafetensorError, OSError, ValueError) as exc:
         raise PhotoreconError(f"{file}: cannot read weights ({exc})") from None
+
+
+def load_fitting(
+    model: nn.Module,
+    state: dict[str, torch.Tensor],
+    misfit: str,
+    new_modules: tuple[str, ...] = (),
+) -> None:
+    """Load `state` strictly, each tensor cast to the model's dtype (fp16 files into fp32
+    models); a missing, extra or misshapen tensor is `misfit (first line of torch's reason)`.
+    Tensors of the `new_modules` (name prefixes) may be missing: they keep their initial values.
+    """
+    reference = model.state_dict()
+    state = {k: v.to(reference[k].dtype) if k in reference else v for k, v in state.items()}
+    for key, value in reference.items():
+        if key not in state and key.split(".")[0] in new_modules:
+            state[key] = value
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise PhotoreconError(f"{misfit} ({first})") from None

@@ -27,6 +27,7 @@ from PIL import Image
 from photorecon.checks import check_dilate, check_sensitivity
 from photorecon.errors import PhotoreconError
 from photorecon.imageio import to_rgb
+from photorecon.models.arrays import TopHat
 
 DETECTOR = "damage"  # the shipped detector
 SENSITIVITY = 0.5
@@ -37,12 +38,18 @@ BATCH = 4
 
 @functools.lru_cache(maxsize=2)
 def load_detector(spec: str = DETECTOR, device: str = "cpu", runtime: str = "auto"):
-    """A damage detector by name (its shipped weights, or `tophat`: the classical baseline)
+    """A damage detector by name (its shipped weights, or `tophat`: the registered classical
+    baseline)
     or checkpoint path, in eval mode. On a CPU (`runtime` auto, onnx or openvino) it runs its
     ONNX export (made once into the cache; once made it loads without torch) on the engine
     the runtime names (auto: see models.onnxrt.pick_engine)."""
-    if spec == "tophat":
-        return TopHat()
+    from photorecon.models.registry import array_model_info
+
+    classical = array_model_info(spec)  # tophat: no torch, no weights
+    if classical is not None:
+        if classical.kind != "detector":
+            raise PhotoreconError(f"{spec} is not a damage detector (try {DETECTOR!r})")
+        return classical.factory()
     from photorecon.threads import configure_once
 
     configure_once()
@@ -82,7 +89,8 @@ def _onnx_detector(spec: str, runtime: str = "auto"):
     runtime is auto."""
     import importlib.util
 
-    from photorecon.models.loading import ENGINE_OF, onnx_cache_path, weights_source
+    from photorecon.models.files import onnx_cache_path
+    from photorecon.models.loading import ENGINE_OF, weights_source
     from photorecon.models.onnxrt import OnnxDetector
 
     if runtime not in ENGINE_OF:
@@ -299,25 +307,3 @@ def large_regions(
         keep &= np.bincount(labels[confirmed_by], minlength=count) >= COARSE_CONFIRM * sizes
     keep[0] = False
     return keep[labels]
-
-
-class TopHat:
-    """The classical baseline: bright and dark details thinner than `size` px that stand out
-    from their surroundings by more than `contrast` levels (morphological white and black
-    top-hats on the luminance), plus pure-white areas."""
-
-    kind = "detector"
-
-    def __init__(self, size: int = 7, contrast: float = 30.0) -> None:
-        self.size, self.contrast = size, contrast
-
-    def probability_map(self, rgb: np.ndarray) -> np.ndarray:
-        """(H, W) float32 in [0, 1] for a whole RGB uint8 photo (no tiles needed)."""
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (self.size, self.size))
-        bright = cv2.morphologyEx(gray, cv2.MORPH_TOPHAT, kernel)
-        dark = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, kernel)
-        response = np.maximum(bright, dark).astype(np.float32)
-        prob = np.clip(response / (2 * self.contrast), 0, 1)
-        prob[(rgb >= 250).all(axis=2)] = 1.0
-        return prob

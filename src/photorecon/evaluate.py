@@ -21,7 +21,8 @@ from photorecon.challenge import (
 )
 from photorecon.data.challenge_dir import ChallengeSplit, read_entries
 from photorecon.errors import PhotoreconError
-from photorecon.models.loading import load_model, trained_on
+from photorecon.models.files import trained_on
+from photorecon.models.loading import load_model
 from photorecon.models.registry import count_parameters
 from photorecon.predict import predict_split
 

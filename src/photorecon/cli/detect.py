@@ -32,9 +32,11 @@ def run(args: argparse.Namespace) -> None:
     from photorecon.cli.batch import plan_masks, run_detect
     from photorecon.detection import load_detector
     from photorecon.device import cpu_only, resolve_device
+    from photorecon.models.registry import array_model_info
 
     jobs = plan_masks(args.images, args.out)
-    on_cpu = args.detector == "tophat" or cpu_only(args.device)  # told without importing torch
+    # a classical detector runs on arrays: told without importing torch
+    on_cpu = array_model_info(args.detector) is not None or cpu_only(args.device)
     device = "cpu" if on_cpu else str(resolve_device(args.device))
     model = load_detector(args.detector, device)
     summary = run_detect(

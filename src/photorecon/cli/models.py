@@ -11,7 +11,7 @@ def run(args: argparse.Namespace) -> None:
     from rich.table import Table
 
     from photorecon.checkpoint import read_meta
-    from photorecon.models.loading import shipped_weights
+    from photorecon.models.files import shipped_weights
     from photorecon.models.registry import (
         count_parameters,
         create_model,

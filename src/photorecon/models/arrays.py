@@ -184,3 +184,35 @@ def harmonic_arrays(image: np.ndarray, hole: np.ndarray, iters: int = HARMONIC_I
             cv2.copyTo(smooth, inside, region)
         x[rows, cols] = region
     return x
+
+
+class TopHat:
+    """The classical baseline: bright and dark details thinner than `size` px that stand out
+    from their surroundings by more than `contrast` levels (morphological white and black
+    top-hats on the luminance), plus pure-white areas."""
+
+    kind = "detector"
+    trainable = False  # nothing to learn: two thresholds
+
+    def __init__(self, size: int = 7, contrast: float = 30.0) -> None:
+        self.size, self.contrast = size, contrast
+
+    def probability_map(self, rgb: np.ndarray) -> np.ndarray:
+        """(H, W) float32 in [0, 1] for a whole RGB uint8 photo (no tiles needed)."""
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (self.size, self.size))
+        bright = cv2.morphologyEx(gray, cv2.MORPH_TOPHAT, kernel)
+        dark = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, kernel)
+        response = np.maximum(bright, dark).astype(np.float32)
+        prob = np.clip(response / (2 * self.contrast), 0, 1)
+        prob[(rgb >= 250).all(axis=2)] = 1.0
+        return prob
+
+
+@register_model(
+    "tophat",
+    model=TopHat,
+    summary="damage detector, classical: thin bright and dark details (morphological top-hats)",
+)
+def tophat(**kwargs) -> TopHat:
+    return TopHat(**kwargs)

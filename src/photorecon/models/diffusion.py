@@ -293,7 +293,8 @@ def load_diffusion(
         return DiffusionInpainter(pipe, options, source=str(path)).eval()
     from safetensors.torch import load_file
 
-    from photorecon.models.loading import load_fitting, weights_file
+    from photorecon.checkpoint import load_fitting
+    from photorecon.models.files import weights_file
 
     kwargs = meta.kwargs
     model = DiffusionInpainter(

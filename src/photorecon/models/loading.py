@@ -7,7 +7,7 @@ its `source`.
 
 from __future__ import annotations
 
-import os
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +17,11 @@ from typing import TYPE_CHECKING
 from photorecon.errors import PhotoreconError
 from photorecon.models.arrays import ArrayFlipTTA, ArrayInpainter
 from photorecon.models.base import kind_of
+from photorecon.models.files import (
+    onnx_cache_path,
+    shipped_weights,
+    weights_file,
+)
 from photorecon.models.onnxrt import OnnxModel
 from photorecon.models.registry import create_model, get_model_info, list_models
 
@@ -27,13 +32,9 @@ if TYPE_CHECKING:
     from photorecon.models.diffusion import DiffusionOptions
 
 
-WEIGHTS_NAME = "model.safetensors"
 RUNTIMES = ("auto", "torch", "onnx", "openvino")
 # the engine that runs a network's ONNX export for each runtime but torch (models/onnxrt.py)
 ENGINE_OF = {"auto": "auto", "onnx": "onnxruntime", "openvino": "openvino"}
-EXPORT = 6  # what an exported file holds (4: thin_fill_px and parameters in its metadata;
-# 5: a blending model's fill and gate apart; 6: a sidecar with its hash and a canary); older
-# ones are redone
 
 
 SOURCES = ("name", "checkpoint", "onnx", "diffusers")
@@ -56,65 +57,25 @@ class ModelSpec:
         return Path(self.text)
 
 
+# what a registered name looks like: a spec written so is always a name, never a path (timm's
+# rule; a folder here with such a name is written ./NAME), so nothing on disk can change what
+# `--model telea` means
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+
 def parse_spec(spec: str | ModelSpec) -> ModelSpec:
-    """Decide what a spec names, from its text and what is on disk."""
+    """Decide what a spec names from its text: a name (`NAME`), else a path: a diffusers
+    folder, an .onnx file or a checkpoint (a .safetensors file or a run folder)."""
     if isinstance(spec, ModelSpec):
         return spec
+    if NAME.fullmatch(spec):
+        return ModelSpec(spec, "name")
     path = Path(spec)
     if path.is_dir() and ((path / "model_index.json").is_file() or (path / "unet").is_dir()):
         return ModelSpec(spec, "diffusers")  # one, or a folder meant to be one
     if spec.endswith(".onnx"):
         return ModelSpec(spec, "onnx")
-    if os.sep in spec or spec.endswith(".safetensors") or path.exists():
-        return ModelSpec(spec, "checkpoint")
-    return ModelSpec(spec, "name")
-
-
-def weights_file(path: str | Path) -> Path:
-    """A checkpoint's safetensors file: the path itself, or DIR/[best/]model.safetensors."""
-    path = Path(path)
-    if path.is_dir():
-        for candidate in (path / "best" / WEIGHTS_NAME, path / WEIGHTS_NAME):
-            if candidate.is_file():
-                return candidate
-        raise PhotoreconError(f"{path}: no {WEIGHTS_NAME} in this folder or its best/")
-    if not path.is_file():
-        raise PhotoreconError(f"{path}: no such checkpoint")
-    return path
-
-
-def user_weights_dir() -> Path:
-    """Where `ship: NAME` writes a model's new weights: $PHOTORECON_WEIGHTS when set, else the
-    user's data folder (platformdirs; ~/.local/share/photorecon/weights on Linux), never the
-    installed package's folder."""
-    if os.environ.get("PHOTORECON_WEIGHTS"):
-        return Path(os.environ["PHOTORECON_WEIGHTS"])
-    import platformdirs
-
-    return platformdirs.user_data_path("photorecon") / "weights"
-
-
-def shipped_weights(name: str) -> Path | None:
-    """The weights a trainable model loads by name: the user's own (`user_weights_dir`, where
-    training ships improved weights) before the package's `photorecon/weights/` (package data:
-    in a checkout and in an installed wheel)."""
-    from importlib.resources import files
-
-    roots = [str(user_weights_dir()), str(files("photorecon") / "weights")]
-    for root in roots:
-        if root and (Path(root) / f"{name}.safetensors").is_file():
-            return Path(root) / f"{name}.safetensors"
-    return None
-
-
-def trained_on(name: str) -> set[str]:
-    """Pack paths of the photos a shipped model trained on (empty when not recorded)."""
-    weights = shipped_weights(name)
-    listing = weights.with_name(f"{name}-train-photos.txt") if weights else None
-    if listing is None or not listing.is_file():
-        return set()
-    lines = listing.read_text().splitlines()
-    return {ln.split(None, 1)[1] for ln in lines if ln and not ln.startswith("#") and " " in ln}
+    return ModelSpec(spec, "checkpoint")
 
 
 # the best learned fill and the best classical one (on the challenge's holes): listed first
@@ -126,7 +87,7 @@ def ready_models() -> list[str]:
     classical (a diffusion model is used through its folder: `--model PATH`). The first is
     the default model (`default_model`)."""
     trained = [n for n in list_models(True, fills=True) if shipped_weights(n) is not None]
-    ready = trained + list_models(trainable=False)
+    ready = trained + list_models(trainable=False, fills=True)
     return sorted(ready, key=lambda n: (n not in trained, n not in PREFERRED))  # stable
 
 
@@ -231,14 +192,6 @@ def _onnx_ready(model) -> bool:
     )
 
 
-def cache_dir() -> Path:
-    """Where exported ONNX models are kept: $PHOTORECON_CACHE or the user's cache folder."""
-    if os.environ.get("PHOTORECON_CACHE"):
-        return Path(os.environ["PHOTORECON_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "photorecon"
-
-
 def weights_source(spec: str | ModelSpec) -> Path | None:
     """The safetensors file a spec loads (shipped weights for a name), or None."""
     spec = parse_spec(spec)
@@ -250,18 +203,6 @@ def weights_source(spec: str | ModelSpec) -> Path | None:
         return weights_file(spec.path)
     except PhotoreconError:
         return None
-
-
-def onnx_cache_path(source: Path, size: int) -> Path:
-    """Where the export at side `size` of the weights `source` is kept (keyed by the file's
-    path, time and size, and photorecon's version)."""
-    import hashlib
-
-    from photorecon import __version__
-
-    stat = source.stat()
-    key = f"{source.resolve()}:{stat.st_mtime_ns}:{stat.st_size}:{__version__}:{size}:{EXPORT}"
-    return cache_dir() / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.onnx"
 
 
 def cached_onnx(spec: str | ModelSpec, size: int = 256) -> Path | None:
@@ -340,7 +281,7 @@ def load_model_for(
 
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> nn.Module:
     """Rebuild the model a checkpoint describes and load its weights (strictly)."""
-    from photorecon.checkpoint import read_meta, read_weights
+    from photorecon.checkpoint import load_fitting, read_meta, read_weights
 
     file = weights_file(path)
     meta = read_meta(file)
@@ -356,28 +297,6 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> nn.
         ) from None
     load_fitting(model, read_weights(file), f"{file}: weights do not fit model {meta.model!r}")
     return model.to(device).eval()
-
-
-def load_fitting(
-    model: nn.Module,
-    state: dict[str, torch.Tensor],
-    misfit: str,
-    new_modules: tuple[str, ...] = (),
-) -> None:
-    """Load `state` strictly, each tensor cast to the model's dtype (fp16 files into fp32
-    models); a missing, extra or misshapen tensor is `misfit (first line of torch's reason)`.
-    Tensors of the `new_modules` (name prefixes) may be missing: they keep their initial values.
-    """
-    reference = model.state_dict()
-    state = {k: v.to(reference[k].dtype) if k in reference else v for k, v in state.items()}
-    for key, value in reference.items():
-        if key not in state and key.split(".")[0] in new_modules:
-            state[key] = value
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise PhotoreconError(f"{misfit} ({first})") from None
 
 
 def registered_kind(spec: str) -> str | None:
@@ -401,9 +320,10 @@ def _load(
     try:
         info = get_model_info(spec)
     except PhotoreconError:
+        here = f"; for the {spec} here, write ./{spec}" if Path(spec).exists() else ""
         raise PhotoreconError(
             f"unknown model {spec!r}: not a registered name ({', '.join(list_models())}) "
-            "nor a checkpoint path"
+            f"nor a checkpoint path{here}"
         ) from None
     if info.trainable:
         weights = shipped_weights(spec)

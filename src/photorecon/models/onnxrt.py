@@ -187,7 +187,7 @@ def _reason(exc: Exception) -> str:
 
 def _openvino_cache() -> dict[str, str]:
     """OpenVINO's compiled-model cache folder inside photorecon's cache, when it can be made."""
-    from photorecon.models.loading import cache_dir  # the export cache's folder, shared
+    from photorecon.models.files import cache_dir  # the export cache's folder, shared
 
     folder = cache_dir() / "openvino"
     try:

@@ -54,8 +54,9 @@ class ModelInfo:
 
     @property
     def trainable(self) -> bool:
-        """Whether it must be trained before use (everything but the classical fills)."""
-        return self.kind != "classical"
+        """Whether it must be trained before use (everything but the classical fills and the
+        classical detector, whose classes say `trainable = False`)."""
+        return bool(getattr(self.model, "trainable", self.kind != "classical"))
 
     @property
     def fills(self) -> bool:
@@ -100,6 +101,17 @@ def _ensure_loaded(name: str | None = None) -> None:
             _imported.add(module)
 
 
+def array_model_info(name: str) -> ModelInfo | None:
+    """The entry of `name` when it is a model on arrays (photorecon.models.arrays: the
+    classical fills and detector), found without importing torch; else None."""
+    arrays = _MODEL_MODULES[0]
+    if arrays not in _imported:
+        importlib.import_module(arrays)
+        _imported.add(arrays)
+    info = _REGISTRY.get(name)
+    return info if info is not None and info.model.__module__ == arrays else None
+
+
 def list_models(trainable: bool | None = None, fills: bool | None = None) -> list[str]:
     """Registered model names, sorted; optionally only (un)trainable ones, only inpainters
     (`fills=True`) or only damage detectors (`fills=False`)."""
@@ -134,4 +146,6 @@ def count_parameters(model) -> int:
     """Number of trainable parameters (an onnxruntime session: the exported net's)."""
     if hasattr(model, "parameter_count"):
         return int(model.parameter_count)
+    if not hasattr(model, "parameters"):  # a classical model on arrays
+        return 0
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -208,7 +208,8 @@ def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
 
 def warm_start(model: nn.Module, spec: str, name: str) -> None:
     """Copy the weights of `spec` (shipped name, run folder or checkpoint) into `model`."""
-    from photorecon.models.loading import load_fitting, load_model
+    from photorecon.checkpoint import load_fitting
+    from photorecon.models.loading import load_model
 
     source = load_model(spec)
     mine, given = dict(model.config), dict(source.config)
@@ -233,7 +234,7 @@ def ship_target(spec: str) -> tuple[Path, Path]:
     """(the weights to beat, where the better ones go) for `ship`: for a .safetensors path,
     that file both times; for a model's name, the weights it loads now, and its file in the
     user's weights folder (the installed package is never written to)."""
-    from photorecon.models.loading import shipped_weights, user_weights_dir
+    from photorecon.models.files import shipped_weights, user_weights_dir
 
     if spec.endswith(".safetensors"):
         return Path(spec), Path(spec)

@@ -1,0 +1,82 @@
+"""Where models' files are: checkpoints' weights files, the shipped weights and the user's own,
+and the cache of exported networks. The bottom of the model modules: it imports none of them
+(and no torch), so checkpoints, exports and loading all take their paths from here."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from photorecon.errors import PhotoreconError
+
+WEIGHTS_NAME = "model.safetensors"
+EXPORT = 6  # what an exported file holds (4: thin_fill_px and parameters in its metadata;
+# 5: a blending model's fill and gate apart; 6: a sidecar with its hash and a canary); older
+# ones are redone
+
+
+def weights_file(path: str | Path) -> Path:
+    """A checkpoint's safetensors file: the path itself, or DIR/[best/]model.safetensors."""
+    path = Path(path)
+    if path.is_dir():
+        for candidate in (path / "best" / WEIGHTS_NAME, path / WEIGHTS_NAME):
+            if candidate.is_file():
+                return candidate
+        raise PhotoreconError(f"{path}: no {WEIGHTS_NAME} in this folder or its best/")
+    if not path.is_file():
+        raise PhotoreconError(f"{path}: no such checkpoint")
+    return path
+
+
+def user_weights_dir() -> Path:
+    """Where `ship: NAME` writes a model's new weights: $PHOTORECON_WEIGHTS when set, else the
+    user's data folder (platformdirs; ~/.local/share/photorecon/weights on Linux), never the
+    installed package's folder."""
+    if os.environ.get("PHOTORECON_WEIGHTS"):
+        return Path(os.environ["PHOTORECON_WEIGHTS"])
+    import platformdirs
+
+    return platformdirs.user_data_path("photorecon") / "weights"
+
+
+def shipped_weights(name: str) -> Path | None:
+    """The weights a trainable model loads by name: the user's own (`user_weights_dir`, where
+    training ships improved weights) before the package's `photorecon/weights/` (package data:
+    in a checkout and in an installed wheel)."""
+    from importlib.resources import files
+
+    roots = [str(user_weights_dir()), str(files("photorecon") / "weights")]
+    for root in roots:
+        if root and (Path(root) / f"{name}.safetensors").is_file():
+            return Path(root) / f"{name}.safetensors"
+    return None
+
+
+def trained_on(name: str) -> set[str]:
+    """Pack paths of the photos a shipped model trained on (empty when not recorded)."""
+    weights = shipped_weights(name)
+    listing = weights.with_name(f"{name}-train-photos.txt") if weights else None
+    if listing is None or not listing.is_file():
+        return set()
+    lines = listing.read_text().splitlines()
+    return {ln.split(None, 1)[1] for ln in lines if ln and not ln.startswith("#") and " " in ln}
+
+
+def cache_dir() -> Path:
+    """Where exported ONNX models are kept: $PHOTORECON_CACHE or the user's cache folder."""
+    if os.environ.get("PHOTORECON_CACHE"):
+        return Path(os.environ["PHOTORECON_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "photorecon"
+
+
+def onnx_cache_path(source: Path, size: int) -> Path:
+    """Where the export at side `size` of the weights `source` is kept (keyed by the file's
+    path, time and size, and photorecon's version)."""
+    import hashlib
+
+    from photorecon import __version__
+
+    stat = source.stat()
+    key = f"{source.resolve()}:{stat.st_mtime_ns}:{stat.st_size}:{__version__}:{size}:{EXPORT}"
+    return cache_dir() / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.onnx"
