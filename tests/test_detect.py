@@ -432,3 +432,34 @@ def test_tophat_is_a_registered_detector_that_fills_nothing() -> None:
     assert isinstance(load_detector("tophat"), TopHat)
     with pytest.raises(PhotoreconError, match="telea is not a damage detector"):
         load_detector("telea")
+
+
+def test_the_mask_is_made_from_bools_exactly_as_from_the_probability_maps() -> None:
+    """damage_mask keeps no float map at full size (a 110-megapixel photo in about 10 bytes a
+    pixel): its mask equals the one thresholded from the float maps the benches use."""
+    from photorecon.detection import (
+        coarse_probability,
+        damage_probability,
+        found_at,
+        load_detector,
+        upsampled_over,
+    )
+
+    rng = np.random.default_rng(3)
+    for height, width, rows, cols in ((999, 777, 250, 194), (513, 1025, 257, 513)):
+        small = cv2.GaussianBlur(rng.random((rows, cols)).astype(np.float32), (0, 0), 2)
+        whole = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+        for threshold in (0.45, 0.5, 0.55):
+            out = np.zeros((height, width), bool)
+            upsampled_over(small, threshold, out, band=97)
+            assert np.array_equal(out, whole > threshold)
+    image = synthetic_photo(rng, 700, 900)
+    for k in range(6):
+        cv2.line(image, (40 + 150 * k, 20), (90 + 120 * k, 680), (245, 245, 240), 3)
+    cv2.circle(image, (700, 500), 60, (235, 230, 220), -1)
+    model = load_detector("damage", "cpu", "torch")
+    full, coarse = damage_probability(image, model), coarse_probability(image, model)
+    for sensitivity in (0.3, 0.5, 0.8):
+        want = found_at(full, coarse, sensitivity)
+        got = damage_mask(image, model, sensitivity)
+        assert want.any() and np.array_equal(got > 0, want)

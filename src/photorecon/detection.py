@@ -133,13 +133,16 @@ def damage_probability(
     device: str = "cpu",
     where: np.ndarray | None = None,
     check: Callable[[], None] | None = None,
+    threshold: float | None = None,
 ) -> np.ndarray:
     """(H, W) float32 probability of damage for an RGB uint8 photo, tile by tile (tiles of
     one size in batches of BATCH); with `where` (bool (H, W)), only the tiles whose kept part
     holds some of it are run (0 elsewhere). `check` is called before each batch (a server
-    drops a detection its client gave up on there)."""
+    drops a detection its client gave up on there). With `threshold`, (H, W) bool: where the
+    probability exceeds it, written tile by tile (1 byte a pixel where the map takes 4)."""
     if isinstance(model, TopHat):
-        return model.probability_map(rgb)
+        prob = model.probability_map(rgb)
+        return prob if threshold is None else prob > threshold
     height, width = rgb.shape[:2]
     groups: dict[tuple[int, int], list] = {}
     for item in tiles(height, width):
@@ -147,7 +150,7 @@ def damage_probability(
             continue
         groups.setdefault((item[2], item[3]), []).append(item)
     run = model.probability if hasattr(model, "probability") else _torch_runner(model, device)
-    prob = np.zeros((height, width), np.float32)
+    prob = np.zeros((height, width), np.float32 if threshold is None else bool)
     for group in groups.values():
         for start in range(0, len(group), BATCH):
             if check is not None:
@@ -155,9 +158,9 @@ def damage_probability(
             part = group[start : start + BATCH]
             crops = np.stack([rgb[t : t + h, c : c + w] for t, c, h, w, _, _ in part])
             for (top, left, _, _, rows, cols), tile in zip(part, run(crops), strict=True):
-                prob[rows, cols] = tile[
-                    rows.start - top : rows.stop - top, cols.start - left : cols.stop - left
-                ]
+                r, c = rows.start - top, cols.start - left
+                kept = tile[r : r + rows.stop - rows.start, c : c + cols.stop - cols.start]
+                prob[rows, cols] = kept if threshold is None else kept > threshold
     return prob
 
 
@@ -252,12 +255,18 @@ def damage_mask(
         if not within.any():
             return np.zeros(rgb.shape[:2], np.uint8)
         sensitivity = max(sensitivity, WITHIN_SENSITIVITY)
-    full = damage_probability(rgb, model, device, where=within, check=check)
-    coarse = None if isinstance(model, TopHat) else coarse_probability(rgb, model, device, check)
-    found = found_at(full, coarse, sensitivity)
+    # maps of bools, never of floats, at full size: a 110-megapixel photo is detected in
+    # about 10 bytes a pixel, its own 3 included (a label per pixel in large_regions is most)
+    threshold = 1.0 - sensitivity
+    found = damage_probability(rgb, model, device, where=within, check=check, threshold=threshold)
+    if not isinstance(model, TopHat):
+        coarse = coarse_over(rgb, model, threshold, device, check)
+        found |= large_regions(coarse, confirmed_by=found)
+        del coarse
     if within is not None:
         found &= within
-    mask = found.astype(np.uint8) * 255
+    mask = found.view(np.uint8)  # the bools' bytes, 0 and 1, made 0 and 255 in place
+    mask *= 255
     if dilate > 0 and mask.any():
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1))
         mask = cv2.dilate(mask, kernel)
@@ -276,19 +285,55 @@ def found_at(full: np.ndarray, coarse: np.ndarray | None, sensitivity: float) ->
     return found
 
 
+def _coarse_maps(rgb: np.ndarray, model, device="cpu", check=None):
+    """The detector's probability maps of the photo shrunk to each of COARSE_SCALES (none for
+    a scale that would leave a side under MIN_COARSE_SIDE px)."""
+    height, width = rgb.shape[:2]
+    for scale in COARSE_SCALES:
+        size = (round(width * scale), round(height * scale))
+        if min(size) >= MIN_COARSE_SIDE:
+            small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+            yield damage_probability(small, model, device, check=check)
+
+
 def coarse_probability(rgb: np.ndarray, model, device="cpu", check=None) -> np.ndarray:
     """(H, W) float32: the most the detector says, at full size, of the photo shrunk to each
     of COARSE_SCALES (0 where every scale would leave a side under MIN_COARSE_SIDE px)."""
     height, width = rgb.shape[:2]
     out = np.zeros((height, width), np.float32)
-    for scale in COARSE_SCALES:
-        size = (round(width * scale), round(height * scale))
-        if min(size) < MIN_COARSE_SIDE:
-            continue
-        small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-        prob = damage_probability(small, model, device, check=check)
+    for prob in _coarse_maps(rgb, model, device, check):
         np.maximum(out, cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR), out=out)
     return out
+
+
+def coarse_over(rgb: np.ndarray, model, threshold: float, device="cpu", check=None) -> np.ndarray:
+    """(H, W) bool: `coarse_probability(...) > threshold`, without a full-size float map."""
+    out = np.zeros(rgb.shape[:2], bool)
+    for prob in _coarse_maps(rgb, model, device, check):
+        upsampled_over(prob, threshold, out)
+    return out
+
+
+def upsampled_over(small: np.ndarray, threshold: float, out: np.ndarray, band: int = 256) -> None:
+    """out |= cv2.resize(small, out's size, INTER_LINEAR) > threshold, a band of rows at a
+    time: OpenCV's bilinear scaling done as its two passes, across by OpenCV on the few rows a
+    band needs, down here with the same weights (half-pixel centres, clamped at the edges)."""
+    height, width = out.shape
+    rows_in = small.shape[0]
+    ys = (np.arange(height, dtype=np.float64) + 0.5) * (rows_in / height) - 0.5
+    top = np.floor(ys).astype(np.int64)
+    weight = (ys - top).astype(np.float32)
+    weight[top < 0], top[top < 0] = 0.0, 0
+    last = top >= rows_in - 1
+    weight[last], top[last] = 0.0, rows_in - 1
+    below = np.minimum(top + 1, rows_in - 1)
+    for start in range(0, height, band):
+        part = slice(start, min(height, start + band))
+        lo, hi = int(top[part].min()), int(below[part].max()) + 1
+        across = cv2.resize(small[lo:hi], (width, hi - lo), interpolation=cv2.INTER_LINEAR)
+        w = weight[part, None]
+        value = across[top[part] - lo] * (1 - w) + across[below[part] - lo] * w
+        out[part] |= value > threshold
 
 
 def large_regions(
@@ -299,7 +344,7 @@ def large_regions(
     if not found.any():
         return found
     count, labels, stats, _ = cv2.connectedComponentsWithStats(
-        found.astype(np.uint8), connectivity=8
+        np.ascontiguousarray(found).view(np.uint8), connectivity=8
     )
     sizes = stats[:, cv2.CC_STAT_AREA]
     keep = sizes >= area
