@@ -7,14 +7,21 @@ answers while fills run, and the server's resident memory before and after. The 
 round sends a corrupt upload (truncated PNG) every tenth request; those must get 415, and
 nothing else may change.
 
+The `probe` round then sends what the third probe found (issue 35), one at a time, each
+beside a client timing `GET /api/models`: a large JPEG to `/api/detect` kind=white (decoded
+and searched on the worker, not the event loop), a damage detection abandoned after two
+seconds (dropped between tile batches: the next small fill waits little), boxes given as
+booleans, and a multipart body without its closing boundary (both 400).
+
 Run: .venv/bin/python bench/load.py [--clients 8] [--requests 200] [--seconds 120]
-     [--model telea] [--size 512]
+     [--model telea] [--size 512] [--probe-megapixels 48]
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import io
 import json
 import os
@@ -127,6 +134,93 @@ def run_round(
     return result
 
 
+def large_jpeg(megapixels: float) -> bytes:
+    """A smooth photo-like JPEG of about `megapixels` (a few MB: within the upload limit)."""
+    width = int((megapixels * 1e6 * 1.5) ** 0.5)
+    height = int(width / 1.5)
+    small = np.asarray(Image.open(io.BytesIO(photo_png(256, 1))).convert("RGB"))
+    big = Image.fromarray(small).resize((width, height), Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    big.save(buf, format="JPEG", quality=80)
+    return buf.getvalue()
+
+
+def timed_beside(base: str, send) -> tuple[object, float, float]:
+    """`send(http)`'s answer, its seconds, and the slowest `GET /api/models` meanwhile."""
+    probes: list[float] = []
+    stop = threading.Event()
+
+    def prober() -> None:
+        with httpx.Client(base_url=base, timeout=60) as http:
+            while not stop.is_set():
+                began = time.perf_counter()
+                http.get("/api/models").raise_for_status()
+                probes.append(time.perf_counter() - began)
+                stop.wait(0.1)
+
+    thread = threading.Thread(target=prober)
+    thread.start()
+    began = time.perf_counter()
+    try:
+        with httpx.Client(base_url=base, timeout=300) as http:
+            answer = send(http)
+    finally:
+        seconds = time.perf_counter() - began
+        stop.set()
+        thread.join()
+    return answer, seconds, max(probes, default=float("nan"))
+
+
+def probe_round(base: str, megapixels: float, small: bytes) -> list[tuple]:
+    """The third probe's server cases: (case, expected, what came back, seconds, slowest
+    /api/models meanwhile)."""
+    big = large_jpeg(megapixels)
+    rows = []
+
+    def detect_white(http):
+        files = {"image": ("big.jpg", big, "image/jpeg")}
+        return http.post("/api/detect", files=files, data={"kind": "white"}).status_code
+
+    code, seconds, slowest = timed_beside(base, detect_white)
+    rows.append((f"detect kind=white, {megapixels:g} MP JPEG", "200", code, seconds, slowest))
+
+    def abandoned(http):
+        files = {"image": ("big.jpg", big, "image/jpeg")}
+        with contextlib.suppress(httpx.TimeoutException):
+            http.post("/api/detect", files=files, data={"kind": "damage"}, timeout=2.0)
+        time.sleep(0.5)  # the server notices the client left
+        began = time.perf_counter()
+        resp = http.post(
+            "/api/fill",
+            files={"image": ("p.png", small, "image/png")},
+            data={"boxes": "[[10, 10, 20, 20]]"},
+        )
+        return f"{resp.status_code} in {time.perf_counter() - began:.2f} s"
+
+    answer, seconds, slowest = timed_beside(base, abandoned)
+    rows.append(
+        ("damage detect abandoned at 2 s, then a small fill", "200, soon", answer, seconds, slowest)
+    )
+
+    def bool_boxes(http):
+        files = {"image": ("p.png", small, "image/png")}
+        return http.post("/api/fill", files=files, data={"boxes": "[[true, 1, 5, 5]]"}).status_code
+
+    rows.append(("boxes [[true, 1, 5, 5]]", "400", *timed_beside(base, bool_boxes)))
+
+    def unclosed(http):
+        boundary = "probe"
+        body = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; '
+            'filename="p.png"\r\nContent-Type: image/png\r\n\r\n'
+        ).encode() + small  # no closing boundary
+        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        return http.post("/api/fill", content=body, headers=headers).status_code
+
+    rows.append(("multipart without its closing boundary", "400", *timed_beside(base, unclosed)))
+    return rows
+
+
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
@@ -139,6 +233,9 @@ def main() -> None:
     parser.add_argument("--model", default="telea")
     parser.add_argument("--size", type=int, default=512, help="side of the square test photo")
     parser.add_argument("--queue", type=int, default=8)
+    parser.add_argument(
+        "--probe-megapixels", type=float, default=48, help="the probe round's large JPEG (48)"
+    )
     args = parser.parse_args()
 
     port = free_port()
@@ -191,6 +288,14 @@ def main() -> None:
                 f"| {result.codes[200] / wall:.1f} | {p50:.2f} | {p95:.2f} | "
                 f"{percentile(result.probes, 95):.3f} | {before:.0f} | {after:.0f} |"
             )
+        print()
+        print("| probe | expected | answer | seconds | slowest /api/models meanwhile s |")
+        print("|---|---|---|---|---|")
+        small = photo_png(128, 2)
+        for case, expected, answer, seconds, slowest in probe_round(
+            base, args.probe_megapixels, small
+        ):
+            print(f"| {case} | {expected} | {answer} | {seconds:.2f} | {slowest:.3f} |")
     finally:
         server.terminate()
         try:

@@ -317,6 +317,9 @@ def test_shard_index_reader(data: bytes) -> None:
 
 
 @given(st.one_of(mutated(RUN_LOG), text_bytes()))
+@example(RUN_LOG + b'{"source": "in/c.png", "sta')  # torn by a power loss: passed over
+@example(RUN_LOG.replace(b"in/a.png", b"in/\xff.png"))  # not UTF-8: one line
+@example(RUN_LOG.replace(b'"seconds": 0.5', b'"seconds": "abc"'))
 def test_run_log_reader(data: bytes) -> None:
     from photorecon.batchlog import read_entries
 
