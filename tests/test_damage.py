@@ -141,9 +141,16 @@ def test_a_detector_trains_through_the_engine(tmp_path) -> None:
     ]
     cfg = load_config(TrainConfig, "configs/damage.yaml", overrides)
     result = train(cfg, tmp_path / "run", progress=False)
-    assert result.metric == "error" and 0.0 <= result.best_score <= 1.0
-    header = (tmp_path / "run" / "metrics.csv").read_text().splitlines()[0].split(",")
+    lines = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    header = lines[0].split(",")
     assert {"val_error", "val_f1", "val_precision", "val_recall", "val_clean_fa"} <= set(header)
+    rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
+    evals = [r for r in rows if r["val_error"]]
+    # the best score is the detector's error, 1 - F1, at its best validation
+    best = min(evals, key=lambda r: float(r["val_error"]))
+    assert result.metric == "error" and len(evals) == 2
+    assert result.best_score == pytest.approx(float(best["val_error"]), abs=1e-4)
+    assert result.best_score == pytest.approx(1.0 - float(best["val_f1"]), abs=1e-4)
     model = load_checkpoint(tmp_path / "run")
     assert model.kind == "detector"
     assert "val_f1" in read_meta(tmp_path / "run").metrics

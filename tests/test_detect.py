@@ -39,6 +39,8 @@ def tiny_detector(tmp_path: Path) -> Path:
 
     torch.manual_seed(0)
     net = create_model("damage", widths=[4, 8, 8, 8])
+    with torch.no_grad():  # a random net says nearly 0.5 everywhere (std 1e-5): tiles taken
+        net.head.weight.mul_(20000)  # from the wrong place would pass; this one varies
     path = tmp_path / "det.safetensors"
     save_weights(path, net, CheckpointMeta("damage", dict(net.config)))
     return path
@@ -67,7 +69,9 @@ def test_tiling_matches_one_pass(tiny_detector: Path) -> None:
     with torch.no_grad():
         x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
         whole = torch.sigmoid(model(x))[0, 0].numpy()
-    assert np.abs(tiled - whole).max() < 0.05
+    assert whole.std() > 0.1 and tiled.std() > 0.1  # a map that says something
+    gap = np.abs(tiled - whole)  # the seams see a little less context than the whole pass
+    assert np.quantile(gap, 0.999) < 0.02 and gap.mean() < 2e-3
 
 
 def test_onnxruntime_detector_matches_torch_and_needs_no_torch_later(
@@ -84,6 +88,7 @@ def test_onnxruntime_detector_matches_torch_and_needs_no_torch_later(
     assert isinstance(onnx, OnnxDetector)
     torch_model = load_detector(str(tiny_detector), runtime="torch")
     a, b = damage_probability(image, onnx), damage_probability(image, torch_model)
+    assert b.std() > 0.1  # a map that says something
     assert np.abs(a - b)[8:-8, 8:-8].max() < 1e-3  # the edges differ only in their padding
     Image.fromarray(image).save(tmp_path / "p.png")
     code = (

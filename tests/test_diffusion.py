@@ -148,6 +148,7 @@ def test_cli_fill_and_predict(sd: Path, photo: np.ndarray, tmp_path: Path) -> No
     hole = np.zeros(photo.shape[:2], bool)
     hole[5:25, 5:35] = True
     assert out.shape == photo.shape and np.array_equal(out[~hole], photo[~hole])
+    assert (out[hole] != photo[hole]).any(axis=-1).mean() > 0.9  # the hole is painted anew
     # a tiny challenge folder: predict writes a full submission
     folder = tmp_path / "challenge"
     folder.mkdir()

@@ -90,6 +90,11 @@ def test_export_cli_and_onnx_as_model_spec(tmp_path: Path, capsys: pytest.Captur
     out = fill(image, [(10, 10, 20, 20)], model=str(onnx_path))
     assert out.shape == image.shape
     assert (out[:10] == image[:10]).all()
+    # inside the hole: the network's fill, as the checkpoint gives it on torch
+    ref = fill(image, [(10, 10, 20, 20)], model=str(ckpt), runtime="torch")
+    hole = (slice(10, 30), slice(10, 30))
+    assert (out[hole] != image[hole]).any(axis=-1).mean() > 0.9
+    assert np.abs(out[hole].astype(int) - ref[hole]).max() <= 2
     assert main(["export-onnx", "--model", "nope", "--out", str(tmp_path / "x.onnx")]) == 2
 
 
