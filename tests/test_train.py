@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from photorecon.config import load_config
+from photorecon.errors import PhotoreconError
 from photorecon.losses import pixel_loss
 from photorecon.train.config import LossConfig, TrainConfig
 from photorecon.train.loop import lr_factor, train
@@ -154,3 +155,21 @@ def test_training_leaves_the_callers_random_numbers_alone(pack: Path, tmp_path: 
     train(cfg, tmp_path / "run", progress=False)
     assert torch.equal(torch.rand(3), expected[0])
     assert np.array_equal(np.random.rand(3), expected[1])
+
+
+def test_a_loss_that_stops_being_a_number_stops_the_run_in_one_line() -> None:
+    """The losses stay on the device between reads (no sync each step); each read checks them."""
+    from photorecon.train.loop import check_finite
+
+    check_finite({"loss": torch.tensor(0.25), "d_loss": torch.tensor(1.0)}, 10)
+    with pytest.raises(PhotoreconError, match=r"the d_loss became nan by step 20; lower optim.lr"):
+        check_finite({"loss": torch.tensor(0.25), "d_loss": torch.tensor(float("nan"))}, 20)
+
+
+def test_a_run_that_diverges_says_so(pack: Path, tmp_path: Path, monkeypatch) -> None:
+    import photorecon.train.steps as steps
+
+    monkeypatch.setattr(steps, "pixel_loss", lambda pred, *_: (pred * float("nan")).mean())
+    cfg = tiny_config(pack, "model.name=bilstm", "model.kwargs.hidden=8", "steps=12")
+    with pytest.raises(PhotoreconError, match=r"the loss became nan by step 10"):
+        train(cfg, tmp_path / "run", progress=False)

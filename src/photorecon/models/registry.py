@@ -37,7 +37,7 @@ class ModelInfo:
     factory: Callable[..., Any]
     model: type
     summary: str
-    trainer: str = "supervised"  # which training loop: supervised, gan or cyclegan
+    trainer: str = "supervised"  # which training step trains it: one of TRAINERS
     # the discriminator GAN training pairs it with (models/discriminators.py): a PatchGAN over
     # (input, image) pairs unless the family's report says otherwise
     discriminator: str = "conditional"
@@ -63,6 +63,10 @@ class ModelInfo:
         """Whether it fills holes (every kind but the damage detectors and restorers)."""
         return self.kind not in ("detector", "restorer")
 
+
+# the training steps (photorecon.train.steps, built by train.loop.build_step): fills on pixel
+# losses, damage detectors, restorers, adversarial fills, CycleGAN, Stable Diffusion LoRA
+TRAINERS = ("supervised", "detector", "restorer", "gan", "cyclegan", "diffusion")
 
 _REGISTRY: dict[str, ModelInfo] = {}
 _imported: set[str] = set()

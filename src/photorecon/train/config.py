@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from photorecon.config import Range
 from photorecon.masks import BOX_SIZE
+from photorecon.models.registry import TRAINERS
 
 AT_LEAST_1 = Range(1)
 NON_NEGATIVE = Range(0)
@@ -208,5 +209,5 @@ class TrainConfig:
         "ema": BELOW_1,
         "ema_bn_samples": NON_NEGATIVE,
         "amp": ("auto", "bf16", "fp16", "off"),
-        "trainer": ("", "supervised", "gan", "cyclegan", "detector", "diffusion", "restorer"),
+        "trainer": ("", *TRAINERS),
     }

@@ -1,6 +1,7 @@
 """The training engine: `train(cfg, out)` reads top to bottom; its parts live beside it.
 
-One engine drives every trainer kind (supervised, GAN, CycleGAN; `steps.py`). Samples are indexed
+One engine drives every trainer kind (models.registry.TRAINERS: fills, detectors, restorers, GAN,
+CycleGAN, diffusion LoRA; `steps.py`). Samples are indexed
 by a global step counter, so a run is reproducible for a seed, resumes exactly where it stopped
 (after a kill, a SIGTERM or the end of a time chunk), and shards across DDP ranks without a
 sampler of its own. The parts: `samples.py` (where batches come from), `evaluation.py`,
@@ -82,6 +83,19 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
     torch._foreach_lerp_(ema_params, params, 1 - decay)  # one fused kernel per dtype/device
     for e, b in zip(ema.buffers(), model.buffers(), strict=True):
         e.copy_(b)
+
+
+# How often the host reads the losses (each read waits for the device to finish the step):
+# the running loss shown, and the check that no loss has become inf or NaN.
+SYNC_EVERY = 10
+
+
+def check_finite(losses: dict[str, torch.Tensor], step: int) -> None:
+    """One line naming the loss that is no longer a number (read on the host: a sync)."""
+    for name, value in losses.items():
+        number = float(value)
+        if not math.isfinite(number):
+            raise PhotoreconError(f"the {name} became {number} by step {step}; lower optim.lr")
 
 
 def build_step(cfg: TrainConfig, generator: nn.Module, info: DistInfo, device, scaler=None) -> Step:
@@ -324,6 +338,7 @@ def _loop(
     began = time.perf_counter() - state.elapsed
     chunk_began = time.perf_counter()
     seen, running, stopped = 0, math.nan, ""
+    smooth = None  # the running loss, on the device
     bar = progress_bar(
         total=cfg.steps,
         initial=state.step,
@@ -358,10 +373,15 @@ def _loop(
                 decay = cfg.ema if state.step > cfg.optim.warmup_steps else 0.0
                 ema_update(run.ema, run.generator, decay)
             seen += images.shape[0] * info.world
-            loss = losses["loss"]
-            running = loss if math.isnan(running) else 0.98 * running + 0.02 * loss
+            # the running loss stays on the device; it is read (a wait for the device) and the
+            # losses checked only every SYNC_EVERY steps and before validating or stopping
+            loss = losses["loss"].float()
+            smooth = loss.clone() if smooth is None else smooth.mul_(0.98).add_(loss, alpha=0.02)
             ips = seen / max(time.perf_counter() - chunk_began, 1e-9)
-            bar.set_postfix(loss=f"{running:.4f}", ips=f"{ips:.1f}")
+            if state.step % SYNC_EVERY == 0 or state.step % cfg.eval_every == 0:
+                running = float(smooth)
+                check_finite(losses, state.step)
+                bar.set_postfix(loss=f"{running:.4f}", ips=f"{ips:.1f}")
             if hasattr(bar, "set_share"):  # a log's lines: the time left from max_minutes too
                 bar.set_share(frac)
                 if cfg.max_minutes > 0 and elapsed / 60 >= cfg.max_minutes * state.step / cfg.steps:
@@ -376,6 +396,9 @@ def _loop(
                 stopped = signals.requested or "a signal on another rank"
             elif chunk_minutes > 0 and chunk > 60 * chunk_minutes and not finished:
                 stopped = "chunk"
+            if finished or stopped:
+                running = float(smooth)
+                check_finite(losses, state.step)
             if info.main:
                 _evaluate_and_save(run, finished, bool(stopped), running, factor, ips)
             if on_step is not None:

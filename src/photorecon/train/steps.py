@@ -1,7 +1,10 @@
-"""One optimisation step per trainer kind: supervised, GAN (context encoder, pix2pix) and CycleGAN.
+"""One optimisation step per trainer kind (`ModelInfo.trainer`, `build_step`): supervised
+fills, detectors, restorers, GANs (context encoder, pix2pix), CycleGAN and diffusion (LoRA).
 
 Each step owns its networks, optimisers and losses; the engine owns data, schedule, EMA,
 evaluation, checkpoints and distribution, and talks to a step only through this small surface.
+A step returns its losses as detached tensors and never reads them on the host: reading one
+waits for the device, so the engine does it only every few steps (train/loop.py, SYNC_EVERY).
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ def _adam(params, lr: float, beta1: float, beta2: float, weight_decay: float = 0
 
 
 class Step:
-    """Base: `generator` is the inpainting model; `modules`/`optimizers` are checkpointed."""
+    """Base: `generator` is the network being trained and shipped (a fill, a detector, a
+    restorer, or the diffusion pipeline whose LoRA is trained); `modules`/`optimizers` are
+    checkpointed."""
 
     generator: nn.Module
     modules: dict[str, nn.Module]
@@ -55,7 +60,7 @@ class Step:
 
     def __call__(
         self, images: torch.Tensor, masks: torch.Tensor, autocast: Callable
-    ) -> dict[str, float]:
+    ) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
     def set_lr(self, factor: float) -> None:
@@ -65,7 +70,6 @@ class Step:
 
     def _update_generator(self, loss: torch.Tensor, end_step: bool = True) -> None:
         """Check, backward and step the generator's loss; `end_step` ends the loss scaling."""
-        self._finite(loss, "generator")
         self._update(
             loss,
             self.optimizers["generator"],
@@ -77,8 +81,8 @@ class Step:
 
     @staticmethod
     def _finite(loss: torch.Tensor, name: str) -> None:
-        if not math.isfinite(loss.detach().item()):
-            raise PhotoreconError(f"{name} loss became {loss.detach().item()}")
+        if not math.isfinite(loss.detach()):
+            raise PhotoreconError(f"{name} loss became {loss.detach()}")
 
 
 class OneNetStep(Step):
@@ -111,7 +115,7 @@ class SupervisedStep(OneNetStep):
             device = next(generator.parameters()).device
             self.perceptual = PerceptualLoss().to(device)
 
-    def __call__(self, images, masks, autocast) -> dict[str, float]:
+    def __call__(self, images, masks, autocast) -> dict[str, torch.Tensor]:
         masked = images * (1 - masks)
         with autocast():
             pred = self.train_model(masked, masks)
@@ -122,9 +126,9 @@ class SupervisedStep(OneNetStep):
             with autocast():
                 perceptual = self.perceptual(filled, images).float()
             loss = loss + self.cfg.loss.perceptual * perceptual
-            out["perceptual"] = perceptual.detach().item()
+            out["perceptual"] = perceptual.detach()
         self._update_generator(loss)
-        return {"loss": loss.detach().item(), **out}
+        return {"loss": loss.detach(), **out}
 
 
 def detection_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -140,12 +144,12 @@ def detection_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 class DetectorStep(OneNetStep):
     """A damage detector: damaged photos in, the true damage mask as the target."""
 
-    def __call__(self, images, masks, autocast) -> dict[str, float]:
+    def __call__(self, images, masks, autocast) -> dict[str, torch.Tensor]:
         with autocast():
             logits = self.train_model(images)
         loss = detection_loss(logits.float(), masks)
         self._update_generator(loss)
-        return {"loss": loss.detach().item()}
+        return {"loss": loss.detach()}
 
 
 class RestorerStep(OneNetStep):
@@ -155,7 +159,7 @@ class RestorerStep(OneNetStep):
     # photo's, yet a restorer that harms photos that needed nothing is worse than none.
     UNTOUCHED_WEIGHT = 4.0
 
-    def __call__(self, images, targets, autocast) -> dict[str, float]:
+    def __call__(self, images, targets, autocast) -> dict[str, torch.Tensor]:
         with autocast():
             restored = self.train_model(images)
         target = targets.float() / 255
@@ -164,7 +168,7 @@ class RestorerStep(OneNetStep):
         weights = 1.0 + (self.UNTOUCHED_WEIGHT - 1.0) * untouched.float()
         loss = (per_sample * weights).sum() / weights.sum()
         self._update_generator(loss)
-        return {"loss": loss.detach().item()}
+        return {"loss": loss.detach()}
 
 
 class GANStep(Step):
@@ -207,7 +211,7 @@ class GANStep(Step):
             return hole_l1(pred, images, masks)
         return (pred - images).abs().mean()
 
-    def __call__(self, images, masks, autocast) -> dict[str, float]:
+    def __call__(self, images, masks, autocast) -> dict[str, torch.Tensor]:
         g = self.cfg.gan
         masked = images * (1 - masks)
         with autocast():
@@ -221,7 +225,6 @@ class GANStep(Step):
         d_loss = 0.5 * (
             adversarial(real_logits, True, g.adv_loss) + adversarial(fake_logits, False, g.adv_loss)
         )
-        self._finite(d_loss, "discriminator")
         self._update(d_loss, opt_d, self.discriminator.parameters(), self.cfg.optim.grad_clip)
         # generator step: fool the discriminator and stay close to the image
         with autocast():
@@ -233,10 +236,10 @@ class GANStep(Step):
             g_loss = g_loss + g.feature_matching * self._feature_matching(masked, images, pred)
         self._update_generator(g_loss)
         return {
-            "loss": g_loss.detach().item(),
-            "d_loss": d_loss.detach().item(),
-            "adv": adv.detach().item(),
-            "rec": rec.detach().item(),
+            "loss": g_loss.detach(),
+            "d_loss": d_loss.detach(),
+            "adv": adv.detach(),
+            "rec": rec.detach(),
         }
 
 
@@ -263,7 +266,7 @@ class CycleGANStep(Step):
         self.modules = {"generator": generator, "d_a": d_a, "d_b": d_b}
         self.optimizers = {"generator": opt_g, "discriminators": opt_d}
 
-    def __call__(self, images, masks, autocast) -> dict[str, float]:
+    def __call__(self, images, masks, autocast) -> dict[str, torch.Tensor]:
         g = self.cfg.gan
         real_a = images * (1 - masks) + masks  # holes painted white, as users bring them
         # unpaired: domain B is the batch's clean photos in another order
@@ -286,7 +289,6 @@ class CycleGANStep(Step):
                 + adversarial(self.train_d_a(real_a).float(), True, "lsgan")
                 + adversarial(self.train_d_a(fake_a.detach()).float(), False, "lsgan")
             )
-        self._finite(d_loss, "discriminator")
         opt_d = self.optimizers["discriminators"]
         self._update(
             d_loss,
@@ -296,9 +298,9 @@ class CycleGANStep(Step):
         )
         self.scaler.update()
         return {
-            "loss": g_loss.detach().item(),
-            "d_loss": d_loss.detach().item(),
-            "cycle": cycle.detach().item(),
+            "loss": g_loss.detach(),
+            "d_loss": d_loss.detach(),
+            "cycle": cycle.detach(),
         }
 
 
@@ -341,7 +343,7 @@ class DiffusionStep(Step):
             ).input_ids.to(pipe.device)
             self.text = pipe.text_encoder(tokens)[0]
 
-    def __call__(self, images, masks, autocast) -> dict[str, float]:
+    def __call__(self, images, masks, autocast) -> dict[str, torch.Tensor]:
         vae, scale = self.pipe.vae, self.pipe.vae.config.scaling_factor
         x = images * 2 - 1
         with torch.no_grad():
@@ -363,4 +365,4 @@ class DiffusionStep(Step):
             ).sample
         loss = torch.nn.functional.mse_loss(pred.float(), target.float())
         self._update_generator(loss)
-        return {"loss": loss.detach().item()}
+        return {"loss": loss.detach()}
