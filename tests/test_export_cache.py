@@ -108,3 +108,51 @@ def test_the_canary_catches_an_engine_that_computes_something_else(tmp_path: Pat
     check_runner(path, Runner(0.003))  # as do bfloat16's small differences
     with pytest.raises(CacheDamaged, match="canary"):
         check_runner(path, Runner(0.05))
+
+
+def test_new_weights_replace_their_old_export_and_its_compiled_copies(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Exports (and OpenVINO's compiled copies of them) of weights that changed are removed
+    when the new export is made: the cache holds one export per weights file and side."""
+    import importlib.util
+    import json
+
+    import torch
+
+    from photorecon.checkpoint import CheckpointMeta, save_weights
+    from photorecon.cli import main
+    from photorecon.models.registry import create_model
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PHOTORECON_CACHE", str(cache))
+    (cache / "0123456789abcdef0123.onnx").parent.mkdir(parents=True)
+    (cache / "0123456789abcdef0123.onnx").write_bytes(b"named the old way")
+    (cache / "0123456789abcdef0123.onnx.check.npz").write_bytes(b"its sidecar")
+    (cache / "ffffffff-0000000000000000.onnx").write_bytes(b"another weights file's")
+    runtime = "openvino" if importlib.util.find_spec("openvino") else "onnx"
+    Image.fromarray(synthetic_photo(np.random.default_rng(2), 64, 64)).save(tmp_path / "p.png")
+    ckpt = tmp_path / "m.safetensors"
+
+    def fill_with(seed: int, out: str) -> list[Path]:
+        torch.manual_seed(seed)
+        net = create_model("ffc", width=4, downs=2, blocks=1, max_width=8)
+        save_weights(ckpt, net, CheckpointMeta("ffc", net.config))
+        os.utime(ckpt, ns=(seed * 10**9, seed * 10**9))  # another time: another export
+        args = ["fill", str(tmp_path / "p.png"), "--box", "10,10,20,20", "--model", str(ckpt)]
+        assert main([*args, "--runtime", runtime, "-o", str(tmp_path / out), "-q"]) == 0
+        return sorted(p for p in cache.glob("*.onnx") if not p.name.startswith("ffffffff"))
+
+    first = fill_with(1, "a.png")  # one export per side the fill runs at
+    assert first and all("-" in p.name for p in first)  # the old way's export is gone too
+    assert not (cache / "0123456789abcdef0123.onnx.check.npz").exists()
+    second = fill_with(2, "b.png")
+    assert len(second) == len(first) and not set(second) & set(first)
+    for old in first:
+        assert not any(cache.glob(old.name + "*"))  # the export and its sidecar
+    assert (cache / "ffffffff-0000000000000000.onnx").is_file()  # not theirs to remove
+    if runtime == "openvino":
+        folder = cache / "openvino"
+        records = json.loads((folder / "photorecon-blobs.json").read_text())
+        assert {b.name for b in folder.glob("*.blob")} == set(records)
+        assert {r["export"] for r in records.values()} <= {str(p.resolve()) for p in second}

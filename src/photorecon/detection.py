@@ -89,7 +89,7 @@ def _onnx_detector(spec: str, runtime: str = "auto"):
     runtime is auto."""
     import importlib.util
 
-    from photorecon.models.files import onnx_cache_path
+    from photorecon.models.files import onnx_cache_path, prune_exports
     from photorecon.models.loading import ENGINE_OF, weights_source
     from photorecon.models.onnxrt import OnnxDetector
 
@@ -109,6 +109,7 @@ def _onnx_detector(spec: str, runtime: str = "auto"):
 
     if not path.is_file():
         export()
+        prune_exports(path)
     return OnnxDetector(path, engine=ENGINE_OF[runtime], remake=export)
 
 

@@ -5,6 +5,7 @@ and the cache of exported networks. The bottom of the model modules: it imports 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from photorecon.errors import PhotoreconError
@@ -70,13 +71,45 @@ def cache_dir() -> Path:
     return Path(base) / "photorecon"
 
 
-def onnx_cache_path(source: Path, size: int) -> Path:
-    """Where the export at side `size` of the weights `source` is kept (keyed by the file's
-    path, time and size, and photorecon's version)."""
+def _digest(text: str, length: int) -> str:
     import hashlib
 
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def onnx_cache_path(source: Path, size: int) -> Path:
+    """Where the export at side `size` of the weights `source` is kept: named by the weights
+    file and side (its first part, shared by every export of them at that side) and by the
+    file's time and size, photorecon's version and the export format (its second part)."""
     from photorecon import __version__
 
     stat = source.stat()
+    group = _digest(f"{source.resolve()}:{size}", 8)
     key = f"{source.resolve()}:{stat.st_mtime_ns}:{stat.st_size}:{__version__}:{size}:{EXPORT}"
-    return cache_dir() / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.onnx"
+    return cache_dir() / f"{group}-{_digest(key, 16)}.onnx"
+
+
+LEGACY_EXPORT = re.compile(r"[0-9a-f]{20}\.onnx")  # named before exports were grouped
+
+
+def prune_exports(fresh: Path) -> list[Path]:
+    """After `fresh` is exported: the exports it replaces removed with what lies beside them
+    (their sidecars): those of the same weights at the same side made before the weights,
+    photorecon or the export format changed, and any named the old way, which nothing loads
+    now. OpenVINO's compiled copies of them go the next time OpenVINO opens its cache
+    (models/onnxrt.py). Returns the exports removed."""
+    group = fresh.name.split("-", 1)[0]
+    removed = []
+    for other in fresh.parent.glob("*.onnx"):
+        stale = other.name.startswith(f"{group}-") or LEGACY_EXPORT.fullmatch(other.name)
+        if other != fresh and stale:
+            for part in fresh.parent.glob(glob_escape(other.name) + "*"):
+                part.unlink(missing_ok=True)
+            removed.append(other)
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    import glob
+
+    return glob.escape(name)

@@ -19,6 +19,7 @@ from photorecon.models.arrays import ArrayFlipTTA, ArrayInpainter
 from photorecon.models.base import kind_of
 from photorecon.models.files import (
     onnx_cache_path,
+    prune_exports,
     shipped_weights,
     weights_file,
 )
@@ -229,6 +230,7 @@ def _exporter(spec: ModelSpec, model=None) -> Callable[[int], Path]:
             if state["model"] is None:
                 state["model"] = _load(spec, "cpu")
             export_onnx(state["model"].cpu(), path, size=side, parts=True)
+            prune_exports(path)
         return path
 
     return export

@@ -145,7 +145,7 @@ class OpenVinoRunner:
         try:
             self._compiled = core.compile_model(model, "CPU", {**config, **cache})
             if folder is not None:
-                _record_blobs(folder)
+                _record_blobs(folder, Path(path).resolve())
         except Exception:
             try:  # an unwritable cache folder, say: compile without it
                 self._compiled = core.compile_model(model, "CPU", config)
@@ -247,54 +247,75 @@ def open_cached(
 BLOBS = "photorecon-blobs.json"  # OpenVINO's compiled networks in its cache, with their hashes
 
 
-def _blob_hashes(folder: Path) -> dict[str, str]:
+def _blob_records(folder: Path) -> dict[str, dict[str, str]]:
+    """What BLOBS says of each compiled network: its hash, and the export it was compiled
+    from ("" when not known: recorded before the export was)."""
     import json
 
     try:
         data = json.loads((folder / BLOBS).read_text())
-        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}
+    if not isinstance(data, dict):
+        return {}
+    records = {}
+    for name, value in data.items():
+        if isinstance(value, str):  # the hash alone
+            value = {"sha256": value}
+        if isinstance(value, dict) and isinstance(value.get("sha256"), str):
+            export = value.get("export", "")
+            records[str(name)] = {"sha256": value["sha256"], "export": str(export or "")}
+    return records
 
 
 def _keep_sound_blobs(folder: Path) -> None:
     """Before OpenVINO reads its cache: every compiled network whose bytes are not the ones
     recorded when it was written is removed (OpenVINO compiles it anew), with a notice for a
-    changed one; OpenVINO itself would load a damaged copy and compute wrong numbers."""
+    changed one; OpenVINO itself would load a damaged copy and compute wrong numbers. A
+    compiled copy of an export that is gone (replaced when its weights changed) is removed
+    without a word: nothing will ask for it again."""
     import warnings
 
     from photorecon.fsutil import file_sha256
 
-    known = _blob_hashes(folder)
+    known = _blob_records(folder)
     for blob in folder.glob("*.blob"):
-        recorded = known.get(blob.name)
+        record = known.get(blob.name)
+        export = Path(record["export"]) if record and record["export"] else None
+        if export is not None and not export.is_file():
+            blob.unlink(missing_ok=True)
+            continue
         try:
-            sound = recorded is not None and file_sha256(blob) == recorded
+            sound = record is not None and file_sha256(blob) == record["sha256"]
         except OSError:
             sound = False
         if not sound:
-            if recorded is not None:
+            if record is not None:
                 warnings.warn(
                     f"{blob}: OpenVINO's compiled copy was damaged, compiled anew", stacklevel=3
                 )
             blob.unlink(missing_ok=True)
 
 
-def _record_blobs(folder: Path) -> None:
-    """The hashes of the compiled networks OpenVINO has just written."""
+def _record_blobs(folder: Path, export: str | Path = "") -> None:
+    """The hashes of the compiled networks OpenVINO has just written, and the export they
+    were compiled from."""
     import json
 
     from photorecon.fsutil import atomic_path, file_sha256
 
-    known = _blob_hashes(folder)
+    known = _blob_records(folder)
     blobs = {b.name for b in folder.glob("*.blob")}
-    fresh = {name: file_sha256(folder / name) for name in blobs - known.keys()}
+    fresh = {
+        name: {"sha256": file_sha256(folder / name), "export": str(export)}
+        for name in blobs - known.keys()
+    }
     if not fresh and known.keys() <= blobs:
         return
-    hashes = {name: sha for name, sha in {**known, **fresh}.items() if name in blobs}
+    records = {name: r for name, r in {**known, **fresh}.items() if name in blobs}
     try:
         with atomic_path(folder / BLOBS) as tmp:
-            tmp.write_text(json.dumps(hashes, indent=1))
+            tmp.write_text(json.dumps(records, indent=1))
     except PhotoreconError:  # an unwritable cache: its blobs are checked by the canary alone
         pass
 
