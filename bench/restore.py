@@ -104,7 +104,7 @@ def methods(model: str):
     from photorecon.models.loading import load_model
     from photorecon.restoration import RestoreOptions, restore_pixels
 
-    restorer = load_model(model, "cpu")
+    restorer = load_model(model, "cpu", role="restorer")
     options = RestoreOptions(damage=False)
     return {
         "aged": lambda im: im,
@@ -169,7 +169,7 @@ def real_pictures(folder: Path, model: str, out: Path) -> None:
     from photorecon.models.loading import load_model, load_model_for
     from photorecon.restoration import RestoreOptions, restore_pixels
 
-    restorer = load_model(model, "cpu")
+    restorer = load_model(model, "cpu", role="restorer")
     detector = load_detector("damage", "cpu")
     filler, _ = load_model_for("ffc", "cpu")
     paths = sorted(folder.glob("scratched/*.png")) + sorted(folder.glob("clean/*.png"))

@@ -237,3 +237,22 @@ def test_a_registered_name_means_the_registered_model_whatever_is_on_disk(
         load_model("myrun")
     with pytest.raises(PhotoreconError, match="no model.safetensors"):
         load_model("./myrun")
+
+
+def test_a_model_is_loaded_for_a_role_and_refused_for_another(tmp_path, capsys) -> None:
+    from photorecon.cli import main
+    from photorecon.models.loading import load_model
+
+    with pytest.raises(PhotoreconError, match="damage is a detector, not a fill"):
+        load_model("damage")
+    with pytest.raises(PhotoreconError, match="restore is a restorer, not a fill"):
+        load_model("restore")
+    with pytest.raises(PhotoreconError, match="telea is not a restorer"):
+        load_model("telea", role="restorer")
+    with pytest.raises(PhotoreconError, match="ffc is not a damage detector"):
+        load_model("ffc", role="detector")
+    assert load_model("damage", role="detector").kind == "detector"
+    photo = tmp_path / "p.png"
+    Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(photo)
+    assert main(["fill", str(photo), "--box", "1,1,2,2", "--model", "damage", "-q"]) == 2
+    assert "damage is a detector, not a fill" in capsys.readouterr().err

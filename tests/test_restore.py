@@ -205,7 +205,7 @@ def test_python_restore_keeps_the_input_kind(bright_restorer) -> None:
 def test_corrections_come_from_a_small_copy_whatever_the_size(bright_restorer) -> None:
     from photorecon.models.loading import load_model
 
-    net = load_model(str(bright_restorer), "cpu")
+    net = load_model(str(bright_restorer), "cpu", role="restorer")
     photo = synthetic_photo(np.random.default_rng(10), 200, 300)
     big = np.kron(photo, np.ones((4, 4, 1), np.uint8))  # the same photo at 4x the size
     a, b = corrections(net, photo), corrections(net, big)

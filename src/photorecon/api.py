@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import collections
-import os
-import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -15,100 +12,18 @@ from photorecon.anysize import fill_any_size, find_white_boxes, mask_from_boxes
 from photorecon.errors import NoHoles, PhotoreconError
 from photorecon.imageio import to_rgb
 from photorecon.masks import Box
-from photorecon.models.loading import default_model
+from photorecon.models.loading import (  # noqa: F401 (the cache is the API's too)
+    MODELS,
+    cached_model,
+    clear_models,
+    default_model,
+)
 
 if TYPE_CHECKING:
-    from torch import nn
-
     from photorecon.models.diffusion import DiffusionOptions
 
 BoxLike = Box | Sequence[int]
 MaskOrBoxes = np.ndarray | Image.Image | Sequence[BoxLike] | str
-
-
-CACHE_ENV = "PHOTORECON_CACHE_MODELS"  # how many loaded models stay in memory (default 4)
-
-
-class ModelCache:
-    """Loaded models kept for repeated calls, the least recently used dropped first, at most
-    `$PHOTORECON_CACHE_MODELS` of them (0: none kept). A dropped model's memory goes back (a
-    CUDA device's cached blocks too): a Stable Diffusion pipeline holds gigabytes."""
-
-    def __init__(self) -> None:
-        self._models: collections.OrderedDict = collections.OrderedDict()
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def capacity() -> int:
-        text = os.environ.get(CACHE_ENV, "4").strip()
-        if not text.isdigit():
-            raise PhotoreconError(f"{CACHE_ENV} must be a whole number >= 0, got {text!r}")
-        return int(text)
-
-    def get(self, key: tuple, load):
-        capacity = self.capacity()
-        with self._lock:
-            if key in self._models:
-                self._models.move_to_end(key)
-                return self._models[key]
-        model = load()  # outside the lock: other threads keep using what is loaded
-        if capacity == 0:
-            return model
-        with self._lock:
-            self._models[key] = model
-            self._models.move_to_end(key)
-            dropped = [self._models.popitem(last=False) for _ in range(len(self) - capacity)]
-        if dropped:
-            del dropped
-            _release_memory()
-        return model
-
-    def __len__(self) -> int:
-        return len(self._models)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._models.clear()
-        _release_memory()
-
-
-def _release_memory() -> None:
-    import gc
-    import sys
-
-    gc.collect()
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-MODELS = ModelCache()
-
-
-def cached_model(
-    spec: str,
-    device: str = "cpu",
-    tta: bool = False,
-    runtime: str = "auto",
-    diffusion: DiffusionOptions | None = None,
-    lora: str | None = None,
-) -> nn.Module:
-    """Load a model once per (spec, device, tta, runtime, options) for repeated API calls
-    (`ModelCache`: `$PHOTORECON_CACHE_MODELS` of them at most)."""
-
-    def load():
-        from photorecon.models.loading import load_model
-        from photorecon.threads import configure_once
-
-        configure_once()  # before torch is first imported: threads that do not spin
-        return load_model(spec, device, tta=tta, runtime=runtime, diffusion=diffusion, lora=lora)
-
-    return MODELS.get((spec, device, tta, runtime, diffusion, lora), load)
-
-
-def clear_models() -> None:
-    """Drop every model the API has kept loaded."""
-    MODELS.clear()
 
 
 def as_boxes(items: Sequence[BoxLike]) -> list[Box]:
@@ -192,8 +107,8 @@ def fill(
     (row, col, height, width) boxes, "white" to fill pure-white rectangles, or "auto" to find
     the damage (scratches, dust, blotches, tears) first and fill it. `model`: a
     registered name or a checkpoint path; default the best shipped model. `tta` averages the
-    fills of the four flips; `runtime` picks torch or onnxruntime for a learned model
-    ("auto": onnxruntime on a CPU where the network exports, as ffc does). A diffusers
+    fills of the four flips; `runtime` is where a learned model runs (auto, torch, onnx,
+    openvino: `photorecon.models.loading.RUNTIME_RULE`). A diffusers
     folder as `model` runs Stable Diffusion inpainting, sampled as `diffusion`
     (`photorecon.models.diffusion.DiffusionOptions`: prompt, steps, guidance, strength, seed,
     samples) says, with `lora` weights added. `detail` (learned models) gives holes about
@@ -238,9 +153,7 @@ def restore(
         array = np.asarray(image.convert("RGB") if alpha is not None else to_rgb(image), np.uint8)
     else:
         array = rgb_array(image)
-    restorer = cached_model(model, "cpu") if tone else None
-    if restorer is not None and getattr(restorer, "kind", None) != "restorer":
-        raise PhotoreconError(f"{model} is not a restorer (try 'restore')")
+    restorer = cached_model(model, "cpu", role="restorer") if tone else None
     restored, _ = restore_pixels(
         array,
         options,

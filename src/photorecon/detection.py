@@ -16,9 +16,7 @@ the photo with it.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -28,21 +26,23 @@ from photorecon.checks import check_dilate, check_sensitivity
 from photorecon.errors import PhotoreconError
 from photorecon.imageio import to_rgb
 from photorecon.models.arrays import TopHat
+from photorecon.models.loading import EXPORT_SIDE
 
 DETECTOR = "damage"  # the shipped detector
 SENSITIVITY = 0.5
-TILE = 512  # tiles the detector sees (the centre, less the overlap, is kept)
+TILE = EXPORT_SIDE["detector"]  # tiles the detector sees (less the overlap, kept)
 OVERLAP = 48  # px of context each tile has beyond the part of it that is kept
 BATCH = 4
 
 
-@functools.lru_cache(maxsize=2)
 def load_detector(spec: str = DETECTOR, device: str = "cpu", runtime: str = "auto"):
     """A damage detector by name (its shipped weights, or `tophat`: the registered classical
-    baseline)
-    or checkpoint path, in eval mode. On a CPU (`runtime` auto, onnx or openvino) it runs its
-    ONNX export (made once into the cache; once made it loads without torch) on the engine
-    the runtime names (auto: see models.onnxrt.pick_engine)."""
+    baseline) or checkpoint path, in eval mode, loaded once (`cached_model`, the cache fills
+    share). On a CPU (`runtime` auto, onnx or openvino) it runs its ONNX export (made once into
+    the cache; once made it loads without torch) on the engine the runtime names (auto: see
+    models.onnxrt.pick_engine); where the export cannot be made or read (an unusable cache
+    folder) it runs on torch, with a notice naming the cache."""
+    from photorecon.models.loading import cached_model
     from photorecon.models.registry import array_model_info
 
     classical = array_model_info(spec)  # tophat: no torch, no weights
@@ -50,67 +50,7 @@ def load_detector(spec: str = DETECTOR, device: str = "cpu", runtime: str = "aut
         if classical.kind != "detector":
             raise PhotoreconError(f"{spec} is not a damage detector (try {DETECTOR!r})")
         return classical.factory()
-    from photorecon.threads import configure_once
-
-    configure_once()
-    if runtime != "torch" and str(device).startswith("cpu"):
-        try:
-            onnx = _onnx_detector(spec, runtime)
-        except PhotoreconError as exc:
-            if runtime != "auto":
-                raise
-            import warnings
-
-            # an unusable cache folder (a file where it should be, no permission): slower, works
-            warnings.warn(
-                f"{spec}: running on torch, the detector's ONNX export could not be made or "
-                f"loaded from the cache ({exc})",
-                stacklevel=2,
-            )
-            onnx = None
-        if onnx is not None:
-            return onnx
-    return _torch_detector(spec, device)
-
-
-def _torch_detector(spec: str, device: str):
-    """The detector `spec` names on torch, refused (one line) when it is not a detector."""
-    from photorecon.models.loading import load_model
-
-    model = load_model(spec, device)
-    if getattr(model, "kind", None) != "detector":
-        raise PhotoreconError(f"{spec} is not a damage detector (try {DETECTOR!r})")
-    return model
-
-
-def _onnx_detector(spec: str, runtime: str = "auto"):
-    """The detector's ONNX export from the cache (exported first if need be) on the engine
-    `runtime` names, or None when it cannot be (no weights file, no onnxruntime) and the
-    runtime is auto."""
-    import importlib.util
-
-    from photorecon.models.files import onnx_cache_path, prune_exports
-    from photorecon.models.loading import ENGINE_OF, weights_source
-    from photorecon.models.onnxrt import OnnxDetector
-
-    if runtime not in ENGINE_OF:
-        raise PhotoreconError(f"unknown runtime {runtime!r} ({', '.join(['torch', *ENGINE_OF])})")
-    source = weights_source(spec)
-    if source is None or importlib.util.find_spec("onnxruntime") is None:
-        if runtime != "auto":
-            raise PhotoreconError(f"{spec}: no detector weights to run on {runtime}")
-        return None
-    path = onnx_cache_path(source, TILE)
-
-    def export() -> Path:
-        from photorecon.models.onnx import export_detector_onnx
-
-        return export_detector_onnx(_torch_detector(spec, "cpu"), path, TILE)
-
-    if not path.is_file():
-        export()
-        prune_exports(path)
-    return OnnxDetector(path, engine=ENGINE_OF[runtime], remake=export)
+    return cached_model(spec, device, runtime=runtime, role="detector")
 
 
 def tiles(height: int, width: int, tile: int = TILE, overlap: int = OVERLAP):

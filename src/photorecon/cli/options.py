@@ -14,6 +14,7 @@ from typing import NoReturn
 from photorecon.checks import check_dilate, check_quality, check_sensitivity
 from photorecon.errors import PhotoreconError
 from photorecon.masks import BOX_SIZE
+from photorecon.models.loading import RUNTIME_RULE
 
 
 @dataclass(frozen=True)
@@ -122,23 +123,13 @@ def add_detection(p: argparse.ArgumentParser, model_option: str = "--model") -> 
     )
 
 
-# The rule that picks where a learned model runs, said once (photorecon.models.loading's
-# `pick_runtime` follows it; the API's docstring points here).
-RUNTIME_HELP = (
-    "where a learned model runs: onnx = its ONNX export (made once and cached) on "
-    "onnxruntime, openvino = the export on OpenVINO; auto (default) = the export on a CPU "
-    "for networks that export (ffc), on OpenVINO where the CPU computes in bfloat16 "
-    "(AMX) and on onnxruntime elsewhere; other networks on torch"
-)
-
-
 def add_tta(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tta", action="store_true", help="average the fills of the 4 flips")
     p.add_argument(
         "--runtime",
         choices=("auto", "torch", "onnx", "openvino"),
         default="auto",
-        help=RUNTIME_HELP,
+        help="where a learned model runs: " + RUNTIME_RULE,
     )
 
 

@@ -83,9 +83,7 @@ def restore_batch(jobs, options, args: argparse.Namespace, log):
     from photorecon.threads import configure_once
 
     configure_once()
-    restorer = load_model(args.model, "cpu") if options.tone else None
-    if restorer is not None and getattr(restorer, "kind", None) != "restorer":
-        raise PhotoreconError(f"{args.model} is not a restorer (try 'restore')")
+    restorer = load_model(args.model, "cpu", role="restorer") if options.tone else None
     detector = fill_model = None
     if options.damage:
         from photorecon.detection import load_detector

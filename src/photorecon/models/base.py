@@ -85,8 +85,10 @@ class InpaintModel(ConfigMixin):
 
 
 def kind_of(model: Any) -> str:
-    """A model's kind; a plain network of the user's own (not an InpaintModel) is learned."""
-    return model.kind if isinstance(model, InpaintModel) else "supervised"
+    """A model's kind (its class says: an InpaintModel, a detector, a restorer, an exported
+    runner); a plain network of the user's own is a learned fill."""
+    kind = getattr(model, "kind", None)
+    return kind if isinstance(kind, str) and kind in KINDS else "supervised"
 
 
 def work_size_of(model: Any) -> int:

@@ -40,6 +40,7 @@ class DamageDetector(nn.Module, ConfigMixin):
     """Segmentation: image (B,3,H,W) in [0, 1] -> damage logits (B,1,H,W); any H, W."""
 
     kind: ClassVar[str] = "detector"
+    onnx_ready: ClassVar[bool] = True  # exports as it is (models/onnx.py, export_detector_onnx)
     work_size: ClassVar[int] = 256
     stride: ClassVar[int] = 8  # inputs are padded to a multiple of this ...
     min_side: ClassVar[int] = 64  # ... and at least this (the dilated convs' reflections)

@@ -7,7 +7,10 @@ its `source`.
 
 from __future__ import annotations
 
+import collections
+import os
 import re
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +37,14 @@ if TYPE_CHECKING:
 
 
 RUNTIMES = ("auto", "torch", "onnx", "openvino")
+# Where a learned model runs, said once (load_model follows it; the command line's --runtime
+# help and the Python API's docstrings are this text)
+RUNTIME_RULE = (
+    "onnx = its ONNX export (made once and cached) on onnxruntime, openvino = the export on "
+    "OpenVINO; auto (default) = the export on a CPU for networks that export (ffc, the damage "
+    "detector), on OpenVINO where the CPU computes in bfloat16 (AMX) and on onnxruntime "
+    "elsewhere; other networks, and any on a GPU, on torch"
+)
 # the engine that runs a network's ONNX export for each runtime but torch (models/onnxrt.py)
 ENGINE_OF = {"auto": "auto", "onnx": "onnxruntime", "openvino": "openvino"}
 
@@ -108,20 +119,22 @@ def load_model(
     *,
     diffusion: DiffusionOptions | dict | None = None,
     lora: str | None = None,
+    role: str = "fill",
 ) -> nn.Module:
     """A model in eval mode on `device` from a registered name, a checkpoint, an .onnx file or
     a diffusers folder (Stable Diffusion inpainting, sampled as `diffusion` says, with `lora`
-    weights added).
+    weights added). `role` is what the caller will do with it (ROLES): "fill" (detectors and
+    restorers refused in one line), "detector" (a damage detector, exported at its tile
+    side) or "restorer".
 
     A trainable model's name loads its shipped weights; an untrained one is refused, since its
     random weights would only produce noise. `tta` averages the fills of the four flips.
-    `runtime="onnx"` runs a learned model's ONNX export (made once, then cached) on
-    onnxruntime, `"openvino"` on OpenVINO; `"auto"` runs the export on a CPU for networks that
-    export (ffc: faster, and later runs need no torch) on the faster engine there (OpenVINO
-    where the CPU computes in bfloat16, else onnxruntime), and the rest on torch.
+    `runtime`: see RUNTIME_RULE.
     """
     if runtime not in RUNTIMES:
         raise PhotoreconError(f"unknown runtime {runtime!r} ({', '.join(RUNTIMES)})")
+    if role not in ROLES:
+        raise PhotoreconError(f"unknown role {role!r} ({', '.join(ROLES)})")
     explicit = runtime in ("onnx", "openvino")  # an export engine asked for by name
     parsed = parse_spec(spec)
     if parsed.source == "diffusers":
@@ -139,14 +152,12 @@ def load_model(
         )
     cpu = str(device).startswith("cpu")
     if runtime != "torch" and cpu and parsed.source != "onnx":
-        cached = cached_onnx(parsed)  # exported before: no torch needed at all
-        if cached is not None:
-            exporter = _exporter(parsed)
-            model = OnnxModel(
-                cached, exporter, engine=ENGINE_OF[runtime], remake=lambda: exporter(256)
-            )
-            return _with_tta(model, tta)
-    model = _load(parsed, device, ENGINE_OF.get(runtime, "auto"))
+        cached = cached_onnx(parsed, EXPORT_SIDE[role]) if role in EXPORT_SIDE else None
+        if cached is not None:  # exported before: no torch at all
+            runner = _runner(cached, _exporter(parsed, role), ENGINE_OF[runtime], role)
+            return _with_tta(runner, tta)
+    model = _load(parsed, device, ENGINE_OF.get(runtime, "auto"), role)
+    check_role(spec, kind_of(model), role)
     if diffusion is not None and kind_of(model) == "diffusion":  # a LoRA run: sample as asked
         from photorecon.models.diffusion import DiffusionOptions
 
@@ -159,13 +170,18 @@ def load_model(
                 f"{spec} has no network to run on {ENGINE_OF[runtime]} (use the torch runtime)"
             )
         return _with_tta(model, tta)
-    if explicit or (runtime == "auto" and cpu and _onnx_ready(model)):
+    if explicit or (runtime == "auto" and cpu and role in EXPORT_SIDE and _onnx_ready(model)):
         try:
-            return _with_tta(_onnx_version(parsed, model, ENGINE_OF[runtime]), tta)
+            return _with_tta(_onnx_version(parsed, model, ENGINE_OF[runtime], role), tta)
         except PhotoreconError as exc:
             if explicit:
                 raise
-            warnings.warn(f"{spec}: running on torch, the ONNX export failed ({exc})", stacklevel=2)
+            # an unusable cache folder (a file where it should be, no permission): slower, works
+            warnings.warn(
+                f"{spec}: running on torch, its ONNX export could not be made or loaded from "
+                f"the cache ({exc})",
+                stacklevel=2,
+            )
     if kind_of(model) != "diffusion":
         import torch
 
@@ -215,8 +231,37 @@ def cached_onnx(spec: str | ModelSpec, size: int = 256) -> Path | None:
     return path if path.is_file() else None
 
 
-def _exporter(spec: ModelSpec, model=None) -> Callable[[int], Path]:
-    """Exports the spec's network at a given side into the cache (torch loaded on first use)."""
+# what a caller loads a model for, and the kinds (models/base.py KINDS) that do it
+ROLES = {
+    "fill": ("classical", "supervised", "adversarial", "diffusion"),
+    "detector": ("detector",),
+    "restorer": ("restorer",),
+}
+# the side each role's network is exported at: a fill's work size, a detector's tile (a
+# restorer runs on torch: it is small, and its input is a 128-px copy)
+EXPORT_SIDE = {"fill": 256, "detector": 512}
+
+
+def role_of(kind: str) -> str:
+    """The role a model of `kind` plays (ROLES)."""
+    return next(role for role, kinds in ROLES.items() if kind in kinds)
+
+
+def check_role(spec: str, kind: str, role: str) -> None:
+    """One line when a model of `kind` cannot do what `role` asks."""
+    if kind in ROLES[role]:
+        return
+    if role == "detector":
+        raise PhotoreconError(f"{spec} is not a damage detector (try 'damage')")
+    if role == "restorer":
+        raise PhotoreconError(f"{spec} is not a restorer (try 'restore')")
+    use = "photorecon detect or fill --auto" if kind == "detector" else "photorecon restore"
+    raise PhotoreconError(f"{spec} is a {kind}, not a fill (it goes with {use})")
+
+
+def _exporter(spec: ModelSpec, role: str = "fill", model=None) -> Callable[[int], Path]:
+    """Exports the spec's network at a given side into the cache (torch loaded on first use);
+    the export it replaces goes (`prune_exports`)."""
     state = {"model": model}
 
     def export(side: int) -> Path:
@@ -225,27 +270,39 @@ def _exporter(spec: ModelSpec, model=None) -> Callable[[int], Path]:
             raise PhotoreconError(f"{spec}: no weights file to export")
         path = onnx_cache_path(source, side)
         if not path.is_file():
-            from photorecon.models.onnx import export_onnx
+            from photorecon.models.onnx import export_detector_onnx, export_onnx
 
             if state["model"] is None:
                 state["model"] = _load(spec, "cpu")
-            export_onnx(state["model"].cpu(), path, size=side, parts=True)
+            net = state["model"].cpu()
+            if role == "detector":
+                export_detector_onnx(net, path, side)
+            else:
+                export_onnx(net, path, size=side, parts=True)
             prune_exports(path)
         return path
 
     return export
 
 
-def _onnx_version(
-    spec: ModelSpec, model: nn.Module, engine: str = "auto", size: int = 256
-) -> OnnxModel:
+def _runner(path: Path, exporter: Callable[[int], Path], engine: str, role: str):
+    """An export opened on `engine` for its role; a damaged cache entry is made anew once."""
+    side = EXPORT_SIDE[role]
+    if role == "detector":
+        from photorecon.models.onnxrt import OnnxDetector
+
+        return OnnxDetector(path, engine=engine, remake=lambda: exporter(side))
+    return OnnxModel(path, exporter, engine=engine, remake=lambda: exporter(side))
+
+
+def _onnx_version(spec: ModelSpec, model: nn.Module, engine: str = "auto", role: str = "fill"):
     """The model exported to ONNX (cached by its weights file), loaded on `engine`."""
     if not any(True for _ in model.parameters()):
         raise PhotoreconError(f"{spec} has no network to export (use the torch runtime)")
     if weights_source(spec) is None:
         raise PhotoreconError(f"{spec}: no weights file to export")
-    exporter = _exporter(spec, model)
-    return OnnxModel(exporter(size), exporter, engine=engine, remake=lambda: exporter(size))
+    exporter = _exporter(spec, role, model)
+    return _runner(exporter(EXPORT_SIDE[role]), exporter, engine, role)
 
 
 def load_model_for(
@@ -310,12 +367,16 @@ def registered_kind(spec: str) -> str | None:
 
 
 def _load(
-    parsed: ModelSpec, device: torch.device | str, engine: str = "auto"
+    parsed: ModelSpec, device: torch.device | str, engine: str = "auto", role: str = "fill"
 ) -> nn.Module | ArrayInpainter:
     spec = parsed.text
     if parsed.source == "onnx":
         if not parsed.path.is_file():
             raise PhotoreconError(f"{spec}: no such ONNX file")
+        if role == "detector":
+            from photorecon.models.onnxrt import OnnxDetector
+
+            return OnnxDetector(spec, engine=engine)
         return OnnxModel(spec, engine=engine)
     if parsed.source == "checkpoint":
         return load_checkpoint(spec, device)
@@ -336,3 +397,90 @@ def _load(
             )
         return load_checkpoint(weights, device)
     return create_model(spec).to(device).eval()
+
+
+CACHE_ENV = "PHOTORECON_CACHE_MODELS"  # how many loaded models stay in memory (default 4)
+
+
+class ModelCache:
+    """Loaded models kept for repeated calls, the least recently used dropped first, at most
+    `$PHOTORECON_CACHE_MODELS` of them (0: none kept). A dropped model's memory goes back (a
+    CUDA device's cached blocks too): a Stable Diffusion pipeline holds gigabytes."""
+
+    def __init__(self) -> None:
+        self._models: collections.OrderedDict = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def capacity() -> int:
+        text = os.environ.get(CACHE_ENV, "4").strip()
+        if not text.isdigit():
+            raise PhotoreconError(f"{CACHE_ENV} must be a whole number >= 0, got {text!r}")
+        return int(text)
+
+    def get(self, key: tuple, load):
+        capacity = self.capacity()
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+        model = load()  # outside the lock: other threads keep using what is loaded
+        if capacity == 0:
+            return model
+        with self._lock:
+            self._models[key] = model
+            self._models.move_to_end(key)
+            dropped = [self._models.popitem(last=False) for _ in range(len(self) - capacity)]
+        if dropped:
+            del dropped
+            _release_memory()
+        return model
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+        _release_memory()
+
+
+def _release_memory() -> None:
+    import gc
+    import sys
+
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+MODELS = ModelCache()
+
+
+def cached_model(
+    spec: str,
+    device: str = "cpu",
+    tta: bool = False,
+    runtime: str = "auto",
+    diffusion: DiffusionOptions | None = None,
+    lora: str | None = None,
+    role: str = "fill",
+) -> nn.Module:
+    """`load_model` once per (spec, device, tta, runtime, options, role) for repeated calls
+    (`ModelCache`: `$PHOTORECON_CACHE_MODELS` of them at most): fills and detectors alike."""
+
+    def load():
+        from photorecon.threads import configure_once
+
+        configure_once()  # before torch is first imported: threads that do not spin
+        return load_model(
+            spec, device, tta=tta, runtime=runtime, diffusion=diffusion, lora=lora, role=role
+        )
+
+    return MODELS.get((spec, str(device), tta, runtime, diffusion, lora, role), load)
+
+
+def clear_models() -> None:
+    """Drop every model the API has kept loaded."""
+    MODELS.clear()

@@ -55,9 +55,11 @@ class ServeState:
 
         return spec not in ready_models() or get_model_info(spec).kind != "classical"
 
-    def load(self, spec: str):
+    def load(self, spec: str, role: str = "fill"):
         from photorecon.api import cached_model
 
+        if role != "fill":
+            return cached_model(spec, self.device, role=role)
         options = self.model_options
         if spec == self.default and options:
             from photorecon.models.diffusion import DiffusionOptions
@@ -330,7 +332,7 @@ def restore_now(cancel, state: ServeState, data: bytes, options) -> tuple[bytes,
     out, _ = restore_pixels(
         photo.rgb,
         options,
-        restorer=state.load(RESTORER) if options.tone else None,
+        restorer=state.load(RESTORER, role="restorer") if options.tone else None,
         detector=load_detector("damage", state.device) if options.damage else None,
         fill_model=state.load(state.default) if options.damage else None,
         device=state.device,

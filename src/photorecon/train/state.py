@@ -209,9 +209,10 @@ def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
 def warm_start(model: nn.Module, spec: str, name: str) -> None:
     """Copy the weights of `spec` (shipped name, run folder or checkpoint) into `model`."""
     from photorecon.checkpoint import load_fitting
-    from photorecon.models.loading import load_model
+    from photorecon.models.base import kind_of
+    from photorecon.models.loading import load_model, role_of
 
-    source = load_model(spec)
+    source = load_model(spec, role=role_of(kind_of(model)))  # on torch: the network itself
     mine, given = dict(model.config), dict(source.config)
     # arguments that only add modules (ffc's blend gate) may differ: those start fresh
     additive = {k: v for k, v in model.additive_args.items() if k not in given}
