@@ -208,7 +208,8 @@ def train(
     chunk_minutes: float = 0.0,
     on_step: Callable[[int], None] | None = None,
 ) -> RunResult:
-    """Train `cfg.model`; the best (EMA) weights by validation RMSE go to out/best/.
+    """Train `cfg.model`; the best (EMA) weights by the validation score (`RunResult.metric`: a
+    fill's RMSE over the holes, a detector's 1 - F1, a restorer's RMSE) go to out/best/.
 
     A run folder that already holds a checkpoint of the same config is resumed (`resume` forces
     it). `chunk_minutes` > 0 stops after that long with a checkpoint, to be continued by running
