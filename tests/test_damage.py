@@ -246,3 +246,21 @@ def test_sepia_and_grey_prints_have_no_colour_of_their_own(photo) -> None:
     assert (sepia[..., 0] >= sepia[..., 1]).all() and (sepia[..., 1] >= sepia[..., 2]).all()
     lum = photo.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
     assert np.corrcoef(lum.ravel(), sepia[..., 1].ravel())[0, 1] > 0.99
+
+
+def test_lookalikes_are_drawn_into_the_scene_and_never_into_the_mask() -> None:
+    from photorecon.damage import render_damage
+    from photorecon.damage.lookalikes import scene_details
+
+    photo = synthetic_photo(np.random.default_rng(5), 192, 256)
+    plain = render_damage(photo, np.random.default_rng(9), clean=True)
+    same = render_damage(photo, np.random.default_rng(9), clean=True, lookalikes=0.0)
+    assert np.array_equal(plain.image, same.image)  # no draw at 0: samples as before
+    detailed = render_damage(photo, np.random.default_rng(9), clean=True, lookalikes=1.0)
+    assert not detailed.mask.any() and np.array_equal(detailed.image, detailed.clean)
+    for seed in range(4):  # small bright details: a few pixels changed, and by much
+        drawn = scene_details(photo, np.random.default_rng(seed)).astype(int)
+        changed = np.abs(drawn - photo).max(axis=2)
+        assert changed.max() > 40 and 0 < (changed > 8).mean() < 0.25
+    damaged = render_damage(photo, np.random.default_rng(9), lookalikes=1.0)
+    assert damaged.mask.any()  # damage on top of the details, as on any photo

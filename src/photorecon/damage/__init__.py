@@ -120,10 +120,17 @@ def render_damage(
     rng: np.random.Generator,
     mix: dict[str, float] | None = None,
     clean: bool = False,
+    lookalikes: float = 0.0,
 ) -> Damaged:
-    """Age, damage (unless `clean`) and scan an RGB uint8 photo; deterministic in `rng`."""
+    """Age, damage (unless `clean`) and scan an RGB uint8 photo; deterministic in `rng`. With
+    probability `lookalikes` the scene first gets details that look like damage and are not
+    (`lookalikes.scene_details`: never in the mask)."""
     if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
         raise PhotoreconError(f"expected an RGB uint8 photo, got {photo.dtype} {photo.shape}")
+    if lookalikes > 0 and rng.random() < lookalikes:  # no draw at 0: samples stay as they were
+        from photorecon.damage.lookalikes import scene_details
+
+        photo = scene_details(photo, rng)
     height, width = photo.shape[:2]
     look = draw_look(rng)
     print_ = age(photo, look)

@@ -54,6 +54,10 @@ class DataConfig:
     # clean, so the detector learns what is not damage (hair, wires, highlights)
     damage: dict[str, float] = field(default_factory=dict)
     clean_share: float = 0.3
+    # ... and the share of training samples (damaged or clean) with details of the scene that
+    # look like damage drawn in, never in the mask (photorecon.damage.lookalikes: blossoms,
+    # highlights, thin bright stems); validation samples have none, so scores stay comparable
+    lookalikes: float = 0.0
     # Restorers (trainer "restorer"): the share of samples that are photos nobody aged, which
     # must come back as they were ("no harm")
     untouched_share: float = 0.25
@@ -83,6 +87,7 @@ class DataConfig:
         "boxes": Range(0, 64),
         "random_rect_prob": SHARE,
         "clean_share": BELOW_1,
+        "lookalikes": SHARE,
         "untouched_share": BELOW_1,
         "scenes": BELOW_1,
         "val_scenes": Range(0, 100_000),

@@ -92,7 +92,8 @@ class DamageCut:
     def __call__(self, photo: np.ndarray, rng: np.random.Generator):
         cfg = self.cfg
         crop = augment(random_crop(photo, rng, cfg.size), rng, cfg.flips, cfg.rot90)
-        sample = render_damage(crop, rng, self.mix, clean=bool(rng.random() < cfg.clean_share))
+        clean = bool(rng.random() < cfg.clean_share)
+        sample = render_damage(crop, rng, self.mix, clean=clean, lookalikes=cfg.lookalikes)
         mask = torch.from_numpy(sample.mask.astype(np.float32))[None]
         return torch.from_numpy(sample.image).permute(2, 0, 1), mask
 
