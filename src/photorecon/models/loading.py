@@ -27,7 +27,12 @@ from photorecon.models.files import (
     weights_file,
 )
 from photorecon.models.onnxrt import OnnxModel
-from photorecon.models.registry import create_model, get_model_info, list_models
+from photorecon.models.registry import (
+    array_model_info,
+    create_model,
+    get_model_info,
+    list_models,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -320,22 +325,24 @@ def load_model_for(
     ONNX export is cached run without torch: for them the device is not resolved and torch is
     never imported.
     """
-    from photorecon.device import cpu_only
+    from photorecon.device import cpu_only, resolve_device
 
-    parsed = parse_spec(spec)
-    plain = lora is None and parsed.source != "diffusers"
-    torch_free = plain and (parsed.source == "onnx" or cached_onnx(parsed) is not None)
-    if torch_free and runtime != "torch" and cpu_only(device):
-        return load_model(spec, "cpu", tta=tta, runtime=runtime), "cpu"
-    if parsed.source == "name" and registered_kind(spec) == "classical":
-        model = load_model(spec, "cpu", tta=tta, runtime=runtime)
-        if isinstance(model, ArrayInpainter):
-            return model, "cpu"
-    from photorecon.device import resolve_device
-
-    where = resolve_device(device)
+    if _runs_on_arrays(parse_spec(spec), runtime, lora) and cpu_only(device):
+        where: torch.device | str = "cpu"
+    elif parse_spec(spec).source == "name" and array_model_info(spec) is not None:
+        where = "cpu"  # a classical fill on arrays runs on the CPU whatever the device
+    else:
+        where = resolve_device(device)
     model = load_model(spec, where, tta=tta, runtime=runtime, diffusion=diffusion, lora=lora)
     return model, where
+
+
+def _runs_on_arrays(parsed: ModelSpec, runtime: str, lora: str | None) -> bool:
+    """Whether the spec runs without torch on a CPU: an .onnx file, or a network whose export
+    is cached (not on the torch runtime, nor with a LoRA or a diffusers folder)."""
+    if runtime == "torch" or lora is not None or parsed.source == "diffusers":
+        return False
+    return parsed.source == "onnx" or cached_onnx(parsed) is not None
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> nn.Module:
@@ -356,14 +363,6 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> nn.
         ) from None
     load_fitting(model, read_weights(file), f"{file}: weights do not fit model {meta.model!r}")
     return model.to(device).eval()
-
-
-def registered_kind(spec: str) -> str | None:
-    """The kind of a registered model, None for anything else."""
-    try:
-        return get_model_info(spec).kind
-    except PhotoreconError:
-        return None
 
 
 def _load(
