@@ -40,10 +40,11 @@ demo: $(STAMP) $(DEMO)/test/truth.csv
 	$(BIN)/photorecon evaluate $(DEMO)/test --models all,runs/demo-bilstm --csv $(OUT)/scores.csv
 	$(BIN)/photorecon show $(DEMO)/test --models all,runs/demo-bilstm --count 6 --out $(OUT)/grid.png
 
+# the suite on two worker processes (pytest-xdist): each test gets a core of its own
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 clean:
 	rm -rf $(VENV) out runs/demo-bilstm
