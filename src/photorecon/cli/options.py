@@ -180,7 +180,10 @@ def add_diffusion(p: argparse.ArgumentParser) -> None:
 
 
 def model_options(args: argparse.Namespace) -> dict:
-    """load_model's diffusion sampling and LoRA, from the flags `add_diffusion` declared."""
+    """load_model's diffusion sampling and LoRA, from the flags `add_diffusion` declared (none
+    for a command that did not declare them)."""
+    if not hasattr(args, "prompt"):
+        return {}
     diffusion = dict(
         prompt=args.prompt,
         negative_prompt=args.negative_prompt,
