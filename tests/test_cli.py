@@ -238,3 +238,9 @@ def test_the_version_is_written_in_one_place(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out.strip() == f"photorecon {__version__}"
+
+
+def test_a_size_with_superscript_digits_is_one_line(capsys) -> None:
+    for size in ("768x²", "²x512"):
+        assert main(["data", "scenes", "unused-out", "--size", size]) == 2
+        assert "expected WIDTHxHEIGHT" in capsys.readouterr().err

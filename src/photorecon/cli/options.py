@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
-from photorecon.checks import check_dilate, check_quality, check_sensitivity
+from photorecon.checks import check_dilate, check_quality, check_sensitivity, check_strength
 from photorecon.errors import PhotoreconError
 from photorecon.masks import BOX_SIZE
 from photorecon.models.loading import RUNTIME_RULE
@@ -139,13 +139,6 @@ DIFFUSION_PROMPT = "a high quality photograph, natural detail, seamless, sharp f
 DIFFUSION_NEGATIVE = "text, watermark, frame, border, blurry, lowres, artifacts, distorted"
 
 
-def _unit(text: str) -> float:
-    number = float(text)
-    if not 0.0 <= number <= 1.0:
-        raise PhotoreconError(f"--strength must be from 0 to 1, got {text}")
-    return number
-
-
 def _positive(option: str) -> Callable[[str], int]:
     def convert(text: str) -> int:
         number = int(text)
@@ -165,7 +158,12 @@ def add_diffusion(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--steps", type=_positive("--steps"), default=25, help="denoising steps (25)")
     g.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance (7.5)")
-    g.add_argument("--strength", type=_unit, default=1.0, help="how much to repaint, 0-1 (1)")
+    g.add_argument(
+        "--strength",
+        type=checked(check_strength, "--strength"),
+        default=1.0,
+        help="how much to repaint, 0-1 (1)",
+    )
     g.add_argument("--sample-seed", type=int, default=0, help="seed of the first sample (0)")
     g.add_argument(
         "--samples",
@@ -233,7 +231,7 @@ def model_list(text: str) -> list[str]:
 def size_pair(text: str) -> tuple[int, int]:
     """ "WIDTHxHEIGHT" -> (width, height), or a one-line error."""
     width, sep, height = text.lower().partition("x")
-    if not sep or not width.isdigit() or not height.isdigit() or not width.isascii():
+    if not sep or not (width + height).isascii() or not width.isdigit() or not height.isdigit():
         raise PhotoreconError(f"--size: expected WIDTHxHEIGHT such as 768x512, got {text!r}")
     return int(width), int(height)
 

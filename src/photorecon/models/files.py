@@ -4,6 +4,7 @@ and the cache of exported networks. The bottom of the model modules: it imports 
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 from pathlib import Path
@@ -103,13 +104,7 @@ def prune_exports(fresh: Path) -> list[Path]:
     for other in fresh.parent.glob("*.onnx"):
         stale = other.name.startswith(f"{group}-") or LEGACY_EXPORT.fullmatch(other.name)
         if other != fresh and stale:
-            for part in fresh.parent.glob(glob_escape(other.name) + "*"):
+            for part in fresh.parent.glob(glob.escape(other.name) + "*"):
                 part.unlink(missing_ok=True)
             removed.append(other)
     return removed
-
-
-def glob_escape(name: str) -> str:
-    import glob
-
-    return glob.escape(name)

@@ -327,9 +327,10 @@ def load_model_for(
     """
     from photorecon.device import cpu_only, resolve_device
 
-    if _runs_on_arrays(parse_spec(spec), runtime, lora) and cpu_only(device):
+    parsed = parse_spec(spec)
+    if _runs_on_arrays(parsed, runtime, lora) and cpu_only(device):
         where: torch.device | str = "cpu"
-    elif parse_spec(spec).source == "name" and array_model_info(spec) is not None:
+    elif parsed.source == "name" and array_model_info(spec) is not None:
         where = "cpu"  # a classical fill on arrays runs on the CPU whatever the device
     else:
         where = resolve_device(device)
