@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 
 from photorecon.models.loading import load_model
-from photorecon.models.onnx import OnnxModel, export_onnx
-from photorecon.models.onnxrt import ENGINES
+from photorecon.models.onnx import export_onnx
+from photorecon.models.onnxrt import ENGINES, OnnxModel
 
 
 def images_per_s(model, masked, mask, repeats: int) -> float:

@@ -12,7 +12,8 @@ from photorecon.cli import main
 from photorecon.errors import PhotoreconError
 from photorecon.models.base import kind_of
 from photorecon.models.blocks import irfft2_matmul, rfft2_matmul
-from photorecon.models.onnx import OnnxModel, export_onnx
+from photorecon.models.onnx import export_onnx
+from photorecon.models.onnxrt import OnnxModel
 from photorecon.models.registry import create_model
 from photorecon.models.tta import FlipTTA
 

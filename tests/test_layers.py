@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -129,3 +130,99 @@ def test_no_modules_import_each_other_in_a_circle() -> None:
 def test_no_module_is_over_600_lines() -> None:
     long = {m: n for m, p in modules() if (n := len(p.read_text().splitlines())) > 600}
     assert not long, f"split these: {long}"
+
+
+# modules that serve the way from a model's name to its network without taking part in the
+# choice (errors, threads, file hashing, the kinds and config recording, an export's canary,
+# the checkpoint format) and the networks' own modules, built on the way
+SERVICES = {
+    "photorecon",
+    "photorecon.errors",
+    "photorecon.threads",
+    "photorecon.fsutil",
+    "photorecon.imageio",
+    "photorecon.checks",
+    "photorecon.checkpoint",
+    "photorecon.models.base",
+    "photorecon.models.exportcheck",
+    "photorecon.models.blocks",
+    "photorecon.models.ffc",
+    "photorecon.models.detector",
+}
+
+
+def stops_to_network(run) -> list[str]:
+    """The modules `run` passes through until the model is loaded (until `cached_model`
+    returns), in order, a module named again only when entered again; services aside, with
+    whatever they call."""
+    import sys
+
+    stops: list[str] = []
+    inside: list = []  # the service frame being run, if any
+    done = []
+
+    def profile(frame, event, arg) -> None:
+        if done:
+            return
+        if inside:
+            if event == "return" and frame is inside[0]:
+                inside.clear()
+            return
+        name = frame.f_globals.get("__name__", "")
+        if event == "return" and frame.f_code.co_name == "cached_model":
+            done.append(True)
+        if event != "call" or not name.startswith("photorecon"):
+            return
+        if name in SERVICES:
+            inside.append(frame)
+        elif not stops or stops[-1] != name:
+            stops.append(name)
+
+    sys.setprofile(profile)
+    try:
+        run()
+    finally:
+        sys.setprofile(None)
+    return stops
+
+
+@pytest.mark.parametrize(
+    ("model", "runtime"), [("ffc", "auto"), (None, "auto"), ("ffc", "torch"), ("telea", "auto")]
+)
+def test_a_models_name_reaches_its_network_through_each_module_once(model, runtime) -> None:
+    """Following `photorecon.fill`'s `model` to the network that runs: resolved once into what
+    to open (models/files.py), opened by the module that opens it, each module entered once;
+    a detector's name the same way from `photorecon.detect`."""
+    import photorecon
+    from photorecon.api import clear_models
+
+    photo = np.full((64, 64, 3), 120, np.uint8)
+    mask = np.zeros((64, 64), bool)
+    mask[20:30, 20:30] = True
+    photorecon.fill(photo, mask, model=model, runtime=runtime)  # the export made and cached
+    clear_models()
+    stops = stops_to_network(lambda: photorecon.fill(photo, mask, model=model, runtime=runtime))
+    assert len(stops) == len(set(stops)), "\n".join(stops)
+    assert stops[:3] == ["photorecon.api", "photorecon.models.loading", "photorecon.models.files"]
+    if runtime == "torch":  # built by the registry, placed on torch by the runtime adapter
+        assert stops[3:] == ["photorecon.models.registry", "photorecon.models.onnxrt"]
+    elif model == "telea":  # the registry builds it (its network is on arrays), kept as it is
+        assert stops[3:] == [
+            "photorecon.models.registry",
+            "photorecon.models.arrays",
+            "photorecon.models.onnxrt",
+        ]
+    else:  # the cached export, opened without torch
+        assert stops[3:] == ["photorecon.models.onnxrt"]
+
+
+def test_a_detectors_name_reaches_its_network_through_each_module_once() -> None:
+    import photorecon
+    from photorecon.api import clear_models
+
+    photo = np.full((64, 64, 3), 120, np.uint8)
+    photorecon.detect(photo)
+    clear_models()
+    stops = stops_to_network(lambda: photorecon.detect(photo))
+    assert len(stops) == len(set(stops)), "\n".join(stops)
+    assert "photorecon.models.files" in stops and stops[-1] == "photorecon.models.onnxrt"

@@ -115,6 +115,16 @@ class ArrayFlipTTA(ArrayInpainter):
         return total / len(self.FLIPS)
 
 
+def with_flips(model: Any) -> Any:
+    """A fill that averages `model`'s fills of the four flips: on arrays for a model on arrays
+    (an export included), on tensors (models/tta.py, torch) for a network."""
+    if isinstance(model, ArrayInpainter):
+        return ArrayFlipTTA(model)
+    from photorecon.models.tta import FlipTTA
+
+    return FlipTTA(model).eval()
+
+
 @register_model("mean", model=MeanFill, summary="each image's mean known colour")
 def mean_fill() -> ArrayInpainter:
     return MeanFill()

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
+from photorecon.errors import PhotoreconError
+
 KINDS = ("classical", "supervised", "adversarial", "diffusion", "detector", "restorer")
 
 
@@ -94,3 +96,31 @@ def kind_of(model: Any) -> str:
 def work_size_of(model: Any) -> int:
     """The side a model fills at (256 for a plain network of the user's own)."""
     return model.work_size if isinstance(model, InpaintModel) else InpaintModel.work_size
+
+
+# what a caller loads a model for, and the kinds (KINDS) that do it
+ROLES = {
+    "fill": ("classical", "supervised", "adversarial", "diffusion"),
+    "detector": ("detector",),
+    "restorer": ("restorer",),
+}
+# the side each role's network is exported at: a fill's work size, a detector's tile (a
+# restorer runs on torch: it is small, and its input is a 128-px copy)
+EXPORT_SIDE = {"fill": 256, "detector": 512}
+
+
+def role_of(kind: str) -> str:
+    """The role a model of `kind` plays (ROLES)."""
+    return next(role for role, kinds in ROLES.items() if kind in kinds)
+
+
+def check_role(spec: str, kind: str, role: str) -> None:
+    """One line when a model of `kind` cannot do what `role` asks."""
+    if kind in ROLES[role]:
+        return
+    if role == "detector":
+        raise PhotoreconError(f"{spec} is not a damage detector (try 'damage')")
+    if role == "restorer":
+        raise PhotoreconError(f"{spec} is not a restorer (try 'restore')")
+    use = "photorecon detect or fill --auto" if kind == "detector" else "photorecon restore"
+    raise PhotoreconError(f"{spec} is a {kind}, not a fill (it goes with {use})")

@@ -60,6 +60,13 @@ class DiffusionOptions:
         return self
 
 
+def as_options(options: DiffusionOptions | dict | None) -> DiffusionOptions:
+    """Options as given, from a dict of their fields (a command's flags), or the defaults."""
+    if isinstance(options, DiffusionOptions):
+        return options
+    return DiffusionOptions(**(options or {}))
+
+
 MIN_SAMPLE, MAX_SAMPLE = 4, 512  # a UNet's latent side: 8-px latents make 32..4096-px photos
 
 
@@ -212,8 +219,9 @@ class DiffusionInpainter(nn.Module, InpaintModel):
             disable=not self.options.progress or not _on_terminal(), leave=False
         )
 
-    def with_options(self, options: DiffusionOptions) -> DiffusionInpainter:
+    def with_options(self, options: DiffusionOptions | dict) -> DiffusionInpainter:
         """Sample as `options` say from now on (a command's flags over a run's defaults)."""
+        options = as_options(options)
         self.options = options.check()
         self.pipe.set_progress_bar_config(disable=not options.progress or not _on_terminal())
         return self
@@ -281,10 +289,11 @@ def load_diffusion(
     device: torch.device | str = "cpu",
     *,
     lora: str | Path | None = None,
-    options: DiffusionOptions | None = None,
+    options: DiffusionOptions | dict | None = None,
 ) -> DiffusionInpainter:
     """A ready diffusion model from a local diffusers folder, with optional LoRA weights: a
     photorecon run (folder or checkpoint) or a diffusers-format LoRA file."""
+    options = as_options(options)
     pipe = load_pipeline(path, device)
     meta = _photorecon_lora(lora) if lora is not None else None
     if meta is None:

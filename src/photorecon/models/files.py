@@ -1,12 +1,14 @@
-"""Where models' files are: checkpoints' weights files, the shipped weights and the user's own,
-and the cache of exported networks. The bottom of the model modules: it imports none of them
-(and no torch), so checkpoints, exports and loading all take their paths from here."""
+"""Where models' files are: what a model spec names (`parse_spec`, `resolve`), checkpoints'
+weights files, the shipped weights and the user's own, and the cache of exported networks. The
+bottom of the model modules: it imports none of them (and no torch), so checkpoints, exports
+and loading all take their paths from here."""
 
 from __future__ import annotations
 
 import glob
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from photorecon.errors import PhotoreconError
@@ -108,3 +110,93 @@ def prune_exports(fresh: Path) -> list[Path]:
                 part.unlink(missing_ok=True)
             removed.append(other)
     return removed
+
+
+SOURCES = ("name", "checkpoint", "onnx", "diffusers")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model spec names: `source` is "name" (registered: its shipped weights, or a
+    classical fill), "checkpoint" (a .safetensors file or a run folder), "onnx" (an exported
+    file) or "diffusers" (a Stable Diffusion inpainting folder)."""
+
+    text: str
+    source: str
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def path(self) -> Path:
+        return Path(self.text)
+
+
+# what a registered name looks like: a spec written so is always a name, never a path (timm's
+# rule; a folder here with such a name is written ./NAME), so nothing on disk can change what
+# `--model telea` means
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+
+def parse_spec(spec: str | ModelSpec) -> ModelSpec:
+    """Decide what a spec names from its text: a name (`NAME`), else a path: a diffusers
+    folder, an .onnx file or a checkpoint (a .safetensors file or a run folder)."""
+    if isinstance(spec, ModelSpec):
+        return spec
+    if NAME.fullmatch(spec):
+        return ModelSpec(spec, "name")
+    path = Path(spec)
+    if path.is_dir() and ((path / "model_index.json").is_file() or (path / "unet").is_dir()):
+        return ModelSpec(spec, "diffusers")  # one, or a folder meant to be one
+    if spec.endswith(".onnx"):
+        return ModelSpec(spec, "onnx")
+    return ModelSpec(spec, "checkpoint")
+
+
+def weights_source(spec: str | ModelSpec) -> Path | None:
+    """The safetensors file a spec loads (shipped weights for a name), or None."""
+    spec = parse_spec(spec)
+    if spec.source == "name":
+        return shipped_weights(spec.text)
+    if spec.source != "checkpoint":
+        return None
+    try:
+        return weights_file(spec.path)
+    except PhotoreconError:
+        return None
+
+
+def cached_onnx(spec: str | ModelSpec, size: int = 256) -> Path | None:
+    """The cached export of a spec's weights at side `size`, if there is one (no torch)."""
+    source = weights_source(spec)
+    if source is None:
+        return None
+    path = onnx_cache_path(source, size)
+    return path if path.is_file() else None
+
+
+@dataclass(frozen=True)
+class Found:
+    """A model spec resolved once into what to open: its text and what it names (`source`, as
+    `ModelSpec`'s), the weights file it loads (None for a classical fill, an .onnx file or a
+    diffusers folder, or a trainable name with no weights yet) and its export cached at the
+    side asked for (None when not made yet)."""
+
+    text: str
+    source: str
+    weights: Path | None
+    export: Path | None
+
+
+def resolve(spec: str | ModelSpec | Found, side: int | None = None) -> Found:
+    """What a spec names and the files behind it, looked up once (no torch): its weights and,
+    when `side` is given, its cached export at that side."""
+    if isinstance(spec, Found):
+        return spec
+    parsed = parse_spec(spec)
+    weights = weights_source(parsed)
+    export = None
+    if weights is not None and side is not None:
+        path = onnx_cache_path(weights, side)
+        export = path if path.is_file() else None
+    return Found(parsed.text, parsed.source, weights, export)

@@ -11,9 +11,9 @@ from torch import nn
 from photorecon.errors import PhotoreconError, first_line
 from photorecon.fsutil import atomic_path
 from photorecon.models.blocks import FourierUnit
-from photorecon.models.onnxrt import OnnxModel
+from photorecon.models.files import Found, onnx_cache_path, prune_exports
 
-__all__ = ["OnnxModel", "export_onnx", "use_dft_matmul"]
+__all__ = ["export_detector_onnx", "export_onnx", "export_to_cache", "use_dft_matmul"]
 
 
 def use_dft_matmul(model: nn.Module, enabled: bool = True) -> None:
@@ -129,3 +129,22 @@ def export_detector_onnx(model: nn.Module, out: str | Path, size: int = 512, ops
     """Write a damage detector as ONNX: input `image` (B, 3, size, size) in [0, 1], output
     `logits` (B, 1, size, size); dynamic batch."""
     return _export(model.eval(), {"image": torch.rand(1, 3, size, size)}, ["logits"], out, opset)
+
+
+def export_to_cache(found: Found, role: str, model: nn.Module | None, side: int) -> Path:
+    """The resolved spec's network exported at `side` for its role (a detector's tile, a
+    fill's window) into the cache, made now when it is not there (the model built from its
+    weights on first need); the exports it replaces go (`prune_exports`)."""
+    if found.weights is None:
+        raise PhotoreconError(f"{found.text}: no weights file to export")
+    path = onnx_cache_path(found.weights, side)
+    if not path.is_file():
+        from photorecon.models.registry import build
+
+        net = (model if model is not None else build(found, "cpu", role)).cpu()
+        if role == "detector":
+            export_detector_onnx(net, path, side)
+        else:
+            export_onnx(net, path, size=side, parts=True)
+        prune_exports(path)
+    return path

@@ -5,10 +5,15 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from photorecon.errors import PhotoreconError
-from photorecon.models.base import KINDS
+from photorecon.models.base import KINDS, check_role, kind_of
+from photorecon.models.files import Found, weights_file
+
+if TYPE_CHECKING:
+    import torch
 
 # Modules whose import registers models; imported on first use, never at package import, and
 # only as far as needed: a name is looked up module by module, so the classical fills on
@@ -153,3 +158,57 @@ def count_parameters(model) -> int:
     if not hasattr(model, "parameters"):  # a classical model on arrays
         return 0
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> Any:
+    """Rebuild the model a checkpoint (a weights file or a run folder) describes and load its
+    weights (strictly)."""
+    return _from_weights(weights_file(path), device)
+
+
+def _from_weights(file: Path, device: torch.device | str) -> Any:
+    from photorecon.checkpoint import load_fitting, read_meta, read_weights
+
+    meta = read_meta(file)
+    if not isinstance(meta.kwargs, dict):
+        raise PhotoreconError(f"{file}: malformed checkpoint metadata (kwargs is not a mapping)")
+    try:
+        if not get_model_info(meta.model).trainable:  # a classical fill has no weights
+            raise PhotoreconError(f"{meta.model!r} is a classical fill, with no weights to load")
+        model = create_model(meta.model, **meta.kwargs)
+    except (TypeError, ValueError, PhotoreconError) as exc:  # unknown, untrainable, bad kwargs
+        raise PhotoreconError(
+            f"{file}: its metadata does not build model {meta.model!r} ({exc})"
+        ) from None
+    load_fitting(model, read_weights(file), f"{file}: weights do not fit model {meta.model!r}")
+    return model.to(device).eval()
+
+
+def build(found: Found, device: torch.device | str = "cpu", role: str = "fill") -> Any:
+    """The model a resolved name or checkpoint describes, in eval mode on `device` (a classical
+    model on arrays as it is), refused in one line when it cannot play `role`
+    (models/base.py ROLES). A trainable name loads its shipped weights; without them it is
+    refused, since its random weights would only produce noise."""
+    spec = found.text
+    if found.source == "checkpoint":  # resolved to its weights file (None: say why)
+        model = _from_weights(found.weights or weights_file(spec), device)
+    else:
+        _ensure_loaded(spec)
+        info = _REGISTRY.get(spec)
+        if info is None:
+            here = f"; for the {spec} here, write ./{spec}" if Path(spec).exists() else ""
+            raise PhotoreconError(
+                f"unknown model {spec!r}: not a registered name ({', '.join(list_models())}) "
+                f"nor a checkpoint path{here}"
+            )
+        if info.trainable and found.weights is None:
+            raise PhotoreconError(
+                f"model {spec!r} needs trained weights: train it with 'photorecon train' and "
+                "pass the run folder or checkpoint"
+            )
+        if info.trainable:
+            model = _from_weights(found.weights, device)
+        else:
+            model = info.factory().to(device).eval()
+    check_role(spec, kind_of(model), role)
+    return model
