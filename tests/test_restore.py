@@ -120,6 +120,50 @@ def test_an_aged_pair_has_the_target_a_restorer_should_give() -> None:
     assert all(count >= 3 for count in seen.values()), seen
 
 
+def test_the_free_form_ageing_changes_tone_as_prints_do_and_keeps_the_target() -> None:
+    """photorecon.damage.fading: deterministic in its generator, monotone curves (a brighter
+    pixel stays brighter in every channel before grain), monochrome prints toned with a grey
+    target and colour prints with the photo; the trainer's mix keeps the untouched share."""
+    from photorecon.damage.fading import KNOTS, apply_curves, fade, random_curve
+    from photorecon.train.data import aged_pair
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        curve = random_curve(rng, rng.uniform(0, 1))
+        assert curve.shape == (KNOTS,) and np.all(np.diff(curve) >= 0)
+        assert curve[0] == pytest.approx(0) and curve[-1] == pytest.approx(1)
+    ramp = np.linspace(0, 1, 50)[None, :, None].repeat(3, axis=2)
+    bent = apply_curves(ramp, np.stack([random_curve(rng, 0.9) for _ in range(3)]))
+    assert np.all(np.diff(bent, axis=1) >= 0) and not np.allclose(bent, ramp, atol=0.02)
+
+    photo = synthetic_photo(np.random.default_rng(5), 64, 64)
+    a, _ = fade(photo, np.random.default_rng(7))
+    assert np.array_equal(a, fade(photo, np.random.default_rng(7))[0])
+    kinds = {"grey": 0, "colour": 0}
+    for seed in range(30):
+        aged, target = fade(photo, np.random.default_rng(seed))
+        assert aged.shape == photo.shape and aged.dtype == np.uint8
+        assert np.abs(aged.astype(int) - photo).mean() > 3  # visibly aged
+        if np.array_equal(target, grey(photo)):
+            kinds["grey"] += 1
+        else:
+            kinds["colour"] += 1
+            assert target is photo
+    assert min(kinds.values()) >= 5, kinds
+
+    untouched = sum(
+        aged_pair(photo, np.random.default_rng(seed), 0.25, 0.5)[0] is photo for seed in range(400)
+    )
+    assert 70 <= untouched <= 130  # a quarter of 400
+    drawn = np.random.default_rng(3)
+    drawn.random(), drawn.random()  # untouched or not, which family
+    faded = aged_pair(photo, np.random.default_rng(3), 0.0, 1.0)[0]
+    assert np.array_equal(faded, fade(photo, drawn)[0])
+    plain = [restoration_pair(photo, np.random.default_rng(s)) for s in range(5)]
+    mixed = [aged_pair(photo, np.random.default_rng(s), 0.25, 0.0) for s in range(5)]
+    assert all(np.array_equal(p[0], m[0]) for p, m in zip(plain, mixed, strict=True))
+
+
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "photorecon.cli", "restore", *args], capture_output=True, text=True

@@ -61,6 +61,9 @@ class DataConfig:
     # Restorers (trainer "restorer"): the share of samples that are photos nobody aged, which
     # must come back as they were ("no harm")
     untouched_share: float = 0.25
+    # ... and the share of the aged ones aged by the free-form family (photorecon.damage.fading:
+    # random tone curves, dye mixing, toning gradients) instead of photorecon.damage.look
+    fading: float = 0.0
     # Synthetic smooth, bright scenes (photorecon.data.scenes: skies, clouds, snow, backdrops,
     # skin): their share of the training photos (0: none), and how many more join validation,
     # where their crops carry thin and thick strokes, scored apart as smooth-scratches and
@@ -89,6 +92,7 @@ class DataConfig:
         "clean_share": BELOW_1,
         "lookalikes": SHARE,
         "untouched_share": BELOW_1,
+        "fading": SHARE,
         "scenes": BELOW_1,
         "val_scenes": Range(0, 100_000),
         "max_side": Range(16),

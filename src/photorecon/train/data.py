@@ -263,6 +263,25 @@ def _restore_crop(photo: np.ndarray, rng: np.random.Generator, size: int) -> np.
     return random_crop(photo, rng, size)
 
 
+def aged_pair(
+    photo: np.ndarray, rng: np.random.Generator, untouched_share: float, fading: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(aged, target) for a restorer: untouched with probability `untouched_share`, else aged
+    by `photorecon.damage.fading` with probability `fading` and by
+    `photorecon.damage.look.restoration_pair` otherwise (with no fading, exactly its draws)."""
+    from photorecon.damage.look import restoration_pair
+
+    if not fading:
+        return restoration_pair(photo, rng, untouched_share)
+    if rng.random() < untouched_share:
+        return photo, photo
+    if rng.random() < fading:
+        from photorecon.damage.fading import fade
+
+        return fade(photo, rng)
+    return restoration_pair(photo, rng, 0.0)
+
+
 class AgedCrops(IndexedStream):
     """Item i: most of a random photo, flipped and turned, aged and scanned as an old print
     (`photorecon.damage.look.restoration_pair`), with what a restorer should give back: (aged
@@ -273,13 +292,12 @@ class AgedCrops(IndexedStream):
         self.photos = photos
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        from photorecon.damage.look import restoration_pair
 
         cfg = self.cfg
         rng = np.random.default_rng([self.seed, index])
         photo = self.photos[int(rng.integers(len(self.photos)))]
         crop = augment(_restore_crop(photo, rng, cfg.size), rng, cfg.flips, cfg.rot90)
-        aged, target = restoration_pair(np.ascontiguousarray(crop), rng, cfg.untouched_share)
+        aged, target = aged_pair(np.ascontiguousarray(crop), rng, cfg.untouched_share, cfg.fading)
         return torch.from_numpy(aged).permute(2, 0, 1), torch.from_numpy(target).permute(2, 0, 1)
 
 
@@ -289,7 +307,6 @@ def fixed_restore_set(
     """Validation samples for a restorer, fixed by the seed: aged images and their targets,
     uint8 (N,3,H,W), and each sample's label, "aged" or "untouched" (every fourth crop of a
     photo is left as it was)."""
-    from photorecon.damage.look import restoration_pair
 
     images, targets, labels = [], [], []
     for i, photo in enumerate(photos):
@@ -297,7 +314,7 @@ def fixed_restore_set(
         for j in range(cfg.val_crops_per_photo):
             untouched = j % 4 == 3
             crop = _restore_crop(photo, rng, cfg.size)
-            aged, target = restoration_pair(crop, rng, 1.0 if untouched else 0.0)
+            aged, target = aged_pair(crop, rng, 1.0 if untouched else 0.0, cfg.fading)
             images.append(torch.from_numpy(np.ascontiguousarray(aged)).permute(2, 0, 1))
             targets.append(torch.from_numpy(np.ascontiguousarray(target)).permute(2, 0, 1))
             labels.append("untouched" if untouched else "aged")
