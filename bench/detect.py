@@ -10,8 +10,11 @@ detected mask (`fill --auto`) and of the true mask: the RMSE of the restored cro
 undamaged one, as a share of the damaged crop's. Last, a 24-megapixel scan through
 `photorecon fill --auto` on the command line (wall seconds).
 
+`--by-kind` scores each kind of damage alone; `--brush PX` scores the damage brush (the true
+damage grown by PX px as the region to look in) at each `--sweep` sensitivity.
+
 Run: .venv/bin/python bench/detect.py [--photos data/photos] [--crops 3] [--size 512]
-     [--split val] [--detectors damage,runs/damage-ft,tophat]
+     [--split val] [--detectors damage,runs/damage-ft,tophat] [--by-kind] [--brush 12]
 """
 
 from __future__ import annotations
@@ -195,8 +198,18 @@ def main() -> None:
         action="store_true",
         help="F1 of each detector on each kind of damage alone (photorecon.damage.KINDS)",
     )
+    parser.add_argument(
+        "--brush",
+        type=int,
+        default=0,
+        help="score the damage brush instead: each damaged crop's true damage grown by this "
+        "many px as the region, at each --sweep sensitivity (default 0.5,0.7,0.8,0.9,0.95)",
+    )
     args = parser.parse_args()
     names = args.detectors.split(",")
+    if args.brush:
+        brush(args, names)
+        return
     if args.by_kind:
         by_kind(args, names)
         return
@@ -241,6 +254,32 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             seconds = big_scan_seconds(next(s for s in samples if s.mask.any()), Path(tmp))
         print(f"24-megapixel scan, photorecon fill --auto: {seconds:.1f} s wall")
+
+
+def brush(args, names: list[str]) -> None:
+    """Precision / recall / F1 of the damage brush: on each damaged crop, what each detector
+    finds inside the true damage grown by `args.brush` px (as `detect(within=...)` keeps only
+    that region), at each sensitivity of the sweep."""
+    sweep = [float(v) for v in (args.sweep or "0.5,0.7,0.8,0.9,0.95").split(",")]
+    samples = test_samples(args.photos, args.crops, args.size, args.seed, args.split)
+    samples = [s for s in samples if s.mask.any()]
+    regions = [grow(s.mask, args.brush) for s in samples]
+    print(f"{len(samples)} damaged {args.split} crops of {args.size}², brush {args.brush} px\n")
+    print(f"| sensitivity | {' | '.join(f'{n} P / R / F1' for n in names)} |")
+    print("|---" * (len(names) + 1) + "|")
+    maps = {name: probabilities(name, samples)[0] for name in names}
+    for value in sweep:
+        cells = []
+        for name in names:
+            masks = [
+                found_at(f, c, value) & r for (f, c), r in zip(maps[name], regions, strict=True)
+            ]
+            pred = torch.from_numpy(np.stack(masks))[:, None]
+            truth = torch.from_numpy(np.stack([s.mask for s in samples]))[:, None]
+            clean = torch.zeros(len(samples), dtype=torch.bool)
+            scores = detection_scores(*detection_counts(pred, truth), clean, masks[0].size)
+            cells.append(f"{scores['precision']:.2f} / {scores['recall']:.2f} / {scores['f1']:.2f}")
+        print(f"| {value:g} | {' | '.join(cells)} |")
 
 
 def by_kind(args, names: list[str]) -> None:

@@ -468,3 +468,24 @@ def test_the_mask_is_made_from_bools_exactly_as_from_the_probability_maps() -> N
         want = found_at(full, coarse, sensitivity)
         got = damage_mask(image, model, sensitivity)
         assert want.any() and np.array_equal(got > 0, want)
+
+
+def test_recalibrating_the_head_moves_every_sensitivity_by_the_same_step() -> None:
+    """A detector recalibrated to 0.7 marks at the default 0.5 what it marked at 0.7, and at
+    0.5 what a stricter setting (0.3) now marks; refused outside (0, 1)."""
+    import torch
+
+    torch.manual_seed(0)
+    model = create_model("damage", widths=(4, 4, 4, 4)).eval()
+    with torch.no_grad():
+        model.head.bias.fill_(0.0)
+        image = torch.rand(1, 3, 64, 64)
+        model.head.bias.fill_(float(np.log(0.3 / 0.7) - model(image).median()))  # splits
+        before = model(image)
+        after = model.recalibrate(0.7)(image)
+    far = (before - np.log(0.3 / 0.7)).abs() > 1e-4  # off the old threshold, by rounding
+    assert torch.equal((torch.sigmoid(after) > 0.5)[far], (torch.sigmoid(before) > 0.3)[far])
+    assert 0 < (torch.sigmoid(before) > 0.3).float().mean() < 1  # a threshold that splits
+    assert torch.allclose(after - before, torch.tensor(np.log(0.7 / 0.3), dtype=torch.float32))
+    with pytest.raises(ValueError, match="sensitivity"):
+        model.recalibrate(1.0)

@@ -10,6 +10,7 @@ Trained on photos with synthetic damage (`photorecon.damage`), clean photos in e
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import torch
@@ -64,6 +65,16 @@ class DamageDetector(nn.Module, ConfigMixin):
         self.dec0 = conv_norm_act(w0, w0)
         self.head = nn.Conv2d(w0, 1, 1)
         nn.init.constant_(self.head.bias, -3.0)  # damage is rare: start by predicting "clean"
+
+    @torch.no_grad()
+    def recalibrate(self, sensitivity: float) -> DamageDetector:
+        """Shift the head's bias so that the default sensitivity (0.5: probability above one
+        half) marks exactly what `sensitivity` marked before, and every other sensitivity
+        moves with it: a threshold chosen on validation, kept in the weights. Returns self."""
+        if not 0.0 < sensitivity < 1.0:
+            raise ValueError(f"sensitivity must be in (0, 1), got {sensitivity}")
+        self.head.bias += math.log(sensitivity / (1.0 - sensitivity))
+        return self
 
     @staticmethod
     def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
