@@ -99,6 +99,14 @@ CYCLEGAN = [
 TIMED = ["--set", "steps=1000000", "--set", "max_minutes=0.05"]
 
 
+def ranks_failure(result: subprocess.CompletedProcess) -> str:
+    """What a failed torchrun said: the ranks' own errors (their tracebacks' last lines, which
+    the launcher's long report pushes out of a plain tail), then the tail."""
+    lines = result.stderr.splitlines()
+    own = [ln for ln in lines if "Error" in ln or "error:" in ln or "Assertion" in ln][:20]
+    return "\n".join([*own, "...", *lines[-15:]])
+
+
 @pytest.mark.parametrize("model", [[], CYCLEGAN, TIMED], ids=["ffc", "cyclegan", "timed"])
 def test_torchrun_two_processes_agree(model: list[str], pack: Path, tmp_path: Path) -> None:
     run = tmp_path / "ddp"
@@ -119,7 +127,7 @@ def test_torchrun_two_processes_agree(model: list[str], pack: Path, tmp_path: Pa
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.returncode == 0, ranks_failure(result)
     assert "all 2 ranks agree on the weights" in result.stdout
     assert "processes: 2" in (run / "result.yaml").read_text()
     if model is not TIMED:
