@@ -84,11 +84,15 @@ def probabilities(name: str, samples) -> tuple[list[tuple], float]:
 def scores_at(maps, samples, sensitivity: float) -> tuple[dict, list[np.ndarray]]:
     """Detection scores of the probability maps at a sensitivity, and the masks."""
     masks = [found_at(full, coarse, sensitivity) for full, coarse in maps]
+    return scores_of(masks, samples), masks
+
+
+def scores_of(masks: list[np.ndarray], samples) -> dict:
+    """Precision, recall, F1 (2-px tolerance) and clean false alarms of found masks."""
     pred = torch.from_numpy(np.stack(masks))[:, None]
     truth = torch.from_numpy(np.stack([s.mask for s in samples]))[:, None]
     clean = torch.tensor([not s.mask.any() for s in samples])
-    pixels = samples[0].mask.size
-    return detection_scores(*detection_counts(pred, truth), clean, pixels), masks
+    return detection_scores(*detection_counts(pred, truth), clean, samples[0].mask.size)
 
 
 def grow(mask: np.ndarray, px: int) -> np.ndarray:
@@ -271,13 +275,9 @@ def brush(args, names: list[str]) -> None:
     for value in sweep:
         cells = []
         for name in names:
-            masks = [
-                found_at(f, c, value) & r for (f, c), r in zip(maps[name], regions, strict=True)
-            ]
-            pred = torch.from_numpy(np.stack(masks))[:, None]
-            truth = torch.from_numpy(np.stack([s.mask for s in samples]))[:, None]
-            clean = torch.zeros(len(samples), dtype=torch.bool)
-            scores = detection_scores(*detection_counts(pred, truth), clean, masks[0].size)
+            pairs = zip(maps[name], regions, strict=True)
+            masks = [found_at(full, coarse, value) & r for (full, coarse), r in pairs]
+            scores = scores_of(masks, samples)  # damaged crops only: no clean ones
             cells.append(f"{scores['precision']:.2f} / {scores['recall']:.2f} / {scores['f1']:.2f}")
         print(f"| {value:g} | {' | '.join(cells)} |")
 

@@ -18,7 +18,6 @@ from photorecon.models.loading import (  # noqa: F401 (the cache is the API's to
     clear_models,
     default_model,
 )
-from photorecon.threads import configure_once
 
 if TYPE_CHECKING:
     from photorecon.models.diffusion import DiffusionOptions
@@ -119,7 +118,6 @@ def fill(
     is_pil = isinstance(image, Image.Image)
     array = np.asarray(to_rgb(image), dtype=np.uint8) if is_pil else rgb_array(image)
     mask = resolve_mask(array, mask_or_boxes)
-    configure_once()  # before torch is first imported: threads that do not spin
     net = cached_model(model, device, tta, runtime, diffusion, lora)
     out = fill_any_size(array, mask, net, device=device, detail=detail)
     return Image.fromarray(out) if is_pil else out
@@ -155,7 +153,6 @@ def restore(
         array = np.asarray(image.convert("RGB") if alpha is not None else to_rgb(image), np.uint8)
     else:
         array = rgb_array(image)
-    configure_once()  # before torch is first imported: threads that do not spin
     restorer = cached_model(model, "cpu", role="restorer") if tone else None
     restored, _ = restore_pixels(
         array,

@@ -44,9 +44,6 @@ def load_detector(spec: str = DETECTOR, device: str = "cpu", runtime: str = "aut
     folder) it runs on torch, with a notice naming the cache."""
     from photorecon.models.loading import cached_model
     from photorecon.models.registry import array_model_info
-    from photorecon.threads import configure_once
-
-    configure_once()  # before torch is first imported: threads that do not spin
 
     classical = array_model_info(spec)  # tophat: no torch, no weights
     if classical is not None:

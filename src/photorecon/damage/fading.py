@@ -24,7 +24,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from photorecon.damage.look import LUMA, grey
+from photorecon.damage.look import LUMA, grey, jpeg_roundtrip
 
 KNOTS = 9  # points of each random tone curve, evenly spaced in [0, 1]
 
@@ -95,8 +95,5 @@ def fade(photo: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
         )
     out = np.clip(np.rint(x * 255), 0, 255).astype(np.uint8)
     if rng.random() < 0.5:
-        quality = int(rng.integers(55, 95))
-        ok, data = cv2.imencode(".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if ok:
-            out = np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1])
+        out = jpeg_roundtrip(out, int(rng.integers(55, 95)))
     return out, grey(photo) if monochrome else photo

@@ -173,10 +173,14 @@ def scan(print_: np.ndarray, look: Look, jpeg: bool = True) -> np.ndarray:
         noise = np.random.default_rng([look.seed, 6]).normal(0, look.grain, x.shape[:2])
         x = x + noise[..., None].astype(np.float32)
     out = np.clip(np.round(x), 0, 255).astype(np.uint8)
-    if jpeg and look.jpeg:
-        ok, data = cv2.imencode(".jpg", out[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, look.jpeg])
-        out = np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1]) if ok else out
-    return out
+    return jpeg_roundtrip(out, look.jpeg) if jpeg and look.jpeg else out
+
+
+def jpeg_roundtrip(rgb: np.ndarray, quality: int) -> np.ndarray:
+    """A uint8 RGB image saved as JPEG at `quality` and read back (as it was if OpenCV cannot
+    encode it)."""
+    ok, data = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1]) if ok else rgb
 
 
 def grey(photo: np.ndarray) -> np.ndarray:

@@ -166,12 +166,11 @@ def weights_source(spec: str | ModelSpec) -> Path | None:
         return None
 
 
-def cached_onnx(spec: str | ModelSpec, size: int = 256) -> Path | None:
-    """The cached export of a spec's weights at side `size`, if there is one (no torch)."""
-    source = weights_source(spec)
-    if source is None:
+def cached_export(weights: Path | None, side: int) -> Path | None:
+    """The cached export of `weights` at `side`, if it was made (no torch)."""
+    if weights is None:
         return None
-    path = onnx_cache_path(source, size)
+    path = onnx_cache_path(weights, side)
     return path if path.is_file() else None
 
 
@@ -195,8 +194,5 @@ def resolve(spec: str | ModelSpec | Found, side: int | None = None) -> Found:
         return spec
     parsed = parse_spec(spec)
     weights = weights_source(parsed)
-    export = None
-    if weights is not None and side is not None:
-        path = onnx_cache_path(weights, side)
-        export = path if path.is_file() else None
+    export = cached_export(weights, side) if side is not None else None
     return Found(parsed.text, parsed.source, weights, export)

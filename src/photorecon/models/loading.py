@@ -27,13 +27,12 @@ from photorecon.models.files import (  # noqa: F401 (parse_spec and the rest: th
     SOURCES,
     Found,
     ModelSpec,
-    cached_onnx,
     parse_spec,
     resolve,
     shipped_weights,
     weights_source,
 )
-from photorecon.models.onnxrt import on_runtime, open_export, open_onnx_file
+from photorecon.models.onnxrt import ENGINE_OF, on_runtime, open_export, open_onnx_file
 from photorecon.models.registry import (  # noqa: F401 (load_checkpoint: the loading API)
     array_model_info,
     build,
@@ -57,8 +56,6 @@ RUNTIME_RULE = (
     "detector), on OpenVINO where the CPU computes in bfloat16 (AMX) and on onnxruntime "
     "elsewhere; other networks, and any on a GPU, on torch"
 )
-# the engine that runs a network's ONNX export for each runtime but torch (models/onnxrt.py)
-ENGINE_OF = {"auto": "auto", "onnx": "onnxruntime", "openvino": "openvino"}
 
 # the best learned fill and the best classical one (on the challenge's holes): listed first
 PREFERRED = ("ffc", "telea")
@@ -105,7 +102,7 @@ def load_model(
     found = resolve(spec or default_model(), EXPORT_SIDE.get(role))
     engine = ENGINE_OF.get(runtime, "auto")
     if found.source == "diffusers":
-        if runtime in ("onnx", "openvino"):
+        if engine != "auto":  # an export engine asked for by name
             raise PhotoreconError(f"{found.text}: a diffusion pipeline runs on torch only")
         from photorecon.models.diffusion import load_diffusion
 
@@ -232,10 +229,12 @@ def cached_model(
 ) -> nn.Module:
     """`load_model` once per (spec, device, tta, runtime, options, role) for repeated calls
     (`ModelCache`: `$PHOTORECON_CACHE_MODELS` of them at most): fills and detectors alike.
-    A spec of None is the default model. The Python API's entry points settle the threads
-    first (`photorecon.threads.configure_once`)."""
+    A spec of None is the default model."""
 
     def load():
+        from photorecon.threads import configure_once
+
+        configure_once()  # before torch is first imported: threads that do not spin
         return load_model(
             spec, device, tta=tta, runtime=runtime, diffusion=diffusion, lora=lora, role=role
         )

@@ -23,9 +23,12 @@ import numpy as np
 from photorecon.errors import PhotoreconError, first_line
 from photorecon.models.arrays import ArrayInpainter, harmonic_arrays
 from photorecon.models.base import EXPORT_SIDE
-from photorecon.models.files import Found, onnx_cache_path
+from photorecon.models.files import Found, cached_export
 
 Exporter = Callable[[int], Path]  # side -> the path of the model exported at that side
+# the engine that runs a network's export for each runtime but torch (models/loading.py
+# RUNTIMES): auto picks (`pick_engine`), onnx and openvino name theirs outright
+ENGINE_OF = {"auto": "auto", "onnx": "onnxruntime", "openvino": "openvino"}
 
 
 def mirror_out(image: np.ndarray, mask: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
@@ -461,8 +464,8 @@ class OnnxDetector:
 def _export(found: Found, role: str, model: Any, side: int) -> Path:
     """The export at `side` from the cache, else made by `models.onnx.export_to_cache`
     (imported, with torch, only then)."""
-    cached = onnx_cache_path(found.weights, side) if found.weights is not None else None
-    if cached is not None and cached.is_file():
+    cached = cached_export(found.weights, side)
+    if cached is not None:
         return cached
     from photorecon.models.onnx import export_to_cache
 
@@ -497,8 +500,8 @@ def on_runtime(model: Any, found: Found, runtime: str, device: Any, role: str = 
     CPU, a role that exports, a network that exports and onnxruntime installed), else the
     model as it is (a torch network in channels-last memory, which ffc fills 1.3x faster on a
     CPU). An export auto chose that cannot be made falls back to torch with a warning."""
-    explicit = runtime in ("onnx", "openvino")
-    engine = {"onnx": "onnxruntime", "openvino": "openvino"}.get(runtime, "auto")
+    engine = ENGINE_OF.get(runtime, "auto")
+    explicit = engine != "auto"  # an engine asked for by name
     if isinstance(model, ArrayInpainter) or not hasattr(model, "parameters"):  # no network
         if explicit:
             raise PhotoreconError(

@@ -292,7 +292,6 @@ class AgedCrops(IndexedStream):
         self.photos = photos
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-
         cfg = self.cfg
         rng = np.random.default_rng([self.seed, index])
         photo = self.photos[int(rng.integers(len(self.photos)))]
@@ -307,7 +306,6 @@ def fixed_restore_set(
     """Validation samples for a restorer, fixed by the seed: aged images and their targets,
     uint8 (N,3,H,W), and each sample's label, "aged" or "untouched" (every fourth crop of a
     photo is left as it was)."""
-
     images, targets, labels = [], [], []
     for i, photo in enumerate(photos):
         rng = np.random.default_rng([seed, 4_000_037, i])
