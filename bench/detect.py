@@ -35,7 +35,9 @@ from photorecon.damage import render_damage
 from photorecon.data.crops import random_crop, split_photos
 from photorecon.data.photos import read_manifest
 from photorecon.detection import (
+    WITHIN_VETO,
     TopHat,
+    brushed,
     coarse_probability,
     damage_probability,
     found_at,
@@ -276,7 +278,10 @@ def brush(args, names: list[str]) -> None:
         cells = []
         for name in names:
             pairs = zip(maps[name], regions, strict=True)
-            masks = [found_at(full, coarse, value) & r for (full, coarse), r in pairs]
+            masks = [
+                brushed(found_at(full, coarse, value), s.image, r, value, full > WITHIN_VETO)
+                for ((full, coarse), r), s in zip(pairs, samples, strict=True)
+            ]
             scores = scores_of(masks, samples)  # damaged crops only: no clean ones
             cells.append(f"{scores['precision']:.2f} / {scores['recall']:.2f} / {scores['f1']:.2f}")
         print(f"| {value:g} | {' | '.join(cells)} |")

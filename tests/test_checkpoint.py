@@ -150,3 +150,56 @@ def test_a_checkpoint_naming_a_classical_fill_is_one_line(tmp_path) -> None:
     save_file(tensors, str(crafted), metadata={"photorecon": json.dumps(meta)})
     with pytest.raises(PhotoreconError, match="'telea' is a classical fill, with no weights"):
         load_checkpoint(crafted)
+
+
+def test_average_is_the_weighted_mean_of_one_models_checkpoints(tmp_path: Path, capsys) -> None:
+    from photorecon.checkpoint import average_weights, read_weights
+    from photorecon.cli import main
+
+    nets = []
+    for seed, name in ((0, "a"), (1, "b")):
+        torch.manual_seed(seed)
+        net = create_model("damage", widths=(4, 4, 8, 8)).train()
+        net(torch.rand(2, 3, 64, 64))  # BatchNorm's statistics and counters move
+        if seed:
+            net(torch.rand(2, 3, 64, 64))
+        save_weights(
+            tmp_path / f"{name}.safetensors",
+            net.eval(),
+            CheckpointMeta("damage", net.config, step=seed + 5),
+        )
+        nets.append(net.state_dict())
+    a, b = (str(tmp_path / f"{n}.safetensors") for n in "ab")
+    state, meta = average_weights([a, b], [1, 3])
+    for key, value in state.items():
+        if value.is_floating_point():
+            assert torch.allclose(value, 0.25 * nets[0][key] + 0.75 * nets[1][key], atol=1e-6)
+        else:  # the counters are the first checkpoint's
+            assert torch.equal(value, nets[0][key])
+    assert [r["share"] for r in meta.config["soup"]] == [0.25, 0.75]
+    assert meta.model == "damage" and meta.kwargs == read_meta(a).kwargs
+
+    out = tmp_path / "soup.safetensors"
+    assert main(["average", a, b, "-o", str(out)]) == 0
+    half = read_weights(out)
+    assert torch.allclose(
+        half["head.weight"], (nets[0]["head.weight"] + nets[1]["head.weight"]) / 2
+    )
+    assert read_meta(out).config["soup"][1]["step"] == 6
+    load_checkpoint(out)  # a checkpoint like any other
+
+    torch.manual_seed(2)
+    other = create_model("damage", widths=(4, 4, 8, 12))
+    save_weights(tmp_path / "c.safetensors", other, CheckpointMeta("damage", other.config))
+    capsys.readouterr()
+    refused = tmp_path / "refused.safetensors"
+    for argv in (
+        [a, str(tmp_path / "c.safetensors")],
+        [a, b, "--shares", "1,x"],
+        [a, b, "--shares", "1,-1"],
+        [a],
+    ):
+        assert main(["average", *argv, "-o", str(refused)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "error" in err
+    assert not refused.exists()

@@ -274,7 +274,13 @@ class RedIsDamage:
 
 
 def test_within_flags_what_passes_the_harder_threshold_inside_the_region_only() -> None:
-    from photorecon.detection import WITHIN_SENSITIVITY
+    from photorecon.detection import (
+        WITHIN_SENSITIVITY,
+        WITHIN_VETO,
+        hysteresis,
+        local_outliers,
+        seeded,
+    )
 
     rng = np.random.default_rng(0)
     image = np.zeros((300, 700, 3), np.uint8)  # wider than one tile: tiles are placed in it
@@ -282,12 +288,66 @@ def test_within_flags_what_passes_the_harder_threshold_inside_the_region_only() 
     image[..., 0] = np.where(specks, rng.integers(0, 256, (300, 700)), 0)
     region = np.zeros((300, 700), bool)
     region[40:260, 450:690] = True  # only tiles over here run
+    image[150:152, 460:680, 1] = 200  # a green line: it stands out, but red (the detector) is 0
+    outliers = local_outliers(image, region)
+    assert outliers.any() and not outliers[~region].any() and outliers[150:152, 470:670].all()
     mask = damage_mask(image, RedIsDamage(), 0.5, within=region) > 0
     prob = image[..., 0] / 255
-    assert np.array_equal(mask, (prob > 1 - WITHIN_SENSITIVITY) & region)
-    assert np.array_equal(damage_mask(image, RedIsDamage(), 0.5) > 0, prob > 0.5)
+    possible = outliers & (prob > WITHIN_VETO)  # the detector rules the green line out
+    grow, sure = hysteresis(1 - WITHIN_SENSITIVITY)  # doubtful specks count beside sure ones
+    assert np.array_equal(mask, (seeded(prob > grow, prob > sure) | possible) & region)
+    line = (slice(150, 152), slice(460, 680))
+    assert not mask[line][image[line][..., 0] == 0].any()
+    grow, sure = hysteresis(0.5)
+    assert np.array_equal(
+        damage_mask(image, RedIsDamage(), 0.5) > 0, seeded(prob > grow, prob > sure)
+    )
     grown = damage_mask(image, RedIsDamage(), 0.5, dilate=4, within=region) > 0
     assert not grown[~region].any() and grown.sum() > mask.sum()
+
+
+def test_a_crack_is_followed_along_its_faint_stretches_a_doubtful_speck_left_alone() -> None:
+    from photorecon.detection import hysteresis
+
+    grow, seed = hysteresis(0.5)
+    assert grow < 0.5 < seed and abs(grow + seed - 1) < 1e-9  # symmetric in logits
+    assert hysteresis(0.3)[1] < seed  # a higher sensitivity lowers both
+    image = np.zeros((200, 300, 3), np.uint8)
+    image[50, 20:150, 0] = 240  # a crack the detector is sure of ...
+    image[50, 150:280, 0] = 110  # ... going on where it is less sure (0.43)
+    image[140:146, 100:106, 0] = 110  # a speck as doubtful, on its own
+    image[170, 20:280, 0] = 30  # a line it thinks intact (0.12)
+    found = damage_mask(image, RedIsDamage(), 0.5) > 0
+    assert found[50, 20:280].all()
+    assert not found[140:146, 100:106].any() and not found[170].any()
+    assert found.sum() == 260
+
+
+def test_local_outliers_take_thin_lines_and_specks_not_edges_bars_or_grain() -> None:
+    from photorecon.detection import local_outliers
+
+    rng = np.random.default_rng(3)
+    grey = np.tile(np.linspace(60, 190, 240), (160, 1))  # a smooth slope ...
+    grey[:, 120:] += 40  # ... with a hard edge across it
+    grey += rng.normal(0, 1.5, grey.shape)  # and grain
+    grey[100:102, 20:220] -= 35  # a dark scratch 2 px wide, across the edge
+    grey[70, 150] += 60  # a bright speck
+    grey[120:140, 160:200] += 50  # a 20-px blotch: the detector's, not this
+    image = np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    region = np.zeros(grey.shape, bool)
+    region[10:150, 10:230] = True
+    found = local_outliers(image, region)
+    assert found[100:102, 20:220].mean() > 0.95  # the scratch, on both sides of the edge
+    assert found[70, 150]
+    assert not found[~region].any()
+    elsewhere = np.ones(grey.shape, bool)
+    for rows, cols in (((97, 105), (17, 223)), ((67, 74), (147, 154))):
+        elsewhere[slice(*rows), slice(*cols)] = False
+    elsewhere[118:142, 158:202] = False
+    interior = elsewhere.copy()
+    interior[122:138, 162:198] = True  # the blotch's inside: too wide to stand out
+    assert found[interior & region].mean() < 0.002  # not the edge, the slope, nor the grain
+    assert not local_outliers(image, np.zeros_like(region)).any()
 
 
 def test_the_damage_brush_finds_damage_inside_the_stroke_and_nothing_outside() -> None:

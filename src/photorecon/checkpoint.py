@@ -20,6 +20,7 @@ from photorecon.models.files import WEIGHTS_NAME, weights_file
 __all__ = [
     "WEIGHTS_NAME",
     "CheckpointMeta",
+    "average_weights",
     "read_meta",
     "read_weights",
     "save_weights",
@@ -55,18 +56,7 @@ def save_weights(
     path: str | Path, model: nn.Module, meta: CheckpointMeta, dtype: torch.dtype | None = None
 ) -> None:
     """Write a model's state dict (optionally cast, e.g. fp16 to ship) atomically."""
-    state = cpu_state(model, dtype)
-    text = json.dumps(
-        {
-            "model": meta.model,
-            "kwargs": meta.kwargs,
-            "step": meta.step,
-            "metrics": meta.metrics,
-            "config": meta.config,
-        }
-    )
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata={META_KEY: text})
+    save_state(path, cpu_state(model, dtype), meta)
 
 
 def read_meta(path: str | Path) -> CheckpointMeta:
@@ -121,3 +111,61 @@ def load_fitting(
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
         raise PhotoreconError(f"{misfit} ({first})") from None
+
+
+def average_weights(
+    paths: list[str | Path], shares: list[float] | None = None
+) -> tuple[dict[str, torch.Tensor], CheckpointMeta]:
+    """A model soup: the weighted mean of checkpoints of one model (same name, constructor
+    arguments and tensors), each floating-point tensor averaged in fp32 and stored as the first
+    checkpoint stores it, the others (BatchNorm's counters) taken from the first. `shares`
+    (default equal) are normalised to sum to 1. The metadata is the first checkpoint's, its
+    provenance (`config`) replaced by the soup's recipe."""
+    if len(paths) < 2:
+        raise PhotoreconError("averaging needs at least two checkpoints")
+    shares = [1.0] * len(paths) if shares is None else [float(v) for v in shares]
+    if len(shares) != len(paths) or min(shares) < 0 or sum(shares) <= 0:
+        raise PhotoreconError(
+            f"{len(shares)} shares for {len(paths)} checkpoints: one each, none negative"
+        )
+    shares = [v / sum(shares) for v in shares]
+    metas = [read_meta(p) for p in paths]
+    states = [read_weights(p) for p in paths]
+    first, first_state = metas[0], states[0]
+    for path, meta, state in zip(paths[1:], metas[1:], states[1:], strict=True):
+        if (meta.model, meta.kwargs) != (first.model, first.kwargs):
+            raise PhotoreconError(
+                f"{path}: a {meta.model} {meta.kwargs}, not a {first.model} {first.kwargs} "
+                f"as {paths[0]}"
+            )
+        if {k: v.shape for k, v in state.items()} != {k: v.shape for k, v in first_state.items()}:
+            raise PhotoreconError(f"{path}: its tensors differ from {paths[0]}'s")
+    soup = {}
+    for key, value in first_state.items():
+        if value.is_floating_point():
+            mean = sum(
+                share * state[key].float() for share, state in zip(shares, states, strict=True)
+            )
+            soup[key] = mean.to(value.dtype).contiguous()
+        else:
+            soup[key] = value
+    recipe = [
+        {"checkpoint": str(p), "share": round(v, 6), "step": m.step, "init": m.config.get("init")}
+        for p, v, m in zip(paths, shares, metas, strict=True)
+    ]
+    return soup, CheckpointMeta(first.model, first.kwargs, 0, {}, {"soup": recipe})
+
+
+def save_state(path: str | Path, state: dict[str, torch.Tensor], meta: CheckpointMeta) -> None:
+    """Write tensors with their metadata atomically (`save_weights` for a built model)."""
+    text = json.dumps(
+        {
+            "model": meta.model,
+            "kwargs": meta.kwargs,
+            "step": meta.step,
+            "metrics": meta.metrics,
+            "config": meta.config,
+        }
+    )
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={META_KEY: text})

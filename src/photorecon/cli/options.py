@@ -99,8 +99,8 @@ def add_sensitivity(p: argparse.ArgumentParser, what: str) -> None:
         type=checked(check_sensitivity, "--sensitivity"),
         default=0.5,
         help=f"how readily {what} calls a pixel damage, between 0 and 1: flagged where the "
-        "detector's probability exceeds 1 - SENSITIVITY (0.5; higher finds fainter damage "
-        "and flags more of the photo itself)",
+        "detector is sure of it, and where less sure beside such a pixel (0.5: above 0.75, "
+        "followed down to 0.25; higher finds fainter damage and flags more of the photo)",
     )
 
 

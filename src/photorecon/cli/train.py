@@ -76,7 +76,37 @@ def export(args: argparse.Namespace) -> None:
     print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB, inputs {args.size}x{args.size})")
 
 
+def average_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoints", nargs="+", help="checkpoints (files or run folders) of one model")
+    p.add_argument("--shares", help="comma-separated share of each, normalised (default: equal)")
+    p.add_argument("-o", "--out", required=True, help="safetensors file to write")
+
+
+def average(args: argparse.Namespace) -> None:
+    from photorecon.checkpoint import average_weights, save_state
+
+    shares = None
+    if args.shares is not None:
+        try:
+            shares = [float(v) for v in args.shares.split(",")]
+        except ValueError:
+            raise PhotoreconError(f"--shares: numbers with commas, got {args.shares!r}") from None
+    out = Path(args.out)
+    if out.is_dir():
+        raise PhotoreconError(f"{out}: a folder; -o names the file to write")
+    state, meta = average_weights(args.checkpoints, shares)
+    save_state(out, state, meta)
+    parts = ", ".join(f"{r['checkpoint']} x{r['share']:g}" for r in meta.config["soup"])
+    print(f"wrote {out}: {meta.model}, {parts}")
+
+
 COMMANDS = (
+    Command(
+        "average",
+        "average checkpoints of one model into one (a model soup)",
+        average_arguments,
+        average,
+    ),
     Command(
         "export-onnx",
         "export a model to ONNX (Fourier units as DFT matmuls)",
