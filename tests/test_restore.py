@@ -76,6 +76,43 @@ def test_an_untrained_restorer_gives_the_photo_back_exactly() -> None:
     assert np.array_equal(out, photo)  # every correction starts at the identity
 
 
+def test_levels_stretch_each_channel_to_its_own_percentiles_by_a_learned_amount() -> None:
+    from photorecon.models.restorer import QUANTILES
+
+    net = create_model("restore", width=8, knots=8, grid=2, side=32, levels=True).eval()
+    assert net.config["levels"] is True
+    assert "levels" not in create_model("restore", width=8, knots=8, grid=2, side=32).config
+    rng = np.random.default_rng(4)
+    faded = 0.35 + 0.4 * torch.from_numpy(rng.random((1, 3, 64, 64))).float()  # blacks lifted
+    faded[:, 2] = faded[:, 2] * 0.6 + 0.3  # the blue channel faded more
+    with torch.no_grad():
+        assert (net(faded) - faded).abs().max() < 0.003  # the identity to start with
+        net.levels.bias.fill_(12.0)  # a full stretch of every channel
+        out = net(faded)
+    small = torch.nn.functional.adaptive_avg_pool2d(faded, 32).flatten(2)
+    low = torch.quantile(small, QUANTILES[0], dim=2)
+    high = torch.quantile(small, QUANTILES[-1], dim=2)
+    stretched = ((faded - low[..., None, None]) / (high - low)[..., None, None]).clamp(0, 1)
+    assert torch.allclose(out, stretched, atol=1e-3)
+    for ch in range(3):  # each channel spans the range again, its own way
+        assert out[0, ch].min() < 0.01 and out[0, ch].max() > 0.99
+
+
+def test_a_restorer_without_levels_warm_starts_one_with_them(tmp_path: Path) -> None:
+    from photorecon.train.state import warm_start
+
+    torch.manual_seed(0)
+    plain = create_model("restore", width=8, knots=8, grid=2, side=32)
+    torch.nn.init.normal_(plain.head[-1].weight, std=0.05)
+    save_weights(tmp_path / "r.safetensors", plain, CheckpointMeta("restore", plain.config))
+    grown = create_model("restore", width=8, knots=8, grid=2, side=32, levels=True)
+    warm_start(grown, str(tmp_path / "r.safetensors"), "restore")
+    assert torch.equal(grown.head[-1].weight, plain.head[-1].weight)
+    x = torch.rand(1, 3, 48, 48)
+    with torch.no_grad():  # the levels start near the identity: the same corrections
+        assert (grown.eval()(x) - plain.eval()(x)).abs().max() < 0.01
+
+
 def test_grain_is_measured_and_only_visible_grain_is_quieted() -> None:
     import cv2
 

@@ -11,6 +11,11 @@ whole photo, and they are applied to every pixel at full resolution:
 3. a coarse field of gain and offset per channel (`grid` x `grid`, upsampled smoothly): uneven
    fading and vignetting.
 
+With `levels`, first each channel's black and white points are moved toward its own 0.5th and
+99.5th percentiles by learned amounts (0: not at all, 1: a full stretch), folded into the
+colour matrix and offset: a print whose blacks faded to grey is stretched back in one step
+that does not depend on how it faded.
+
 Every correction starts at the identity, so an untrained (or unsure) net gives the photo back
 as it was. The encoder sees the copy at `side` px and each channel's percentiles (what the
 histogram says about fading that a small view may miss).
@@ -37,8 +42,12 @@ class Restorer(nn.Module, ConfigMixin):
 
     kind: ClassVar[str] = "restorer"
     work_size: ClassVar[int] = 256
+    quiet_defaults: ClassVar[tuple[str, ...]] = ("levels",)
+    additive_args: ClassVar[dict[str, tuple[str, ...]]] = {"levels": ("levels",)}
 
-    def __init__(self, *, width: int = 32, knots: int = 16, grid: int = 4, side: int = 128):
+    def __init__(
+        self, *, width: int = 32, knots: int = 16, grid: int = 4, side: int = 128, levels=False
+    ):
         super().__init__()
         if min(width, knots, grid) < 1 or side < 32:
             raise ValueError(f"bad restorer size: width {width}, knots {knots}, grid {grid}")
@@ -56,6 +65,11 @@ class Restorer(nn.Module, ConfigMixin):
         for last in (self.head[-1], self.field):  # the identity to start with
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
+        # how far each channel's black and white points move to its own percentiles
+        self.levels = nn.Linear(chans[-1] + stats, 6) if levels else None
+        if self.levels is not None:
+            nn.init.zeros_(self.levels.weight)
+            nn.init.constant_(self.levels.bias, -6.0)  # about 0.25%: the identity to start with
 
     def corrections(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """What to do to the photo: matrix (B,3,3), offset (B,3), curve (B,3,knots+1) values
@@ -67,10 +81,19 @@ class Restorer(nn.Module, ConfigMixin):
         colour = (flat - flat.mean(1, keepdim=True)).abs().mean(2)  # (B, 3): 0 for grey
         features = self.encoder(small * 2 - 1)
         pooled = features.mean((2, 3))
-        out = self.head(torch.cat([pooled, quantiles * 2 - 1, colour * 4], 1))
+        seen = torch.cat([pooled, quantiles * 2 - 1, colour * 4], 1)
+        out = self.head(seen)
         eye = torch.eye(3, device=image.device, dtype=out.dtype)
         matrix = eye + out[:, :9].view(-1, 3, 3)
         offset = out[:, 9:12]
+        if self.levels is not None:  # x -> (x - black) / (white - black), per channel, first
+            amount = torch.sigmoid(self.levels(seen))
+            q = quantiles.view(-1, 3, len(QUANTILES))
+            black = amount[:, :3] * q[..., 0]
+            white = 1 - amount[:, 3:] * (1 - q[..., -1])
+            gain = 1 / (white - black).clamp(min=0.05)
+            offset = offset - torch.einsum("bij,bj->bi", matrix, gain * black)
+            matrix = matrix * gain[:, None, :]
         steps = torch.softmax(out[:, 12:].view(-1, 3, self.knots), dim=2)
         curve = F.pad(torch.cumsum(steps, 2), (1, 0))
         field = self.field(F.adaptive_avg_pool2d(features, (self.grid, self.grid)))
