@@ -67,9 +67,9 @@ class Restorer(nn.Module, ConfigMixin):
             nn.init.zeros_(last.bias)
         # how far each channel's black and white points move to its own percentiles
         self.levels = nn.Linear(chans[-1] + stats, 6) if levels else None
-        if self.levels is not None:
-            nn.init.zeros_(self.levels.weight)
-            nn.init.constant_(self.levels.bias, -6.0)  # about 0.25%: the identity to start with
+        if self.levels is not None:  # amounts clamped to [0, 1]: exactly 0 to start with
+            nn.init.zeros_(self.levels.weight)  # (a gradient still passes at 0, unlike a
+            nn.init.zeros_(self.levels.bias)  # sigmoid's from far below, which never moved)
 
     def corrections(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """What to do to the photo: matrix (B,3,3), offset (B,3), curve (B,3,knots+1) values
@@ -87,7 +87,7 @@ class Restorer(nn.Module, ConfigMixin):
         matrix = eye + out[:, :9].view(-1, 3, 3)
         offset = out[:, 9:12]
         if self.levels is not None:  # x -> (x - black) / (white - black), per channel, first
-            amount = torch.sigmoid(self.levels(seen))
+            amount = self.levels(seen).clamp(0, 1)
             q = quantiles.view(-1, 3, len(QUANTILES))
             black = amount[:, :3] * q[..., 0]
             white = 1 - amount[:, 3:] * (1 - q[..., -1])
