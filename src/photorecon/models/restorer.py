@@ -46,7 +46,13 @@ class Restorer(nn.Module, ConfigMixin):
     additive_args: ClassVar[dict[str, tuple[str, ...]]] = {"levels": ("levels",)}
 
     def __init__(
-        self, *, width: int = 32, knots: int = 16, grid: int = 4, side: int = 128, levels=False
+        self,
+        *,
+        width: int = 32,
+        knots: int = 16,
+        grid: int = 4,
+        side: int = 128,
+        levels: bool = False,
     ):
         super().__init__()
         if min(width, knots, grid) < 1 or side < 32:
