@@ -3,6 +3,9 @@
 The val or test photos of the pack (the splits every model holds out: seed 0) are shrunk to
 `--side` px and aged two ways, fixed by `--seed`:
 - `project`: as photorecon ages them for training (`photorecon.damage.look`);
+- `fading`: by photorecon's second family (`photorecon.damage.fading`: free-form curves, toned
+  monochrome, paper, lifted blacks), which the shipped restorer was not trained on and on
+  which the restore pipeline's own settings were chosen;
 - `foreign`: by an ageing written apart from it, here, with other formulas (dye fading with a
   gamma per channel, the classic sepia matrix, yellowed paper, a contrast squeeze about the
   mean, signal-dependent noise, blur, JPEG): what the restorer never saw.
@@ -13,7 +16,8 @@ untouched photos against themselves ("no harm": a method should give them back a
 Methods: `aged` (nothing done), `stretch+nlm` (each channel's 1st-99th percentile stretched to
 the full range, then OpenCV's non-local means), `greyworld+nlm` (grey-world white balance, the
 same stretch and non-local means), `restore` (photorecon's restorer and grain step, damage off;
-`--model` picks a checkpoint).
+`--model` picks a checkpoint), and the same without the classical stretch it mixes in where it
+finds a photo aged (`restore, no stretch`).
 
 `--pictures FILE` also writes real old photos (`../shared/real`) before and after the whole
 `photorecon restore` (damage, tone and grain) as one picture.
@@ -31,6 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from photorecon.damage.fading import fade
 from photorecon.damage.look import grey, restoration_pair
 from photorecon.data.crops import downscale, split_photos
 from photorecon.data.photos import read_manifest
@@ -106,10 +111,12 @@ def methods(model: str):
 
     restorer = load_model(model, "cpu", role="restorer")
     options = RestoreOptions(damage=False)
+    plain = RestoreOptions(damage=False, stretch=0.0)
     return {
         "aged": lambda im: im,
         "stretch+nlm": lambda im: nlm(stretch(im)),
         "greyworld+nlm": lambda im: nlm(stretch(greyworld(im))),
+        "restore, no stretch": lambda im: restore_pixels(im, plain, restorer=restorer)[0],
         "restore": lambda im: restore_pixels(im, options, restorer=restorer)[0],
     }
 
@@ -130,18 +137,19 @@ def main() -> None:
     paths = [str(Path(args.photos) / r.path) for r in records]
     chosen = split_photos(paths, 0, 0.1, 0.15)[args.split]
     photos = [downscale(read_image(p), args.side) for p in chosen]
-    sets = {"project": [], "foreign": [], "untouched": []}
+    sets = {"project": [], "fading": [], "foreign": [], "untouched": []}
     for i, photo in enumerate(photos):
         rng = np.random.default_rng([args.seed, i, 0])
         sets["project"].append(restoration_pair(photo, rng, untouched_share=0.0))
+        sets["fading"].append(fade(photo, np.random.default_rng([args.seed, i, 2])))
         sets["foreign"].append(foreign_age(photo, np.random.default_rng([args.seed, i, 1])))
         sets["untouched"].append((photo, photo))
     print(f"{len(photos)} {args.split} photos at {args.side} px, seed {args.seed}\n")
     print(
-        "| method | project ageing PSNR / SSIM | foreign ageing PSNR / SSIM "
+        "| method | project ageing PSNR / SSIM | fading PSNR / SSIM | foreign ageing PSNR / SSIM "
         "| untouched PSNR (worst) / SSIM | ms per photo |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for name, method in methods(args.model).items():
         cells, seconds, count = [], 0.0, 0
         for key, pairs in sets.items():

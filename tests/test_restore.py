@@ -26,7 +26,9 @@ from photorecon.restoration import (
     corrections,
     degrain,
     grain_level,
+    plan_stretch,
     restore_pixels,
+    stretched,
 )
 
 TONE_ONLY = RestoreOptions(damage=False, grain=False)
@@ -111,6 +113,98 @@ def test_a_restorer_without_levels_warm_starts_one_with_them(tmp_path: Path) -> 
     x = torch.rand(1, 3, 48, 48)
     with torch.no_grad():  # the levels start at the identity: the same corrections
         assert (grown.eval()(x) - plain.eval()(x)).abs().max() < 1e-5
+
+
+def identity_corrections(offset: float = 0.0) -> dict[str, np.ndarray]:
+    """Corrections that only add `offset` to every channel."""
+    return {
+        "matrix": np.eye(3, dtype=np.float32),
+        "offset": np.full(3, offset, np.float32),
+        "curve": np.tile(np.linspace(0, 1, 9, dtype=np.float32), (3, 1)),
+        "field": np.zeros((6, 2, 2), np.float32),
+    }
+
+
+def faded_photo() -> np.ndarray:
+    """A photo whose channels were squeezed into their own narrow ranges (blacks lifted)."""
+    photo = synthetic_photo(np.random.default_rng(11), 300, 400).astype(np.float32) / 255
+    low, high = np.array([0.30, 0.25, 0.40]), np.array([0.80, 0.75, 0.90])
+    return np.rint((low + (high - low) * photo) * 255).astype(np.uint8)
+
+
+def test_a_photo_the_restorer_finds_aged_is_mixed_with_a_levels_stretch() -> None:
+    from photorecon.restoration import (
+        STRETCH_FROM,
+        STRETCH_FULL,
+        STRETCH_SHARE,
+        psnr,
+        small_copy,
+        tone,
+    )
+
+    photo = faded_photo()
+    assert plan_stretch(photo, identity_corrections()) is None  # left as it was: no stretch
+    c = identity_corrections(-0.2)  # a large change: the restorer says the photo has aged
+    assert psnr(photo, tone(photo, c)) < STRETCH_FULL
+    plan = plan_stretch(photo, c)
+    assert plan is not None and plan.share == STRETCH_SHARE and 0.2 < plan.colour < 1
+    small = small_copy(photo, 256).reshape(-1, 3)  # the range of a copy: grain averaged out
+    assert np.allclose(plan.low * 255, small.min(0)) and np.allclose(plan.high * 255, small.max(0))
+    toned = tone(photo, c)
+    out = stretched(photo, toned, plan)
+    levels = np.clip((photo / 255.0 - plan.low) / (plan.high - plan.low), 0, 1) * 255
+    luma = levels @ np.array([0.299, 0.587, 0.114])
+    kept = plan.colour * levels + (1 - plan.colour) * luma[..., None]  # as colourful as toned
+    want = (1 - plan.share) * toned + plan.share * kept
+    assert np.abs(out - want).max() <= 1.5  # (rounded after each step)
+    spread = np.abs(kept - kept.mean(2, keepdims=True)).mean()
+    assert abs(spread - np.abs(toned - toned.mean(2, keepdims=True)).mean()) < 0.5
+    for ch in range(3):  # the stretch alone spans each channel's range again
+        assert levels[..., ch].min() < 3 and levels[..., ch].max() > 252
+    # between the two thresholds the share rises with the change
+    for offset in np.linspace(0.01, 0.08, 8):
+        c = identity_corrections(-float(offset))
+        change = psnr(photo, tone(photo, c))
+        plan = plan_stretch(photo, c)
+        if change >= STRETCH_FROM:
+            assert plan is None
+        else:
+            ramp = min(1.0, (STRETCH_FROM - change) / (STRETCH_FROM - STRETCH_FULL))
+            assert plan is not None and abs(plan.share - STRETCH_SHARE * ramp) < 0.02
+    assert plan_stretch(photo, identity_corrections(-0.2), most=0.0) is None
+    framed = photo.copy()  # a white border and a black speck: the range is spanned already,
+    framed[:12], framed[-12:], framed[:, :12], framed[:, -12:] = 255, 255, 255, 255
+    framed[150:160, 200:210] = 0  # so a stretch has no room, and mixing it in would only
+    assert plan_stretch(framed, identity_corrections(-0.2)) is None  # undo the restorer's work
+
+
+def test_the_stretch_of_a_print_made_black_and_white_is_neutral_grey_too() -> None:
+    from photorecon.damage.look import grey as neutral
+    from photorecon.restoration import tone
+
+    photo = faded_photo()
+    c = identity_corrections(-0.2)
+    c["matrix"] = np.tile(np.array([[0.299, 0.587, 0.114]], np.float32), (3, 1))  # to grey
+    plan = plan_stretch(photo, c)
+    assert plan is not None and plan.colour == 0
+    out = stretched(photo, tone(photo, c), plan)
+    assert np.abs(out.astype(int) - out[..., :1]).max() <= 1  # no tint left
+    assert np.abs(neutral(out).astype(int) - out).max() <= 1
+
+
+def test_the_stretch_is_the_same_in_bands_and_at_16_bits(monkeypatch) -> None:
+    import photorecon.restoration as restoration
+
+    photo = faded_photo()
+    c = identity_corrections(-0.2)
+    plan = plan_stretch(photo, c)
+    whole = stretched(photo, restoration.tone(photo, c), plan)
+    monkeypatch.setattr(restoration, "BAND", 37)
+    banded = stretched(photo, restoration.tone(photo, c), plan)
+    assert np.array_equal(whole, banded)
+    deep = photo.astype(np.uint16) * 257
+    deep_out = stretched(deep, restoration.tone(deep, c), plan)
+    assert deep_out.dtype == np.uint16 and np.abs(deep_out / 257.0 - whole).max() <= 1.5
 
 
 def test_grain_is_measured_and_only_visible_grain_is_quieted() -> None:
@@ -234,8 +328,8 @@ def test_restore_keeps_alpha_exif_and_profile_and_16_bits(tmp_path: Path, bright
     out = Image.open(tmp_path / "out" / "p.png")
     assert out.mode == "RGBA" and np.array_equal(np.asarray(out)[..., 3], alpha)
     assert out.getexif()[0x010E] == "grandmother, 1921" and out.info.get("icc_profile") == icc
-    lifted = np.asarray(out)[..., :3].astype(int) - photo
-    assert lifted.mean() > 15  # the restorer's change is there
+    changed = np.asarray(out)[..., :3].astype(int) - photo
+    assert np.abs(changed).mean() > 15  # the restorer's change (and its stretch) is there
     back = cv2.imread(str(tmp_path / "out" / "deep.png"), cv2.IMREAD_UNCHANGED)
     assert back.dtype == np.uint16
     assert len(np.unique(back[..., 0] % 257)) > 100  # 16-bit values, not 8-bit ones x 257
@@ -271,7 +365,7 @@ def test_python_restore_keeps_the_input_kind(bright_restorer) -> None:
     photo = synthetic_photo(np.random.default_rng(9), 50, 60)
     out = photorecon.restore(photo, damage=False, model=str(bright_restorer))
     assert out.dtype == np.uint8 and out.shape == photo.shape
-    assert (out.astype(int) - photo).mean() > 10  # the restorer lifted it (+25.5 where not clipped)
+    assert np.abs(out.astype(int) - photo).mean() > 10  # the restorer (and its stretch) changed it
     half = photorecon.restore(photo, damage=False, model=str(bright_restorer), strength=0.5)
     assert np.abs(half.astype(int) - (photo.astype(int) + out) / 2).max() <= 1
     rgba = Image.fromarray(np.dstack([photo, np.full((50, 60), 7, np.uint8)]), "RGBA")

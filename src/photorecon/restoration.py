@@ -3,7 +3,9 @@ lost contrast, and quiet its grain.
 
 1. damage: the shipped detector's mask filled by the default fill (as `fill --auto`);
 2. tone: the learned restorer (`models/restorer.py`) predicts smooth corrections from a
-   downscaled copy, applied to every pixel at full resolution (16-bit photos at 16 bits);
+   downscaled copy, applied to every pixel at full resolution (16-bit photos at 16 bits); where
+   those corrections change the photo a lot (the restorer says it has aged), its result is
+   mixed with a classical per-channel levels stretch of the photo (`plan_stretch`);
 3. grain: the noise level is measured on the photo's flat areas (Immerkaer's estimate), and
    only a photo with visible grain is smoothed, on its luminance, edge-preserving (a bilateral
    filter scaled to the noise), its chroma a little; a photo without grain is left alone.
@@ -27,6 +29,22 @@ RESTORER = "restore"  # the shipped restorer
 # 0.1-5.8 (a few are noisy digital photos), real old prints 0.6-2.4, the training ageing 2-10
 GRAIN_FLOOR = 6.0
 BAND = 1024  # rows done at a time
+# The classical partner. On fading it was not trained on, the restorer corrects too little; a
+# per-channel levels stretch (each channel's darkest and lightest values in a 256-px copy to
+# black and white) corrects lifted blacks and dull whites whatever faded them, and does nothing
+# to a photo that already spans the range. It is mixed in only where the restorer's own
+# corrections change the photo by more than STRETCH_FROM dB PSNR (the restorer says it has
+# aged), rising to STRETCH_SHARE of the result at STRETCH_FULL dB and more: a photo the restorer
+# leaves (nearly) as it was is never stretched. Chosen on the val photos aged by
+# photorecon.damage.fading (an ageing the shipped restorer never saw); the held-out ageing of
+# bench/restore.py was left to check it (bench/RESULTS.md, session 14).
+STRETCH_SHARE = 0.7
+STRETCH_FROM, STRETCH_FULL = 35.0, 30.0
+# ... and only as far as the stretch has room to work: a photo that already spans the range (a
+# white border, black specks) is stretched by almost nothing, and mixing that in would only
+# undo the restorer's correction. The stretch's change of the luminance over the restorer's:
+# none of it below the first, all from the second (val's one photo below 0.3 lost 1.2 dB).
+STRETCH_ROOM = (0.3, 0.6)
 
 
 @dataclass(frozen=True)
@@ -38,6 +56,30 @@ class RestoreOptions:
     grain: bool = True
     strength: float = 1.0
     sensitivity: float = 0.5  # the damage detector's, as `fill --auto --sensitivity`
+    stretch: float = STRETCH_SHARE  # the most of the classical stretch mixed in (0: none)
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """A per-channel levels stretch, `low` and `high` (3,) in [0, 1] to black and white and
+    clipped, its colours kept by `colour` (0: neutral grey, 1: all of them; as much as the
+    restorer kept: a toned print it turned black-and-white is stretched black-and-white too),
+    mixed `share` into the restorer's result."""
+
+    low: np.ndarray
+    high: np.ndarray
+    share: float
+    colour: float
+
+
+def small_copy(rgb: np.ndarray, side: int) -> np.ndarray:
+    """The photo area-shrunk so its short side is `side` px (as it is when already smaller)."""
+    height, width = rgb.shape[:2]
+    scale = min(1.0, side / min(height, width))
+    if scale >= 1:
+        return rgb
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
 def corrections(model, rgb: np.ndarray) -> dict[str, np.ndarray]:
@@ -45,13 +87,7 @@ def corrections(model, rgb: np.ndarray) -> dict[str, np.ndarray]:
     side, so a photo of any size costs the same), as arrays."""
     import torch
 
-    side = model.side * 2  # area-shrunk here first: the net's own pooling starts close
-    height, width = rgb.shape[:2]
-    scale = min(1.0, side / min(height, width))
-    small = rgb
-    if scale < 1:
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    small = small_copy(rgb, model.side * 2)  # area-shrunk here first: the net's pooling after
     with torch.inference_mode():
         x = torch.from_numpy(np.array(small)).permute(2, 0, 1)[None].float() / 255
         x = x.to(next(model.parameters()).device)
@@ -64,6 +100,70 @@ def tone(image: np.ndarray, c: dict[str, np.ndarray]) -> np.ndarray:
     from photorecon.models.restorer import apply_numpy
 
     return apply_numpy(image, c, rows=BAND)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR (dB) of two uint8 images of one shape; infinite where they are equal."""
+    mse = float(np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2))
+    return float("inf") if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
+
+
+def plan_stretch(
+    rgb: np.ndarray, c: dict[str, np.ndarray], most: float = STRETCH_SHARE, side: int = 256
+) -> Stretch | None:
+    """How much of a levels stretch to mix into the corrections `c` of an RGB uint8 photo
+    (`most` at most), judged on a `side`-px copy: none where `c` changes it by less than
+    STRETCH_FROM dB."""
+    small = small_copy(rgb, side)
+    toned = tone(small, c)
+    ramp = (STRETCH_FROM - psnr(small, toned)) / (STRETCH_FROM - STRETCH_FULL)
+    share = most * float(np.clip(ramp, 0.0, 1.0))
+    if share <= 0:
+        return None
+    pixels = small.reshape(-1, 3)
+    low, high = pixels.min(0) / 255.0, pixels.max(0) / 255.0
+    plan = Stretch(low, np.maximum(high, low + 1 / 255), share, colour=1.0)
+    levels = stretched(small, toned, plan, only=True)
+    room = luminance_change(small, levels) / max(luminance_change(small, toned), 1e-6)
+    share *= float(np.clip((room - STRETCH_ROOM[0]) / (STRETCH_ROOM[1] - STRETCH_ROOM[0]), 0, 1))
+    if share <= 0:
+        return None
+    colour = float(np.clip(colourfulness(toned) / max(colourfulness(levels), 1e-6), 0.0, 1.0))
+    return Stretch(plan.low, plan.high, share, colour)
+
+
+def luminance_change(a: np.ndarray, b: np.ndarray) -> float:
+    """The root-mean-square difference of two RGB photos' luminances (levels)."""
+    from photorecon.damage.look import LUMA
+
+    diff = (a.astype(np.float32) - b.astype(np.float32)) @ LUMA
+    return float(np.sqrt(np.mean(diff**2)))
+
+
+def colourfulness(rgb: np.ndarray) -> float:
+    """How far an RGB photo's channels stand from their mean, on average (levels)."""
+    return float(np.abs(rgb.astype(np.float32) - rgb.mean(2, keepdims=True)).mean())
+
+
+def stretched(image: np.ndarray, toned: np.ndarray, s: Stretch, only: bool = False) -> np.ndarray:
+    """`toned` (the restorer's result on `image`) mixed with `s`'s stretch of `image` (the
+    stretch alone where `only`), a band of rows at a time; RGB uint8 or uint16, the same dtype
+    out."""
+    from photorecon.damage.look import LUMA
+
+    top = 65535.0 if image.dtype == np.uint16 else 255.0
+    gain = 1 / (s.high - s.low)  # x -> (x - low * top) / (high - low), rounded and clipped
+    levels = np.concatenate([np.diag(gain), (-s.low * top * gain)[:, None]], 1).astype(np.float32)
+    grey = np.repeat(LUMA.T, 3, axis=0)
+    keep = (s.colour * np.eye(3) + (1 - s.colour) * grey).astype(np.float32)
+    out = np.empty_like(toned)
+    for start in range(0, image.shape[0], BAND):
+        band = slice(start, start + BAND)
+        y = cv2.transform(image[band], levels)
+        if s.colour < 1:
+            y = cv2.transform(y, keep)
+        out[band] = y if only else cv2.addWeighted(toned[band], 1 - s.share, y, s.share, 0.0)
+    return out
 
 
 def grain_level(rgb: np.ndarray, block: int = 8) -> float:
@@ -145,9 +245,14 @@ def restore_pixels(
                 high = deep_result(out, _Like(rgb, high))
     if options.tone:
         c = corrections(restorer, out)
-        out = tone(out, c)
+        plan = plan_stretch(out, c, options.stretch) if options.stretch > 0 else None
+        toned = tone(out, c)
+        out = stretched(out, toned, plan) if plan else toned
         if high is not None:
-            high = np.concatenate([tone(high[..., :3], c), high[..., 3:]], axis=2)
+            deep_toned = tone(high[..., :3], c)
+            if plan:
+                deep_toned = stretched(high[..., :3], deep_toned, plan)
+            high = np.concatenate([deep_toned, high[..., 3:]], axis=2)
     if options.grain:
         sigma = grain_level(rgb)
         if sigma >= GRAIN_FLOOR:
