@@ -111,9 +111,10 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def plan_stretch(
     rgb: np.ndarray, c: dict[str, np.ndarray], most: float = STRETCH_SHARE, side: int = 256
 ) -> Stretch | None:
-    """How much of a levels stretch to mix into the corrections `c` of an RGB uint8 photo
-    (`most` at most), judged on a `side`-px copy: none where `c` changes it by less than
-    STRETCH_FROM dB."""
+    """The levels stretch to mix into the result of the corrections `c` on an RGB uint8 photo,
+    judged on a `side`-px copy, or None: `most` of it where `c` changes the photo by
+    STRETCH_FULL dB or more, none from STRETCH_FROM dB, scaled down where the stretch has little
+    room (STRETCH_ROOM), and no more colourful than `c` leaves the photo."""
     small = small_copy(rgb, side)
     toned = tone(small, c)
     ramp = (STRETCH_FROM - psnr(small, toned)) / (STRETCH_FROM - STRETCH_FULL)
