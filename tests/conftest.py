@@ -88,3 +88,16 @@ def _own_export_cache(tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = before
+
+
+@pytest.fixture
+def one_torchrun():
+    """Lets one test at a time start torchrun jobs, across pytest-xdist's workers: two
+    `--standalone` jobs started together on this host were seen to abort together (rank 0
+    SIGABRT in both), and each alone passes."""
+    import fcntl
+    import tempfile
+
+    with open(Path(tempfile.gettempdir()) / "photorecon-tests-torchrun.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield

@@ -254,6 +254,7 @@ def test_under_torchrun_auto_picks_this_ranks_own_gpu(monkeypatch) -> None:
     assert resolve_device("auto") == torch.device("cpu")
 
 
+@pytest.mark.usefixtures("one_torchrun")
 def test_torchrun_ranks_fill_their_own_shares(tmp_path: Path) -> None:
     import os
     import subprocess

@@ -266,6 +266,7 @@ def test_training_from_shards_needs_its_shards(shards: Path, tmp_path: Path) -> 
         train(shard_config(tmp_path / "x-{0..3}.tar", shards), tmp_path / "r", False)
 
 
+@pytest.mark.usefixtures("one_torchrun")
 def test_two_processes_train_from_shards_without_overlap(
     shards: Path, val_shards: Path, tmp_path: Path
 ) -> None:
@@ -330,6 +331,7 @@ def test_build_and_pack_read_shards_as_they_read_the_pack(pack: Path, tmp_path: 
     assert same_tree(a / "photos", b / "photos")
 
 
+@pytest.mark.usefixtures("one_torchrun")
 def test_two_nodes_meet_by_c10d_rendezvous_as_the_slurm_example_does(
     shards: Path, val_shards: Path, tmp_path: Path
 ) -> None:

@@ -308,6 +308,7 @@ def test_lora_training_saves_resumes_and_loads(sd: Path, pack: Path, tmp_path: P
     assert not np.array_equal(by_run, plain)  # the LoRA weights change the fill
 
 
+@pytest.mark.usefixtures("one_torchrun")
 def test_lora_training_under_torchrun(sd: Path, pack: Path, tmp_path: Path) -> None:
     """Two processes train the same LoRA weights (DDP over the UNet's LoRA parameters)."""
     import os

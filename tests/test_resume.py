@@ -107,6 +107,7 @@ def ranks_failure(result: subprocess.CompletedProcess) -> str:
     return "\n".join([*own, "...", *lines[-15:]])
 
 
+@pytest.mark.usefixtures("one_torchrun")
 @pytest.mark.parametrize("model", [[], CYCLEGAN, TIMED], ids=["ffc", "cyclegan", "timed"])
 def test_torchrun_two_processes_agree(model: list[str], pack: Path, tmp_path: Path) -> None:
     run = tmp_path / "ddp"
