@@ -207,6 +207,20 @@ def test_the_stretch_is_the_same_in_bands_and_at_16_bits(monkeypatch) -> None:
     assert deep_out.dtype == np.uint16 and np.abs(deep_out / 257.0 - whole).max() <= 1.5
 
 
+def test_a_16_bit_photo_is_stretched_as_its_8_bit_pixels_are() -> None:
+    torch.manual_seed(0)
+    net = create_model("restore", width=8, knots=8, grid=2, side=32).eval()
+    with torch.no_grad():
+        net.head[-1].bias[9:12] = -0.2  # darkens: a large change, so the stretch is mixed in
+    photo = faded_photo()
+    deep = np.dstack([photo.astype(np.uint16) * 257, np.full(photo.shape[:2], 4000, np.uint16)])
+    plain = RestoreOptions(damage=False, grain=False, stretch=0.0)
+    out, high = restore_pixels(photo, TONE_ONLY, restorer=net, deep=deep)
+    assert not np.array_equal(out, restore_pixels(photo, plain, restorer=net)[0])  # mixed in
+    assert high.dtype == np.uint16 and (high[..., 3] == 4000).all()  # alpha as it was
+    assert np.abs(high[..., :3] / 257.0 - out).max() <= 1.5
+
+
 def test_grain_is_measured_and_only_visible_grain_is_quieted() -> None:
     import cv2
 
