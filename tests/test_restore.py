@@ -21,6 +21,7 @@ from photorecon.errors import PhotoreconError
 from photorecon.models.registry import create_model
 from photorecon.models.restorer import apply_numpy, apply_torch
 from photorecon.restoration import (
+    GRAIN_FLOOR,
     RestoreOptions,
     blend,
     corrections,
@@ -237,6 +238,29 @@ def test_grain_is_measured_and_only_visible_grain_is_quieted() -> None:
     assert err(quiet) < 0.6 * err(grainy)  # most of the grain gone
     options = RestoreOptions(damage=False, tone=False)
     assert np.array_equal(restore_pixels(clean, options)[0], clean)  # no grain: untouched
+
+
+def test_grain_is_judged_as_the_restored_contrast_shows_it() -> None:
+    import cv2
+
+    torch.manual_seed(0)
+    net = create_model("restore", width=8, knots=8, grid=2, side=32).eval()
+    with torch.no_grad():  # x -> 2x - 0.5: the contrast doubled about the middle grey
+        net.head[-1].bias[[0, 4, 8]] = 1.0
+        net.head[-1].bias[9:12] = -0.5
+    smooth = cv2.GaussianBlur(synthetic_photo(np.random.default_rng(12), 300, 400), (0, 0), 2)
+    faded = 0.3 * 255 + 0.4 * smooth.astype(np.float32)
+    noise = np.random.default_rng(13).normal(0, 4, smooth.shape[:2])[..., None]
+    photo = np.clip(np.rint(faded + noise), 0, 255).astype(np.uint8)
+    assert grain_level(photo) < GRAIN_FLOOR  # too faint to smooth as the photo is...
+    toned = restore_pixels(photo, TONE_ONLY, restorer=net)[0]
+    assert grain_level(toned) >= GRAIN_FLOOR  # ... but not once its contrast is restored
+    quiet = restore_pixels(photo, RestoreOptions(damage=False), restorer=net)[0]
+
+    def grainy(a):  # what is left of the grain: the difference from a smoothed copy
+        return np.abs(a.astype(float) - cv2.GaussianBlur(a, (0, 0), 2)).mean()
+
+    assert grainy(quiet) < 0.7 * grainy(toned)
 
 
 def test_strength_blends_toward_the_photo() -> None:

@@ -6,8 +6,9 @@ lost contrast, and quiet its grain.
    downscaled copy, applied to every pixel at full resolution (16-bit photos at 16 bits); where
    those corrections change the photo a lot (the restorer says it has aged), its result is
    mixed with a classical per-channel levels stretch of the photo (`plan_stretch`);
-3. grain: the noise level is measured on the photo's flat areas (Immerkaer's estimate), and
-   only a photo with visible grain is smoothed, on its luminance, edge-preserving (a bilateral
+3. grain: the noise level is measured on the toned photo's flat areas (Immerkaer's estimate;
+   after the tone, as a stretched contrast shows it), and only a photo with visible grain is
+   smoothed, on its luminance, edge-preserving (a bilateral
    filter scaled to the noise), its chroma a little; a photo without grain is left alone.
 
 `strength` blends the result back toward the input (0: the input, 1: the full restoration).
@@ -255,7 +256,7 @@ def restore_pixels(
                 deep_toned = stretched(high[..., :3], deep_toned, plan)
             high = np.concatenate([deep_toned, high[..., 3:]], axis=2)
     if options.grain:
-        sigma = grain_level(rgb)
+        sigma = grain_level(out)  # as the restored contrast shows it
         if sigma >= GRAIN_FLOOR:
             out = degrain(out, sigma)
             if high is not None:
