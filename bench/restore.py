@@ -1,7 +1,7 @@
 """The restorer on aged photos and on untouched ones, beside classical restorations.
 
 The val or test photos of the pack (the splits every model holds out: seed 0) are shrunk to
-`--side` px and aged two ways, fixed by `--seed`:
+`--side` px and aged three ways, fixed by `--seed`:
 - `project`: as photorecon ages them for training (`photorecon.damage.look`);
 - `fading`: by photorecon's second family (`photorecon.damage.fading`: free-form curves, toned
   monochrome, paper, lifted blacks), which the shipped restorer was not trained on and on
