@@ -145,21 +145,39 @@ def apply_numpy(image: np.ndarray, c: dict[str, np.ndarray], rows: int = 1024) -
     # bits the curve itself
     table = np.linspace(0, 1, 4096)
     luts = [np.interp(table, grid_x, c["curve"][ch]).astype(np.float32) for ch in range(3)]
-    field = cv2.resize(
-        np.ascontiguousarray(c["field"].transpose(1, 2, 0)), (width, height), cv2.INTER_LINEAR
-    )
+    # the coarse field upsampled band by band (a full-size copy of it would be 24 bytes a pixel):
+    # across the width once, then each band's rows as one small matrix product
+    grid_h, grid_w = c["field"].shape[1:]
+    across = np.einsum("cyx,wx->ywc", c["field"], _bilinear_weights(width, grid_w))
+    across = np.ascontiguousarray(across, np.float32).reshape(grid_h, width * 6)
+    down = _bilinear_weights(height, grid_h)
+    fields = np.empty((min(rows, height), width * 6), np.float32)
     out = np.empty_like(image)
     for start in range(0, height, rows):
         band = slice(start, min(start + rows, height))
+        size = band.stop - start
+        field = np.matmul(down[band], across, out=fields[:size]).reshape(size, width, 6)
         x = np.clip(cv2.transform(image[band].astype(np.float32), affine) / top, 0, 1)
         if top > 255:
             y = np.stack([np.interp(x[..., ch], grid_x, c["curve"][ch]) for ch in range(3)], 2)
         else:
             index = np.rint(x * 4095).astype(np.int32)
             y = np.stack([luts[ch][index[..., ch]] for ch in range(3)], axis=2)
-        y = y * np.exp(field[band, :, :3]) + field[band, :, 3:]
+        y = y * np.exp(field[..., :3]) + field[..., 3:]
         out[band] = np.clip(np.rint(y * top), 0, top).astype(image.dtype)
     return out
+
+
+def _bilinear_weights(size: int, grid: int) -> np.ndarray:
+    """(size, grid) float32: the weights that upsample `grid` samples to `size` bilinearly, as
+    F.interpolate(align_corners=False) does (pixel centres; the edges held)."""
+    source = np.clip((np.arange(size) + 0.5) * grid / size - 0.5, 0, grid - 1)
+    low = np.floor(source).astype(np.int64)
+    frac = (source - low).astype(np.float32)
+    weights = np.zeros((size, grid), np.float32)
+    np.add.at(weights, (np.arange(size), low), 1 - frac)
+    np.add.at(weights, (np.arange(size), np.minimum(low + 1, grid - 1)), frac)
+    return weights
 
 
 @register_model(
