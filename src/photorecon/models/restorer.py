@@ -144,7 +144,10 @@ def apply_numpy(image: np.ndarray, c: dict[str, np.ndarray], rows: int = 1024) -
     # each curve as a table of 4096 steps over [0, 1] (finer than 8 bits in or out); at 16
     # bits the curve itself
     table = np.linspace(0, 1, 4096)
-    luts = [np.interp(table, grid_x, c["curve"][ch]).astype(np.float32) for ch in range(3)]
+    luts = np.concatenate([np.interp(table, grid_x, c["curve"][ch]) for ch in range(3)])
+    luts = (luts * top).astype(np.float32)  # the three tables end to end, in output levels
+    steps = affine * (4095 / top)  # 8 bits: straight to the tables' steps
+    channel = np.arange(3, dtype=np.int32) * 4096
     # the coarse field upsampled band by band (a full-size copy of it would be 24 bytes a pixel):
     # across the width once, then each band's rows as one small matrix product
     grid_h, grid_w = c["field"].shape[1:]
@@ -157,14 +160,17 @@ def apply_numpy(image: np.ndarray, c: dict[str, np.ndarray], rows: int = 1024) -
         band = slice(start, min(start + rows, height))
         size = band.stop - start
         field = np.matmul(down[band], across, out=fields[:size]).reshape(size, width, 6)
-        x = np.clip(cv2.transform(image[band].astype(np.float32), affine) / top, 0, 1)
         if top > 255:
+            x = np.clip(cv2.transform(image[band].astype(np.float32), affine) / top, 0, 1)
             y = np.stack([np.interp(x[..., ch], grid_x, c["curve"][ch]) for ch in range(3)], 2)
+            y *= top
         else:
-            index = np.rint(x * 4095).astype(np.int32)
-            y = np.stack([luts[ch][index[..., ch]] for ch in range(3)], axis=2)
-        y = y * np.exp(field[..., :3]) + field[..., 3:]
-        out[band] = np.clip(np.rint(y * top), 0, top).astype(image.dtype)
+            x = cv2.transform(image[band].astype(np.float32), steps)
+            index = np.rint(np.clip(x, 0, 4095, out=x), out=x).astype(np.int32) + channel
+            y = luts[index]  # each channel's curve, in one gather
+        y *= np.exp(field[..., :3])
+        y += field[..., 3:] * top
+        out[band] = np.clip(np.rint(y, out=y), 0, top, out=y).astype(image.dtype)
     return out
 
 
