@@ -134,19 +134,13 @@ def faded_photo() -> np.ndarray:
 
 
 def test_a_photo_the_restorer_finds_aged_is_mixed_with_a_levels_stretch() -> None:
-    from photorecon.restoration import (
-        STRETCH_FROM,
-        STRETCH_FULL,
-        STRETCH_SHARE,
-        psnr,
-        small_copy,
-        tone,
-    )
+    from photorecon.metrics import image_psnr
+    from photorecon.restoration import STRETCH_FROM, STRETCH_FULL, STRETCH_SHARE, small_copy, tone
 
     photo = faded_photo()
     assert plan_stretch(photo, identity_corrections()) is None  # left as it was: no stretch
     c = identity_corrections(-0.2)  # a large change: the restorer says the photo has aged
-    assert psnr(photo, tone(photo, c)) < STRETCH_FULL
+    assert image_psnr(photo, tone(photo, c)) < STRETCH_FULL
     plan = plan_stretch(photo, c)
     assert plan is not None and plan.share == STRETCH_SHARE and 0.2 < plan.colour < 1
     small = small_copy(photo, 256).reshape(-1, 3)  # the range of a copy: grain averaged out
@@ -165,7 +159,7 @@ def test_a_photo_the_restorer_finds_aged_is_mixed_with_a_levels_stretch() -> Non
     # between the two thresholds the share rises with the change
     for offset in np.linspace(0.01, 0.08, 8):
         c = identity_corrections(-float(offset))
-        change = psnr(photo, tone(photo, c))
+        change = image_psnr(photo, tone(photo, c))
         plan = plan_stretch(photo, c)
         if change >= STRETCH_FROM:
             assert plan is None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import io
-import math
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import polars as pl
 from photorecon.errors import PhotoreconError, first_line
 from photorecon.fsutil import atomic_open
 from photorecon.masks import BOX_SIZE, Box
+from photorecon.metrics import psnr_from_mse
 
 ID_COLUMN = "filename_box_pixel"
 VALUE_COLUMN = "value"
@@ -365,11 +365,6 @@ def score_frames(
 
     errors = SquaredErrors().add(diff)
     return Score(rmse=errors.rmse, psnr=psnr_from_mse(errors.mse), count=errors.count)
-
-
-def psnr_from_mse(mse: float) -> float:
-    """PSNR in dB for signals in [0, 1]; infinite for a perfect match."""
-    return math.inf if mse <= 0 else 10.0 * math.log10(1.0 / mse)
 
 
 def score_files(submission: str | Path, truth: str | Path, clip: bool = False) -> Score:

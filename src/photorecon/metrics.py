@@ -41,6 +41,16 @@ class SquaredErrors:
         return math.sqrt(self.mse) if self.count else math.nan
 
 
+def psnr_from_mse(mse: float) -> float:
+    """PSNR in dB for signals in [0, 1]; infinite for a perfect match."""
+    return math.inf if mse <= 0 else 10.0 * math.log10(1.0 / mse)
+
+
+def image_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two uint8 images of one shape; infinite where they are equal."""
+    return psnr_from_mse(SquaredErrors().add((a.astype(np.float32) - b) / 255.0).mse)
+
+
 def box_values(image: np.ndarray, boxes: list[Box] | tuple[Box, ...]) -> np.ndarray:
     """All box pixels of an image (H, W, 3) as floats in [0, 1]; overlaps appear once per box."""
     scale = 1.0 / 255.0 if image.dtype == np.uint8 else 1.0

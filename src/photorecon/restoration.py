@@ -18,7 +18,7 @@ Everything after the damage fill is per-pixel or local arithmetic, done in bands
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -103,12 +103,6 @@ def tone(image: np.ndarray, c: dict[str, np.ndarray]) -> np.ndarray:
     return apply_numpy(image, c, rows=BAND)
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR (dB) of two uint8 images of one shape; infinite where they are equal."""
-    mse = float(np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2))
-    return float("inf") if mse == 0 else 10 * float(np.log10(255.0**2 / mse))
-
-
 def plan_stretch(
     rgb: np.ndarray, c: dict[str, np.ndarray], most: float = STRETCH_SHARE, side: int = 256
 ) -> Stretch | None:
@@ -116,22 +110,24 @@ def plan_stretch(
     judged on a `side`-px copy, or None: `most` of it where `c` changes the photo by
     STRETCH_FULL dB or more, none from STRETCH_FROM dB, scaled down where the stretch has little
     room (STRETCH_ROOM), and no more colourful than `c` leaves the photo."""
+    from photorecon.metrics import image_psnr
+
     small = small_copy(rgb, side)
     toned = tone(small, c)
-    ramp = (STRETCH_FROM - psnr(small, toned)) / (STRETCH_FROM - STRETCH_FULL)
+    ramp = (STRETCH_FROM - image_psnr(small, toned)) / (STRETCH_FROM - STRETCH_FULL)
     share = most * float(np.clip(ramp, 0.0, 1.0))
     if share <= 0:
         return None
     pixels = small.reshape(-1, 3)
     low, high = pixels.min(0) / 255.0, pixels.max(0) / 255.0
     plan = Stretch(low, np.maximum(high, low + 1 / 255), share, colour=1.0)
-    levels = stretched(small, toned, plan, only=True)
+    levels = stretched(small, toned, plan, only=True)  # all of its colour, to measure it
     room = luminance_change(small, levels) / max(luminance_change(small, toned), 1e-6)
     share *= float(np.clip((room - STRETCH_ROOM[0]) / (STRETCH_ROOM[1] - STRETCH_ROOM[0]), 0, 1))
     if share <= 0:
         return None
     colour = float(np.clip(colourfulness(toned) / max(colourfulness(levels), 1e-6), 0.0, 1.0))
-    return Stretch(plan.low, plan.high, share, colour)
+    return replace(plan, share=share, colour=colour)
 
 
 def luminance_change(a: np.ndarray, b: np.ndarray) -> float:
