@@ -472,24 +472,36 @@ def test_a_detection_stops_between_tile_batches_once_its_caller_gives_up() -> No
 
 def test_detect_runs_on_torch_when_the_cache_folder_is_unusable(tmp_path: Path) -> None:
     import os
+    import shutil
     import subprocess
     import sys
+
+    from photorecon.models.files import shipped_weights
 
     image, _ = scratched(2)
     Image.fromarray(image).save(tmp_path / "p.png")
     (tmp_path / "not-a-folder").write_text("a file where the cache should be")
     env = {**os.environ, "PHOTORECON_CACHE": str(tmp_path / "not-a-folder")}
-    for args in (["detect", "-o", str(tmp_path / "m.png")], ["fill", "--auto", "-o",
-                 str(tmp_path / "f.png")]):  # fmt: skip
+    # the same weights with no 8-bit copy beside them: the float32 export, which needs the cache
+    alone = shutil.copy(shipped_weights("damage"), tmp_path / "damage.safetensors")
+    runs = {
+        "detect": ["-o", str(tmp_path / "m.png")],  # the shipped 8-bit copy: no cache needed
+        "detect ": ["-o", str(tmp_path / "m2.png"), "--model", str(alone)],
+        "fill": ["--auto", "-o", str(tmp_path / "f.png")],  # the fill's export needs it
+    }
+    for command, args in runs.items():
+        photo = str(tmp_path / "p.png")
         done = subprocess.run(
-            [sys.executable, "-m", "photorecon.cli", args[0], str(tmp_path / "p.png"), *args[1:]],
+            [sys.executable, "-m", "photorecon.cli", command.strip(), photo, *args],
             capture_output=True,
             text=True,
             env=env,
         )
         assert done.returncode == 0, done.stderr
-        assert "running on torch" in done.stderr and "cache" in done.stderr
+        noticed = "running on torch" in done.stderr and "cache" in done.stderr
+        assert noticed == (command != "detect"), (command, done.stderr)
     assert (np.asarray(Image.open(tmp_path / "m.png")) > 0).any()
+    assert (np.asarray(Image.open(tmp_path / "m2.png")) > 0).any()
 
 
 def test_tophat_is_a_registered_detector_that_fills_nothing() -> None:

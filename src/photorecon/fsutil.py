@@ -4,6 +4,7 @@ A regular file (or a new one) is written to a temporary file beside it and renam
 a failed or interrupted write leaves what was there; a replaced file keeps its mode and owner,
 and a symlink stays a link to the file that is replaced. A special file (a FIFO, /dev/stdout, a
 terminal) cannot be replaced that way: it is written to directly, and `-` means standard output.
+Also where photorecon keeps its cache (`cache_dir`).
 """
 
 from __future__ import annotations
@@ -126,3 +127,12 @@ def atomic_open(path: str | Path, mode: str = "w", **kwargs) -> Iterator[IO]:
                 yield fh
         except OSError as exc:  # a special file's writes fail here (ENOSPC on /dev/full)
             raise _write_error(Path(path), exc) from None
+
+
+def cache_dir() -> Path:
+    """Where exported ONNX models (and OpenVINO's compiled copies of them) are kept:
+    $PHOTORECON_CACHE or the user's cache folder."""
+    if os.environ.get("PHOTORECON_CACHE"):
+        return Path(os.environ["PHOTORECON_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "photorecon"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from photorecon.cli.options import Command
 from photorecon.errors import PhotoreconError
+from photorecon.models.quantize import CALIBRATION_TILES
 
 
 def train_arguments(p: argparse.ArgumentParser) -> None:
@@ -62,18 +63,58 @@ def train(args: argparse.Namespace) -> None:
 
 
 def export_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="ffc", help="model name or checkpoint (default ffc)")
+    p.add_argument(
+        "--model", default="ffc", help="a fill or damage detector: name or checkpoint (ffc)"
+    )
     p.add_argument("--out", required=True, help="ONNX file to write")
-    p.add_argument("--size", type=int, default=256, help="input height and width (256)")
+    p.add_argument(
+        "--size", type=int, help="input height and width (a fill's 256, a detector's 512)"
+    )
+    p.add_argument(
+        "--int8",
+        metavar="PACK",
+        help="a damage detector quantized to 8 bits, calibrated on this photo pack's train "
+        "photos; written beside the weights as NAME.int8.onnx, detect uses it on a CPU",
+    )
+    p.add_argument(
+        "--calibration-tiles",
+        type=int,
+        default=CALIBRATION_TILES,
+        metavar="N",
+        help=f"--int8: tiles of the pack's train photos to calibrate on ({CALIBRATION_TILES})",
+    )
 
 
 def export(args: argparse.Namespace) -> None:
-    from photorecon.models.loading import load_model
-    from photorecon.models.onnx import export_onnx
+    from photorecon.models.base import EXPORT_SIDE, kind_of, role_of
+    from photorecon.models.files import resolve
+    from photorecon.models.onnx import export_detector_onnx, export_onnx
+    from photorecon.models.registry import build
 
-    model = load_model(args.model, "cpu")
-    path = export_onnx(model, args.out, size=args.size)
-    print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB, inputs {args.size}x{args.size})")
+    found = resolve(args.model)
+    if found.source not in ("name", "checkpoint"):
+        raise PhotoreconError(f"{args.model}: export-onnx takes a model name or checkpoint")
+    model = build(found, "cpu", role=None)
+    role = role_of(kind_of(model))
+    if role not in ("fill", "detector") or not hasattr(model, "parameters"):
+        raise PhotoreconError(f"{args.model}: a {kind_of(model)} with no network to export")
+    if args.int8 is not None and role != "detector":
+        raise PhotoreconError("--int8 quantizes damage detectors only")
+    size = args.size or EXPORT_SIDE[role]
+    if size < 16:
+        raise PhotoreconError(f"--size must be at least 16, got {size}")
+    tiles = args.calibration_tiles
+    if tiles < 1:
+        raise PhotoreconError(f"--calibration-tiles must be 1 or more, got {tiles}")
+    if args.int8 is not None:
+        from photorecon.models.quantize import quantize_detector
+
+        path = quantize_detector(model, args.out, args.int8, size, tiles, source=found.weights)
+    elif role == "detector":
+        path = export_detector_onnx(model, args.out, size)
+    else:
+        path = export_onnx(model, args.out, size=size)
+    print(f"wrote {path} ({path.stat().st_size / 2**20:.2f} MiB, inputs {size}x{size})")
 
 
 def average_arguments(p: argparse.ArgumentParser) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from photorecon.errors import PhotoreconError
+from photorecon.fsutil import cache_dir  # the export cache's folder (exports are named in it)
 
 WEIGHTS_NAME = "model.safetensors"
 EXPORT = 6  # what an exported file holds (4: thin_fill_px and parameters in its metadata;
@@ -64,14 +65,6 @@ def trained_on(name: str) -> set[str]:
         return set()
     lines = listing.read_text().splitlines()
     return {ln.split(None, 1)[1] for ln in lines if ln and not ln.startswith("#") and " " in ln}
-
-
-def cache_dir() -> Path:
-    """Where exported ONNX models are kept: $PHOTORECON_CACHE or the user's cache folder."""
-    if os.environ.get("PHOTORECON_CACHE"):
-        return Path(os.environ["PHOTORECON_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "photorecon"
 
 
 def _digest(text: str, length: int) -> str:
@@ -174,17 +167,29 @@ def cached_export(weights: Path | None, side: int) -> Path | None:
     return path if path.is_file() else None
 
 
+INT8_SUFFIX = ".int8.onnx"  # a detector's 8-bit copy, beside its weights (models/quantize.py)
+INT8_SOURCE = "source_sha256"  # its metadata: the SHA-256 of the weights it was made from
+
+
+def int8_path(weights: Path) -> Path:
+    """Where the 8-bit copy of the network in `weights` (NAME.safetensors) lies: NAME.int8.onnx
+    beside it."""
+    return weights.with_name(weights.name.removesuffix(".safetensors") + INT8_SUFFIX)
+
+
 @dataclass(frozen=True)
 class Found:
     """A model spec resolved once into what to open: its text and what it names (`source`, as
     `ModelSpec`'s), the weights file it loads (None for a classical fill, an .onnx file or a
-    diffusers folder, or a trainable name with no weights yet) and its export cached at the
-    side asked for (None when not made yet)."""
+    diffusers folder, or a trainable name with no weights yet), its export cached at the
+    side asked for (None when not made yet) and the 8-bit copy beside its weights (None when
+    there is none)."""
 
     text: str
     source: str
     weights: Path | None
     export: Path | None
+    int8: Path | None = None
 
 
 def resolve(spec: str | ModelSpec | Found, side: int | None = None) -> Found:
@@ -195,4 +200,6 @@ def resolve(spec: str | ModelSpec | Found, side: int | None = None) -> Found:
     parsed = parse_spec(spec)
     weights = weights_source(parsed)
     export = cached_export(weights, side) if side is not None else None
-    return Found(parsed.text, parsed.source, weights, export)
+    int8 = int8_path(weights) if weights is not None else None
+    int8 = int8 if int8 is not None and int8.is_file() else None
+    return Found(parsed.text, parsed.source, weights, export, int8)

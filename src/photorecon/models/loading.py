@@ -32,7 +32,13 @@ from photorecon.models.files import (  # noqa: F401 (parse_spec and the rest: th
     shipped_weights,
     weights_source,
 )
-from photorecon.models.onnxrt import ENGINE_OF, on_runtime, open_export, open_onnx_file
+from photorecon.models.onnxrt import (
+    ENGINE_OF,
+    on_runtime,
+    open_export,
+    open_int8,
+    open_onnx_file,
+)
 from photorecon.models.registry import (  # noqa: F401 (load_checkpoint: the loading API)
     array_model_info,
     build,
@@ -54,7 +60,8 @@ RUNTIME_RULE = (
     "onnx = its ONNX export (made once and cached) on onnxruntime, openvino = the export on "
     "OpenVINO; auto (default) = the export on a CPU for networks that export (ffc, the damage "
     "detector), on OpenVINO where the CPU computes in bfloat16 (AMX) and on onnxruntime "
-    "elsewhere; other networks, and any on a GPU, on torch"
+    "elsewhere, and a detector's 8-bit copy where one lies beside its weights (the shipped "
+    "one's does) on OpenVINO; other networks, and any on a GPU, on torch"
 )
 
 # the best learned fill and the best classical one (on the challenge's holes): listed first
@@ -111,6 +118,13 @@ def load_model(
         raise PhotoreconError("--lora needs --model DIFFUSERS_FOLDER (a Stable Diffusion folder)")
     elif found.source == "onnx":
         model = open_onnx_file(found.text, role, engine)
+    elif (
+        role == "detector"
+        and runtime == "auto"
+        and str(device).startswith("cpu")
+        and (quick := open_int8(found)) is not None
+    ):
+        model = quick  # made and shipped beside the weights: no torch at all
     elif found.export is not None and runtime != "torch" and str(device).startswith("cpu"):
         model = open_export(found, role, engine)  # exported before: no torch at all
     else:

@@ -13,7 +13,13 @@ from photorecon.fsutil import atomic_path
 from photorecon.models.blocks import FourierUnit
 from photorecon.models.files import Found, onnx_cache_path, prune_exports
 
-__all__ = ["export_detector_onnx", "export_onnx", "export_to_cache", "use_dft_matmul"]
+__all__ = [
+    "add_metadata",
+    "export_detector_onnx",
+    "export_onnx",
+    "export_to_cache",
+    "use_dft_matmul",
+]
 
 
 def use_dft_matmul(model: nn.Module, enabled: bool = True) -> None:
@@ -49,7 +55,7 @@ def _export(
                 dynamo=False,
             )
             if metadata:
-                _add_metadata(tmp, metadata)
+                add_metadata(tmp, metadata)
         _write_canary(model, inputs, out)
     except PhotoreconError:
         raise
@@ -113,7 +119,7 @@ def export_onnx(
         use_dft_matmul(model.model if split else model, False)
 
 
-def _add_metadata(path, entries: dict[str, str]) -> None:
+def add_metadata(path, entries: dict[str, str]) -> None:
     """Key-value pairs in an ONNX file's metadata (what the fill path needs to know of the
     network that torch no longer tells: models/onnxrt.py reads them)."""
     import onnx

@@ -1,7 +1,9 @@
 """A learned model exported to ONNX, run on NumPy arrays: no torch at run time.
 
 Two engines run the export: onnxruntime, and OpenVINO where the CPU computes in bfloat16
-natively (AMX, AVX512-BF16): `pick_engine` chooses. An exported model has a fixed
+natively (AMX, AVX512-BF16): `pick_engine` chooses. A damage detector's 8-bit copy, where one
+lies beside its weights (`open_int8`; the shipped detector has one), runs on OpenVINO's integer
+units instead, the fastest on any x86 CPU. An exported model has a fixed
 input side (its Fourier units' DFT matrices are built for it), so one model may be exported
 at several sides (64, 128, 256): each window runs on the smallest that holds it, mirrored out
 to that side and cut back. Runners use the thread count `photorecon.threads` chose, with
@@ -23,7 +25,7 @@ import numpy as np
 from photorecon.errors import PhotoreconError, first_line
 from photorecon.models.arrays import ArrayInpainter, harmonic_arrays
 from photorecon.models.base import EXPORT_SIDE
-from photorecon.models.files import Found, cached_export
+from photorecon.models.files import INT8_SOURCE, Found, cached_export
 
 Exporter = Callable[[int], Path]  # side -> the path of the model exported at that side
 # the engine that runs a network's export for each runtime but torch (models/loading.py
@@ -192,7 +194,7 @@ def _reason(exc: Exception) -> str:
 
 def _openvino_cache() -> dict[str, str]:
     """OpenVINO's compiled-model cache folder inside photorecon's cache, when it can be made."""
-    from photorecon.models.files import cache_dir  # the export cache's folder, shared
+    from photorecon.fsutil import cache_dir  # the export cache's folder, shared
 
     folder = cache_dir() / "openvino"
     try:
@@ -483,6 +485,32 @@ def open_export(found: Found, role: str = "fill", engine: str = "auto", model: A
     if role == "detector":
         return OnnxDetector(path, engine=engine, remake=remake)
     return OnnxModel(path, exporter, engine=engine, remake=remake)
+
+
+def open_int8(found: Found) -> OnnxDetector | None:
+    """The 8-bit copy of a damage detector that lies beside its weights (models/quantize.py),
+    on OpenVINO where it is installed (integer units: the fastest on a CPU), else onnxruntime;
+    None where there is none, or where it cannot be opened or was made from other weights (a
+    notice: the float32 export runs instead)."""
+    from photorecon.fsutil import file_sha256
+
+    if found.int8 is None or found.weights is None:
+        return None
+    import warnings
+
+    engine = "openvino" if importlib.util.find_spec("openvino") is not None else "onnxruntime"
+    try:
+        model = OnnxDetector(found.int8, engine=engine)
+    except PhotoreconError as exc:  # unreadable, or the engine cannot compile it
+        warnings.warn(f"the 8-bit detector is not used: {exc}", stacklevel=2)
+        return None
+    if model.runner.metadata(INT8_SOURCE) != file_sha256(found.weights):
+        warnings.warn(
+            f"{found.int8}: made from other weights than {found.weights.name}; not used",
+            stacklevel=2,
+        )
+        return None
+    return model
 
 
 def open_onnx_file(path: str | Path, role: str = "fill", engine: str = "auto"):

@@ -184,11 +184,11 @@ def _from_weights(file: Path, device: torch.device | str) -> Any:
     return model.to(device).eval()
 
 
-def build(found: Found, device: torch.device | str = "cpu", role: str = "fill") -> Any:
+def build(found: Found, device: torch.device | str = "cpu", role: str | None = "fill") -> Any:
     """The model a resolved name or checkpoint describes, in eval mode on `device` (a classical
     model on arrays as it is), refused in one line when it cannot play `role`
-    (models/base.py ROLES). A trainable name loads its shipped weights; without them it is
-    refused, since its random weights would only produce noise."""
+    (models/base.py ROLES; None: whatever it is). A trainable name loads its shipped
+    weights; without them it is refused, since its random weights would only produce noise."""
     spec = found.text
     if found.source == "checkpoint":  # resolved to its weights file (None: say why)
         model = _from_weights(found.weights or weights_file(spec), device)
@@ -210,5 +210,6 @@ def build(found: Found, device: torch.device | str = "cpu", role: str = "fill") 
             model = _from_weights(found.weights, device)
         else:
             model = info.factory().to(device).eval()
-    check_role(spec, kind_of(model), role)
+    if role is not None:
+        check_role(spec, kind_of(model), role)
     return model

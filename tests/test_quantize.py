@@ -1,0 +1,120 @@
+"""The damage detector's 8-bit copy: made by `export-onnx --int8`, used on a CPU while it lies
+beside the weights it was made from, and the shipped one as good as the float32 network."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from photorecon.checkpoint import CheckpointMeta, save_weights
+from photorecon.cli import main
+from photorecon.detection import damage_mask, damage_probability, load_detector
+from photorecon.fsutil import file_sha256
+from photorecon.models.files import INT8_SOURCE, int8_path, resolve, shipped_weights
+from photorecon.models.loading import clear_models
+from photorecon.models.onnxrt import OnnxDetector, OrtRunner
+from photorecon.models.registry import create_model
+from test_detect import scratched
+
+pytest.importorskip("onnxruntime")
+
+
+def _detector(path: Path, seed: int) -> Path:
+    import torch
+
+    torch.manual_seed(seed)
+    net = create_model("damage", widths=[4, 8, 8, 8])
+    with torch.no_grad():  # a random net says 0.5 everywhere: this one's maps vary
+        net.head.weight.mul_(2000)
+    save_weights(path, net, CheckpointMeta("damage", dict(net.config)))
+    return path
+
+
+def test_the_shipped_detector_runs_its_8bit_copy_and_finds_what_the_network_finds() -> None:
+    weights = shipped_weights("damage")
+    copy = int8_path(weights)
+    assert copy.is_file(), "weights/damage.int8.onnx: make it with export-onnx --int8"
+    # made from the weights shipped beside it (a retrained detector needs a new copy)
+    assert OrtRunner(copy).metadata(INT8_SOURCE) == file_sha256(weights)
+    clear_models()
+    quick = load_detector("damage", "cpu")
+    assert resolve("damage").int8 == copy
+    assert isinstance(quick, OnnxDetector) and quick.runner.metadata(INT8_SOURCE)  # the copy
+    network = load_detector("damage", "cpu", runtime="torch")
+    image, truth = scratched(3, 300, 400)
+    found, wanted = damage_mask(image, quick) > 0, damage_mask(image, network) > 0
+    assert wanted.any() and (found & (truth > 0)).any()
+    agree = (found & wanted).sum() / max(1, (found | wanted).sum())
+    assert agree > 0.9, agree  # the same pixels within a few in a hundred
+    gap = np.abs(damage_probability(image, quick) - damage_probability(image, network))
+    assert gap.mean() < 0.01, gap.mean()
+
+
+def test_export_onnx_int8_makes_a_copy_that_detect_uses_while_its_weights_stay(
+    tmp_path: Path, pack: Path, capsys: pytest.CaptureFixture
+) -> None:
+    weights = _detector(tmp_path / "det.safetensors", 0)
+    out = int8_path(weights)
+    args = ["export-onnx", "--model", str(weights), "--int8", str(pack), "--out", str(out)]
+    assert main([*args, "--calibration-tiles", "2"]) == 0
+    said = capsys.readouterr().out
+    assert said.strip().startswith(f"wrote {out}") and "histogram" not in said  # its own line
+    assert OrtRunner(out).metadata(INT8_SOURCE) == file_sha256(weights)
+    clear_models()
+    quick = load_detector(str(weights), "cpu")
+    assert isinstance(quick, OnnxDetector) and quick.runner.metadata(INT8_SOURCE)
+    network = load_detector(str(weights), "cpu", runtime="torch")
+    image = scratched(1)[0]
+    gap = np.abs(damage_probability(image, quick) - damage_probability(image, network))
+    assert gap.mean() < 0.03, gap.mean()
+    # other weights saved over the file: the copy no longer fits them, the float32 export runs
+    _detector(weights, 1)
+    clear_models()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        stale = load_detector(str(weights), "cpu")
+    assert any("made from other weights" in str(w.message) for w in caught)
+    assert not (isinstance(stale, OnnxDetector) and stale.runner.metadata(INT8_SOURCE))
+    # a copy that is not an ONNX file at all: the same, with the reason
+    out.write_bytes(b"not a network")
+    clear_models()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        broken = load_detector(str(weights), "cpu")
+    assert any("8-bit detector is not used" in str(w.message) for w in caught)
+    assert damage_mask(image, broken).shape == image.shape[:2]
+    clear_models()
+
+
+def test_export_onnx_int8_refuses_what_it_cannot_quantize(
+    tmp_path: Path, pack: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "x.onnx"
+    assert main(["export-onnx", "--model", "ffc", "--int8", str(pack), "--out", str(out)]) == 2
+    assert "--int8 quantizes damage detectors only" in capsys.readouterr().err
+    assert main(["export-onnx", "--model", "restore", "--out", str(out)]) == 2
+    assert "no network to export" in capsys.readouterr().err
+    args = ["export-onnx", "--model", "damage", "--int8", str(pack), "--out", str(out)]
+    assert main([*args, "--calibration-tiles", "0"]) == 2
+    assert "--calibration-tiles must be 1 or more" in capsys.readouterr().err
+    weights = _detector(tmp_path / "det.safetensors", 0)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert (
+        main(["export-onnx", "--model", str(weights), "--int8", str(empty), "--out", str(out)]) == 2
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "manifest" in err[0]
+    assert not out.exists()
+
+
+def test_a_detector_exports_at_its_tile_side(tmp_path: Path) -> None:
+    weights = _detector(tmp_path / "det.safetensors", 0)
+    out = tmp_path / "det.onnx"
+    assert main(["export-onnx", "--model", str(weights), "--out", str(out)]) == 0
+    assert OrtRunner(out).input_shape[1:] == (3, 512, 512)
+    shutil.rmtree(tmp_path)
