@@ -96,8 +96,9 @@ def test_export_onnx_int8_refuses_what_it_cannot_quantize(
     out = tmp_path / "x.onnx"
     assert main(["export-onnx", "--model", "ffc", "--int8", str(pack), "--out", str(out)]) == 2
     assert "--int8 quantizes damage detectors only" in capsys.readouterr().err
-    assert main(["export-onnx", "--model", "restore", "--out", str(out)]) == 2
-    assert "no network to export" in capsys.readouterr().err
+    for name in ("restore", "telea"):  # a restorer runs on torch; a classical fill is no net
+        assert main(["export-onnx", "--model", name, "--out", str(out)]) == 2
+        assert "export-onnx takes learned fills and damage detectors" in capsys.readouterr().err
     args = ["export-onnx", "--model", "damage", "--int8", str(pack), "--out", str(out)]
     assert main([*args, "--calibration-tiles", "0"]) == 2
     assert "--calibration-tiles must be 1 or more" in capsys.readouterr().err

@@ -86,6 +86,8 @@ def export_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def export(args: argparse.Namespace) -> None:
+    from torch import nn
+
     from photorecon.models.base import EXPORT_SIDE, kind_of, role_of
     from photorecon.models.files import resolve
     from photorecon.models.onnx import export_detector_onnx, export_onnx
@@ -96,8 +98,10 @@ def export(args: argparse.Namespace) -> None:
         raise PhotoreconError(f"{args.model}: export-onnx takes a model name or checkpoint")
     model = build(found, "cpu", role=None)
     role = role_of(kind_of(model))
-    if role not in ("fill", "detector") or not hasattr(model, "parameters"):
-        raise PhotoreconError(f"{args.model}: a {kind_of(model)} with no network to export")
+    if role not in ("fill", "detector") or not isinstance(model, nn.Module):
+        raise PhotoreconError(
+            f"{args.model} ({kind_of(model)}): export-onnx takes learned fills and damage detectors"
+        )
     if args.int8 is not None and role != "detector":
         raise PhotoreconError("--int8 quantizes damage detectors only")
     size = args.size or EXPORT_SIDE[role]
