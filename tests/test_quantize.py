@@ -79,6 +79,14 @@ def test_export_onnx_int8_makes_a_copy_that_detect_uses_while_its_weights_stay(
         stale = load_detector(str(weights), "cpu")
     assert any("made from other weights" in str(w.message) for w in caught)
     assert not (isinstance(stale, OnnxDetector) and stale.runner.metadata(INT8_SOURCE))
+    # a copy made at another side than detection's tiles: the same
+    _detector(weights, 0)
+    assert main([*args, "--calibration-tiles", "1", "--size", "64"]) == 0
+    clear_models()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_detector(str(weights), "cpu")
+    assert any("detection's tiles 512x512; not used" in str(w.message) for w in caught)
     # a copy that is not an ONNX file at all: the same, with the reason
     out.write_bytes(b"not a network")
     clear_models()

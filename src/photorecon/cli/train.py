@@ -74,7 +74,8 @@ def export_arguments(p: argparse.ArgumentParser) -> None:
         "--int8",
         metavar="PACK",
         help="a damage detector quantized to 8 bits, calibrated on this photo pack's train "
-        "photos; written beside the weights as NAME.int8.onnx, detect uses it on a CPU",
+        "photos; written beside its weights as NAME.int8.onnx (at --size 512), detect and fill "
+        "--auto use it on a CPU",
     )
     p.add_argument(
         "--calibration-tiles",

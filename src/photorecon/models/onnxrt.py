@@ -492,25 +492,27 @@ def open_int8(found: Found) -> OnnxDetector | None:
     on OpenVINO where it is installed (integer units: the fastest on a CPU), else onnxruntime;
     None where there is none, or where it cannot be opened or was made from other weights (a
     notice: the float32 export runs instead)."""
+    import warnings
+
     from photorecon.fsutil import file_sha256
 
     if found.int8 is None or found.weights is None:
         return None
-    import warnings
-
     engine = "openvino" if importlib.util.find_spec("openvino") is not None else "onnxruntime"
     try:
         model = OnnxDetector(found.int8, engine=engine)
     except PhotoreconError as exc:  # unreadable, or the engine cannot compile it
         warnings.warn(f"the 8-bit detector is not used: {exc}", stacklevel=2)
         return None
-    if model.runner.metadata(INT8_SOURCE) != file_sha256(found.weights):
-        warnings.warn(
-            f"{found.int8}: made from other weights than {found.weights.name}; not used",
-            stacklevel=2,
-        )
-        return None
-    return model
+    side = EXPORT_SIDE["detector"]
+    if model.size != (side, side):  # detection cuts tiles of that side
+        why = f"its input is {model.size[0]}x{model.size[1]}, detection's tiles {side}x{side}"
+    elif model.runner.metadata(INT8_SOURCE) != file_sha256(found.weights):
+        why = f"made from other weights than {found.weights.name}"
+    else:
+        return model
+    warnings.warn(f"{found.int8}: {why}; not used", stacklevel=2)
+    return None
 
 
 def open_onnx_file(path: str | Path, role: str = "fill", engine: str = "auto"):
