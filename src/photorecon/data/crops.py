@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -28,6 +29,17 @@ def split_photos(
         "val": sorted(shuffled[n_test : n_test + n_val]),
         "train": sorted(shuffled[n_test + n_val :]),
     }
+
+
+def pack_splits(
+    pack: str | Path, seed: int, val_frac: float, test_frac: float
+) -> dict[str, list[str]]:
+    """A photo pack's photos (paths under `pack`, from its manifest) split as `split_photos`
+    splits them."""
+    from photorecon.data.photos import read_manifest
+
+    paths = [str(Path(pack) / r.path) for r in read_manifest(pack)]
+    return split_photos(paths, seed, val_frac, test_frac)
 
 
 def random_crop(image: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:

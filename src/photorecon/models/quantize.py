@@ -32,12 +32,12 @@ def calibration_tiles(pack: str | Path, side: int, count: int, seed: int = 0) ->
     """`count` tiles (1, 3, side, side) float32 in [0, 1] from the pack's train photos (the
     split every model trains on: seed 0), each a random crop aged and damaged (a third clean)."""
     from photorecon.damage import render_damage
-    from photorecon.data.crops import random_crop, split_photos
-    from photorecon.data.photos import read_manifest
+    from photorecon.data.build import BuildConfig
+    from photorecon.data.crops import pack_splits, random_crop
     from photorecon.imageio import read_image
 
-    paths = [str(Path(pack) / r.path) for r in read_manifest(pack)]
-    train = split_photos(paths, 0, 0.1, 0.15)["train"]
+    split = BuildConfig()  # `data build`'s split of a pack, which training holds out too
+    train = pack_splits(pack, split.seed, split.val_frac, split.test_frac)["train"]
     if not train:
         raise PhotoreconError(f"{pack}: no train photos to calibrate on")
     rng = np.random.default_rng(seed)

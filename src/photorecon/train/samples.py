@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from photorecon.damage import parse_damage_mix
-from photorecon.data.crops import downscale, split_photos
-from photorecon.data.photos import read_manifest
+from photorecon.data.crops import downscale, pack_splits
 from photorecon.errors import PhotoreconError
 from photorecon.models.registry import get_model_info
 from photorecon.train.config import TrainConfig
@@ -236,9 +234,7 @@ def build_data(cfg: TrainConfig, info: DistInfo | None = None, device=None):
     if detector:
         return _detector_data(cfg, info, device, length)
     if d.source == "photos":
-        records = read_manifest(d.photos)
-        paths = [str(Path(d.photos) / r.path) for r in records]
-        splits = split_photos(paths, d.seed, d.val_frac, d.test_frac)
+        splits = pack_splits(d.photos, d.seed, d.val_frac, d.test_frac)
         photos = load_photos(splits["train"], d.max_side)
         photos += scene_photos(d, len(photos))
         if _use_device_stream(cfg, device):
@@ -290,9 +286,7 @@ def _cpu_photos(cfg: TrainConfig, who: str) -> tuple[list, list]:
         raise PhotoreconError(f"{who} trains on data.source=photos")
     if d.loader == "device":
         raise PhotoreconError(f"{who}'s samples are drawn on the CPU: data.loader=auto")
-    records = read_manifest(d.photos)
-    paths = [str(Path(d.photos) / r.path) for r in records]
-    splits = split_photos(paths, d.seed, d.val_frac, d.test_frac)
+    splits = pack_splits(d.photos, d.seed, d.val_frac, d.test_frac)
     if not splits["val"]:
         raise PhotoreconError("training needs val photos: set data.val_frac > 0")
     return load_photos(splits["train"], d.max_side), load_photos(splits["val"], d.max_side)
