@@ -242,3 +242,64 @@ def test_a_thick_stroke_on_a_small_photo_is_filled_at_full_resolution() -> None:
     labels, boxes = labelled_holes(mask)
     tiles = thin_hole_tiles(labels, 1, boxes[0], 343, 256, True)
     assert {(w.height, w.width, w.scale) for w in tiles} == {(256, 256, 1.0)}
+
+
+def test_small_holes_get_the_smallest_window_the_model_fills_them_in() -> None:
+    """A model with window sides (ffc: 32, 64, 128) fills a small hole, and a thick crack's
+    tiles, in the smallest of them that keeps the hole a third of the window; a model
+    without them, and a hole too large for them, in a work_size window as before."""
+    import cv2
+
+    from photorecon.anysize import labelled_holes, plan_fill, smallest_side
+
+    assert [smallest_side(s, (32, 64, 128), 256) for s in (5, 11, 12, 30, 44, 45, 89, 90)] == [
+        32, 32, 64, 128, 128, 256, 256, 258,
+    ]
+    assert smallest_side(20, (), 256) == 256
+    mask = np.zeros((1000, 1200), np.uint8)
+    mask[100:120, 100:120] = 1  # a 20-px blot: a 64-px window
+    mask[500:540, 600:640] = 1  # a 40-px one: 128
+    mask[800:880, 900:980] = 1  # 80 px: 256
+    cv2.line(mask, (50, 300), (1150, 330), 1, 12)  # a long 12-px crack: tiles of 128
+    labels, boxes = labelled_holes(mask)
+    sides = {}
+    for sizes in ((32, 64, 128), ()):
+        pastes, classical = plan_fill(labels, boxes, 256, True, True, 9.0, sides=sizes)
+        assert not classical  # all thicker than the harmonic fill's 9 px
+        sides[sizes] = {}
+        for win, _rows, _cols, which in pastes:
+            assert win.scale == 1.0 and win.height == win.width
+            for k in which:
+                sides[sizes].setdefault(k, set()).add(win.height)
+    at = {k: labels[b.row + b.height // 2, b.col + b.width // 2] for k, b in enumerate(boxes)}
+    crack = int(np.argmax([b.width for b in boxes])) + 1
+    by_size = {20: 64, 40: 128, 80: 256}
+    for k, box in enumerate(boxes):
+        if k + 1 != crack:
+            assert sides[(32, 64, 128)][at[k]] == {by_size[box.height]}
+    assert sides[(32, 64, 128)][crack] == {128}
+    assert all(found == {256} for found in sides[()].values())
+
+
+def test_a_model_s_window_sides_reach_the_fill_on_every_runtime(tmp_path: Path) -> None:
+    """ffc says it fills small holes in 32-128 px windows; its ONNX export and its flipped
+    (tta) fills say so too, and a small blot is filled in a 64-px window."""
+    from photorecon.models.arrays import with_flips
+    from photorecon.models.base import window_sides_of
+    from photorecon.models.onnx import export_onnx
+    from photorecon.models.onnxrt import OnnxModel
+
+    net = create_model("ffc", width=4, downs=2, blocks=1, max_width=8).eval()
+    assert window_sides_of(net) == (32, 64, 128) == window_sides_of(with_flips(net))
+    export_onnx(net, tmp_path / "ffc.onnx", 256)
+    onnx = OnnxModel(tmp_path / "ffc.onnx")
+    assert window_sides_of(onnx) == (32, 64, 128) == window_sides_of(with_flips(onnx))
+    assert window_sides_of(create_model("telea")) == ()
+
+    seen = []
+    net.register_forward_hook(lambda _m, args, _out: seen.append(tuple(args[0].shape[-2:])))
+    image = synthetic_photo(np.random.default_rng(3), 600, 800)
+    mask = np.zeros((600, 800), np.uint8)
+    mask[300:320, 400:420] = 1
+    out = fill_any_size(image, mask, net)
+    assert seen == [(64, 64)] and outside_unchanged(out, image, mask)

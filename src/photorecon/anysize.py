@@ -3,6 +3,9 @@
 Each connected hole gets a window around it, large enough that the hole covers about a third of
 the window's side (as in training) and at least `work_size` wide; a learned model sees that window
 shrunk to `work_size`, and its fill is scaled back and pasted into the hole at full resolution.
+A model that fills small holes as well in smaller windows (its `window_sides`: ffc's 32, 64 and
+128 px) gets the smallest of them that keeps that third, at full resolution: a network's cost
+grows with its window's area, and a photo's damage is mostly small holes.
 A thin hole (a scratch, a brush stroke) needs context for its thickness, not its length: it is
 filled in tiles along its length, each a window sized for its thickness (full resolution for
 scratches), so a scratch across a 24-megapixel photo is not shrunk to a sub-pixel line first.
@@ -32,7 +35,7 @@ from photorecon.imageio import to_uint8
 from photorecon.inpaint import fill_batch
 from photorecon.masks import Box, boxes_to_mask
 from photorecon.models.arrays import harmonic_arrays
-from photorecon.models.base import kind_of, work_size_of
+from photorecon.models.base import kind_of, window_sides_of, work_size_of
 from photorecon.models.onnxrt import mirror_out
 
 if TYPE_CHECKING:
@@ -236,8 +239,11 @@ def fill_any_size(
         rescale = learned
     labels, boxes = labelled_holes(holes)
     thin_px = float(getattr(model, "thin_fill_px", 0) or 0) if learned else 0.0
+    sides = window_sides_of(model) if learned else ()
     thickness = [hole_thickness(labels, k, b) for k, b in enumerate(boxes, start=1)]
-    pastes, classical = plan_fill(labels, boxes, work_size, rescale, learned, thin_px, thickness)
+    pastes, classical = plan_fill(
+        labels, boxes, work_size, rescale, learned, thin_px, thickness, sides
+    )
     windows = list(dict.fromkeys(p[0] for p in pastes))
     detailed = detail_windows(pastes, thickness) if options is not None else {}
     steps = Steps(len(windows) + len(detailed), progress)
@@ -370,12 +376,15 @@ def plan_fill(
     learned: bool,
     thin_px: float = 0.0,
     thickness: list[float] | None = None,
+    sides: tuple[int, ...] = (),
 ) -> tuple[list[Paste], list[int]]:
     """Which window fills which hole pixels: thin holes in tiles along their length, every
     other hole in a window around it that also takes the holes lying wholly inside it; a
     tiny hole (a speck) gets a small window when the model is learned. Holes at most
     `thin_px` thick (and longer than that) are listed apart: the harmonic fill takes them.
-    `thickness`: each hole's hole_thickness, when the caller has them already."""
+    `thickness`: each hole's hole_thickness, when the caller has them already. `sides`
+    (increasing, under `work_size`): the smaller windows the model fills as well at full
+    resolution; a hole, or a thin hole's tile, gets the smallest that holds it at HOLE_SHARE."""
     height, width = labels.shape
     if not boxes:
         return [], []
@@ -400,16 +409,16 @@ def plan_fill(
         if done[index]:
             continue
         if thin[index]:
-            side = max(work_size, math.ceil(sizes[index] / HOLE_SHARE))
+            side = smallest_side(sizes[index], sides, work_size)
             tiles = thin_hole_tiles(labels, label, hole, side, work_size, rescale)
             pastes.extend(
                 (win, rows, cols, (label,)) for win, cells in tiles.items() for rows, cols in cells
             )
             done[index] = True
             continue
-        least = work_size
+        least = smallest_side(max(hole.height, hole.width), sides, work_size)
         if learned and max(hole.height, hole.width) <= TINY:
-            least = min(work_size, SMALL_SIDE)
+            least = min(least, SMALL_SIDE)
         win = context_window(hole, height, width, least, rescale, work_size)
         # every hole lying wholly inside this window is filled by this one model call (a thin
         # one only when the window runs at full resolution: it would lose its detail shrunk)
@@ -427,6 +436,13 @@ def plan_fill(
         cols = slice(win.left, win.left + win.width)
         pastes.append((win, rows, cols, tuple(int(k) + 1 for k in np.flatnonzero(inside))))
     return pastes, classical
+
+
+def smallest_side(size: float, sides: tuple[int, ...], work_size: int) -> int:
+    """The side of the window a hole of `size` needs (HOLE_SHARE of it): the smallest of
+    `sides` that is large enough, else work_size or more."""
+    need = math.ceil(size / HOLE_SHARE)
+    return next((s for s in sides if need <= s < work_size), max(work_size, need))
 
 
 def find_white_boxes(image: np.ndarray, min_side: int = 8) -> list[Box]:

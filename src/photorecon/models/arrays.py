@@ -106,6 +106,7 @@ class ArrayFlipTTA(ArrayInpainter):
         self.model = model
         self.kind = model.kind  # a learned model's flips are still learned (windows, scale)
         self.work_size = model.work_size
+        self.window_sides = getattr(model, "window_sides", ())
 
     def fill_arrays(self, masked: np.ndarray, masks: np.ndarray) -> np.ndarray:
         total = np.zeros(masked.shape, np.float32)

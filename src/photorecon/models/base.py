@@ -79,6 +79,9 @@ class InpaintModel(ConfigMixin):
     onnx_ready: ClassVar[bool] = False  # exports to ONNX as it is (runtime "auto" then uses it)
     # holes at most this thick are filled by the harmonic fill instead (0: none; models/ffc.py)
     thin_fill_px: int = 0
+    # sides under work_size of the full-resolution windows it fills small holes in as well as
+    # in a work_size one (anysize.py; empty: every window is at least work_size)
+    window_sides: tuple[int, ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -96,6 +99,13 @@ def kind_of(model: Any) -> str:
 def work_size_of(model: Any) -> int:
     """The side a model fills at (256 for a plain network of the user's own)."""
     return model.work_size if isinstance(model, InpaintModel) else InpaintModel.work_size
+
+
+def window_sides_of(model: Any) -> tuple[int, ...]:
+    """The smaller window sides a model fills holes in at full resolution (InpaintModel
+    .window_sides), in increasing order; none for a model that does not say."""
+    sides = getattr(model, "window_sides", ()) or ()
+    return tuple(sorted({int(s) for s in sides}))
 
 
 # what a caller loads a model for, and the kinds (KINDS) that do it

@@ -31,6 +31,10 @@ class FFCInpainter(nn.Module, InpaintModel):
 
     kind = "supervised"
     onnx_ready = True  # exports as it is (Fourier units as DFT matrix products)
+    # a small hole's window as small as a third of the hole's side allows: on the val photos
+    # with drawn damage the fill is as accurate as in a 256-px window (bench/RESULTS.md,
+    # session 16), and a 64-px window costs a seventh of a 256-px one
+    window_sides = (32, 64, 128)
     # recorded only when set, so the configs of checkpoints made before them stay as they were
     quiet_defaults = ("prior", "blend")
 

@@ -15,9 +15,9 @@ from photorecon.errors import PhotoreconError
 from photorecon.fsutil import cache_dir  # the export cache's folder (exports are named in it)
 
 WEIGHTS_NAME = "model.safetensors"
-EXPORT = 6  # what an exported file holds (4: thin_fill_px and parameters in its metadata;
-# 5: a blending model's fill and gate apart; 6: a sidecar with its hash and a canary); older
-# ones are redone
+EXPORT = 7  # what an exported file holds (4: thin_fill_px and parameters in its metadata;
+# 5: a blending model's fill and gate apart; 6: a sidecar with its hash and a canary; 7: the
+# window sides in its metadata); older ones are redone
 
 
 def weights_file(path: str | Path) -> Path:

@@ -372,6 +372,9 @@ class OnnxModel(ArrayInpainter):
         self.work_size = max(self.size)
         # written by export_onnx: what the fill path needs to know of the network
         self.thin_fill_px = int(first.metadata("thin_fill_px") or 0)
+        self.window_sides = tuple(
+            int(s) for s in (first.metadata("window_sides") or "").split(",") if s.isdigit()
+        )
         self.parameter_count = int(first.metadata("parameters") or 0)  # the net's, for tables
         # "harmonic": the export gives the net's fill and its gate's share; the harmonic fill
         # they are mixed with is solved here, on the holes alone

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from photorecon.models.base import InpaintModel, kind_of
+from photorecon.models.base import InpaintModel, kind_of, window_sides_of
 
 FLIPS: tuple[tuple[int, ...], ...] = ((), (3,), (2,), (2, 3))
 
@@ -17,6 +17,7 @@ class FlipTTA(nn.Module, InpaintModel):
         super().__init__()
         self.model = model
         self.kind = kind_of(model)  # what it wraps: the fill path treats it the same way
+        self.window_sides = window_sides_of(model)
 
     def forward(self, masked: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         total = torch.zeros_like(masked)
