@@ -253,7 +253,14 @@ def test_small_holes_get_the_smallest_window_the_model_fills_them_in() -> None:
     from photorecon.anysize import labelled_holes, plan_fill, smallest_side
 
     assert [smallest_side(s, (32, 64, 128), 256) for s in (5, 11, 12, 30, 44, 45, 89, 90)] == [
-        32, 32, 64, 128, 128, 256, 256, 258,
+        32,
+        32,
+        64,
+        128,
+        128,
+        256,
+        256,
+        258,
     ]
     assert smallest_side(20, (), 256) == 256
     mask = np.zeros((1000, 1200), np.uint8)
