@@ -73,16 +73,16 @@ def export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--int8",
         metavar="PACK",
-        help="a damage detector quantized to 8 bits, calibrated on this photo pack's train "
-        "photos; written beside its weights as NAME.int8.onnx (at --size 512), detect and fill "
-        "--auto use it on a CPU",
+        help="the network quantized to 8 bits, calibrated on this photo pack's train photos; "
+        "written beside its weights as NAME.int8.onnx (at the role's --size: a detector's 512, "
+        "a fill's 256), detect, fill and restore use it on a CPU",
     )
     p.add_argument(
         "--calibration-tiles",
         type=int,
         default=CALIBRATION_TILES,
         metavar="N",
-        help=f"--int8: tiles of the pack's train photos to calibrate on ({CALIBRATION_TILES})",
+        help=f"--int8: crops of the pack's train photos to calibrate on ({CALIBRATION_TILES})",
     )
 
 
@@ -103,8 +103,6 @@ def export(args: argparse.Namespace) -> None:
         raise PhotoreconError(
             f"{args.model} ({kind_of(model)}): export-onnx takes learned fills and damage detectors"
         )
-    if args.int8 is not None and role != "detector":
-        raise PhotoreconError("--int8 quantizes damage detectors only")
     size = args.size or EXPORT_SIDE[role]
     if size < 16:
         raise PhotoreconError(f"--size must be at least 16, got {size}")
@@ -112,9 +110,9 @@ def export(args: argparse.Namespace) -> None:
     if tiles < 1:
         raise PhotoreconError(f"--calibration-tiles must be 1 or more, got {tiles}")
     if args.int8 is not None:
-        from photorecon.models.quantize import quantize_detector
+        from photorecon.models.quantize import quantize_model
 
-        path = quantize_detector(model, args.out, args.int8, size, tiles, source=found.weights)
+        path = quantize_model(model, role, args.out, args.int8, size, tiles, found.weights)
     elif role == "detector":
         path = export_detector_onnx(model, args.out, size)
     else:

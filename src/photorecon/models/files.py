@@ -167,7 +167,7 @@ def cached_export(weights: Path | None, side: int) -> Path | None:
     return path if path.is_file() else None
 
 
-INT8_SUFFIX = ".int8.onnx"  # a detector's 8-bit copy, beside its weights (models/quantize.py)
+INT8_SUFFIX = ".int8.onnx"  # a network's 8-bit copy, beside its weights (models/quantize.py)
 INT8_SOURCE = "source_sha256"  # its metadata: the SHA-256 of the weights it was made from
 
 

@@ -60,8 +60,8 @@ RUNTIME_RULE = (
     "onnx = its ONNX export (made once and cached) on onnxruntime, openvino = the export on "
     "OpenVINO; auto (default) = the export on a CPU for networks that export (ffc, the damage "
     "detector), on OpenVINO where the CPU computes in bfloat16 (AMX) and on onnxruntime "
-    "elsewhere, and a detector's 8-bit copy where one lies beside its weights (the shipped "
-    "one's does) on OpenVINO; other networks, and any on a GPU, on torch"
+    "elsewhere, and a network's 8-bit copy where one lies beside its weights (the shipped "
+    "detector's and ffc's do) on OpenVINO; other networks, and any on a GPU, on torch"
 )
 
 # the best learned fill and the best classical one (on the challenge's holes): listed first
@@ -119,10 +119,11 @@ def load_model(
     elif found.source == "onnx":
         model = open_onnx_file(found.text, role, engine)
     elif (
-        role == "detector"
+        role in ("detector", "fill")
         and runtime == "auto"
         and str(device).startswith("cpu")
-        and (quick := open_int8(found)) is not None
+        and found.int8 is not None
+        and (quick := open_int8(found, role)) is not None
     ):
         model = quick  # made and shipped beside the weights: no torch at all
     elif found.export is not None and runtime != "torch" and str(device).startswith("cpu"):
@@ -160,7 +161,7 @@ def load_model_for(
     from photorecon.device import cpu_only, resolve_device
 
     found = resolve(spec, EXPORT_SIDE["fill"])
-    exported = found.source == "onnx" or found.export is not None
+    exported = found.source == "onnx" or found.export is not None or found.int8 is not None
     if runtime != "torch" and lora is None and exported and cpu_only(device):
         where: torch.device | str = "cpu"
     elif found.source == "name" and array_model_info(spec) is not None:

@@ -1,13 +1,13 @@
 """A learned model exported to ONNX, run on NumPy arrays: no torch at run time.
 
 Two engines run the export: onnxruntime, and OpenVINO where the CPU computes in bfloat16
-natively (AMX, AVX512-BF16): `pick_engine` chooses. A damage detector's 8-bit copy, where one
-lies beside its weights (`open_int8`; the shipped detector has one), runs on OpenVINO's integer
-units instead, the fastest on any x86 CPU. An exported model has a fixed
-input side (its Fourier units' DFT matrices are built for it), so one model may be exported
-at several sides (64, 128, 256): each window runs on the smallest that holds it, mirrored out
-to that side and cut back. Runners use the thread count `photorecon.threads` chose, with
-spinning off, so they never busy-wait on a shared machine.
+natively (AMX, AVX512-BF16): `pick_engine` chooses. A network's 8-bit copy, where one lies
+beside its weights (`open_int8`; the shipped detector and ffc have one), runs on OpenVINO's
+integer units instead, the fastest on any x86 CPU (a fill's smaller windows run float32 there).
+An exported model has a fixed input side (its Fourier units' DFT matrices are built for it), so
+one model may be exported at several sides (32, 64, 128, 256): each window runs on the smallest
+that holds it, mirrored out to that side and cut back. Runners use the thread count
+`photorecon.threads` chose, with spinning off, so they never busy-wait on a shared machine.
 """
 
 from __future__ import annotations
@@ -381,20 +381,30 @@ class OnnxModel(ArrayInpainter):
         self.blend = first.metadata("blend") or "none"
 
     def _session_for(self, height: int, width: int):
-        """The smallest session whose input holds (height, width)."""
+        """The smallest session whose input holds (height, width); a smaller export that cannot
+        be made (an unusable cache folder) leaves its windows to the larger sessions, mirrored
+        out, with a notice."""
         fitting = [s for s in self.sessions if s[0] >= height and s[1] >= width]
         if self.exporter is not None and self.size[0] == self.size[1]:
             side = next((s for s in self.SIDES if s >= max(height, width)), None)
             if side is not None and side < self.size[0] and (side, side) not in self.sessions:
                 export = self.exporter
-                runner = open_cached(
-                    export(side),
-                    self.threads,
-                    self.engine,
-                    lambda: export(side),
-                )
-                self.sessions[(side, side)] = runner
-                fitting.append((side, side))
+                try:
+                    runner = open_cached(
+                        export(side), self.threads, self.engine, lambda: export(side)
+                    )
+                except PhotoreconError as exc:
+                    import warnings
+
+                    warnings.warn(
+                        f"small windows run at {self.size[0]} px: their export could not be "
+                        f"made in the cache ({exc})",
+                        stacklevel=2,
+                    )
+                    self.exporter = None
+                else:
+                    self.sessions[(side, side)] = runner
+                    fitting.append((side, side))
         if not fitting:
             raise PhotoreconError(
                 f"this ONNX model takes images up to {self.size}, got {(height, width)}"
@@ -490,11 +500,13 @@ def open_export(found: Found, role: str = "fill", engine: str = "auto", model: A
     return OnnxModel(path, exporter, engine=engine, remake=remake)
 
 
-def open_int8(found: Found) -> OnnxDetector | None:
-    """The 8-bit copy of a damage detector that lies beside its weights (models/quantize.py),
-    on OpenVINO where it is installed (integer units: the fastest on a CPU), else onnxruntime;
-    None where there is none, or where it cannot be opened or was made from other weights (a
-    notice: the float32 export runs instead)."""
+def open_int8(found: Found, role: str = "detector") -> OnnxDetector | OnnxModel | None:
+    """The 8-bit copy of a damage detector or a fill that lies beside its weights
+    (models/quantize.py), on OpenVINO where it is installed (integer units: the fastest on a
+    CPU), else onnxruntime; a fill's smaller windows run its float32 exports on the same
+    engine. None where there is none, or where it cannot be opened, is not at the role's side
+    (a detector's tiles, a fill's work windows) or was made from other weights (a notice: the
+    float32 export runs instead)."""
     import warnings
 
     from photorecon.fsutil import file_sha256
@@ -503,14 +515,20 @@ def open_int8(found: Found) -> OnnxDetector | None:
         return None
     engine = "openvino" if importlib.util.find_spec("openvino") is not None else "onnxruntime"
     try:
-        model = OnnxDetector(found.int8, engine=engine)
+        if role == "detector":
+            model: OnnxDetector | OnnxModel = OnnxDetector(found.int8, engine=engine)
+            runner = model.runner
+        else:
+            exporter = functools.partial(_export, found, role, None)
+            model = OnnxModel(found.int8, exporter, engine=engine)
+            runner = model.sessions[model.size]
     except PhotoreconError as exc:  # unreadable, or the engine cannot compile it
-        warnings.warn(f"the 8-bit detector is not used: {exc}", stacklevel=2)
+        warnings.warn(f"the 8-bit {role} is not used: {exc}", stacklevel=2)
         return None
-    side = EXPORT_SIDE["detector"]
-    if model.size != (side, side):  # detection cuts tiles of that side
-        why = f"its input is {model.size[0]}x{model.size[1]}, detection's tiles {side}x{side}"
-    elif model.runner.metadata(INT8_SOURCE) != file_sha256(found.weights):
+    side = EXPORT_SIDE[role]
+    if model.size != (side, side):  # detection's tiles, a fill's work windows
+        why = f"its input is {model.size[0]}x{model.size[1]}, not {side}x{side}"
+    elif runner.metadata(INT8_SOURCE) != file_sha256(found.weights):
         why = f"made from other weights than {found.weights.name}"
     else:
         return model

@@ -1,14 +1,17 @@
-"""A damage detector quantized to 8 bits for the CPU: weights per output channel and
-activations per tensor as int8 (QDQ ONNX, onnxruntime's static quantizer), the activations'
-ranges calibrated on the train photos of a photo pack, aged and damaged as the detector saw
-them in training (`photorecon.damage.render_damage`; a third left clean).
+"""A network quantized to 8 bits for the CPU: weights per output channel and activations per
+tensor as int8 (QDQ ONNX, onnxruntime's static quantizer), the activations' ranges calibrated
+on the train photos of a photo pack as the network saw them in training: a damage detector's
+tiles aged and damaged (`photorecon.damage.render_damage`; a third left clean), a fill's
+windows with holes of every kind (`photorecon.masks`). A fill's convolutions alone are
+quantized: its Fourier units' DFT matrix products stay in float32.
 
-OpenVINO runs it on integer units (VNNI) about four times as fast as the float32 export on
-onnxruntime, at the same precision and recall (bench/RESULTS.md, session 15). The shipped
-detector's quantized copy lies beside its weights (`weights/damage.int8.onnx`), made by
-`photorecon export-onnx --model damage --int8 PACK`; its metadata names the weights it was made
-from (`source_sha256`), and it is used only while they are the weights loaded
-(`models/files.py int8_path`, `models/onnxrt.py open_int8`).
+OpenVINO runs such a copy on integer units (VNNI): the detector about four times as fast as
+its float32 export on onnxruntime at the same precision and recall (bench/RESULTS.md, session
+15), ffc's 256-px windows about twice (session 16). The shipped quantized copies lie beside
+their weights (`weights/damage.int8.onnx`, `weights/ffc.int8.onnx`), made by `photorecon
+export-onnx --model NAME --int8 PACK`; the metadata names the weights each was made from
+(`source_sha256`), and it is used only while they are the weights loaded (`models/files.py
+int8_path`, `models/onnxrt.py open_int8`).
 """
 
 from __future__ import annotations
@@ -28,10 +31,9 @@ CALIBRATION_TILES = 64
 CLEAN_SHARE = 1 / 3  # calibration tiles left undamaged
 
 
-def calibration_tiles(pack: str | Path, side: int, count: int, seed: int = 0) -> list[np.ndarray]:
-    """`count` tiles (1, 3, side, side) float32 in [0, 1] from the pack's train photos (the
-    split every model trains on: seed 0), each a random crop aged and damaged (a third clean)."""
-    from photorecon.damage import render_damage
+def train_crops(pack: str | Path, side: int, count: int, rng: np.random.Generator):
+    """`count` random crops (side x side, uint8 RGB) of the pack's train photos (the split
+    every model trains on: `data build`'s), the photos taken in a shuffled round."""
     from photorecon.data.build import BuildConfig
     from photorecon.data.crops import pack_splits, random_crop
     from photorecon.imageio import read_image
@@ -40,29 +42,55 @@ def calibration_tiles(pack: str | Path, side: int, count: int, seed: int = 0) ->
     train = pack_splits(pack, split.seed, split.val_frac, split.test_frac)["train"]
     if not train:
         raise PhotoreconError(f"{pack}: no train photos to calibrate on")
-    rng = np.random.default_rng(seed)
     order = rng.permutation(len(train))
-    tiles = []
     for i in range(count):
-        photo = read_image(train[order[i % len(order)]])
-        sample = render_damage(random_crop(photo, rng, side), rng, clean=rng.random() < CLEAN_SHARE)
-        tiles.append(sample.image.transpose(2, 0, 1)[None].astype(np.float32) / 255)
+        yield random_crop(read_image(train[order[i % len(order)]]), rng, side)
+
+
+def calibration_tiles(pack: str | Path, side: int, count: int, seed: int = 0) -> list[dict]:
+    """A detector's `count` inputs {"image": (1, 3, side, side) float32 in [0, 1]}: crops of
+    the pack's train photos, each aged and damaged (a third clean)."""
+    from photorecon.damage import render_damage
+
+    rng = np.random.default_rng(seed)
+    tiles = []
+    for crop in train_crops(pack, side, count, rng):
+        sample = render_damage(crop, rng, clean=rng.random() < CLEAN_SHARE)
+        tiles.append({"image": sample.image.transpose(2, 0, 1)[None].astype(np.float32) / 255})
     return tiles
 
 
-def quantize_detector(
+def calibration_windows(pack: str | Path, side: int, count: int, seed: int = 0) -> list[dict]:
+    """A fill's `count` inputs {"masked", "mask"} at `side`: crops of the pack's train photos,
+    each with holes of one kind, every kind in turn (`photorecon.masks.HOLE_KINDS`)."""
+    from photorecon.masks import HOLE_KINDS, draw_kind, generator_from
+
+    rng = np.random.default_rng(seed)
+    windows = []
+    for i, crop in enumerate(train_crops(pack, side, count, rng)):
+        kind = HOLE_KINDS[i % len(HOLE_KINDS)]
+        mask = draw_kind(kind, generator_from(rng), 1, side, side).numpy()
+        image = crop.transpose(2, 0, 1)[None].astype(np.float32) / 255
+        windows.append({"masked": image * (1 - mask), "mask": mask})
+    return windows
+
+
+def quantize_model(
     model,
+    role: str,
     out: str | Path,
     pack: str | Path,
-    side: int = 512,
+    side: int,
     tiles: int = CALIBRATION_TILES,
     source: Path | None = None,
 ) -> Path:
-    """Write `model` (a damage detector) as 8-bit ONNX at `side` (fixed, dynamic batch), its
-    activations calibrated on `tiles` tiles of `pack` (the 99.999th percentile of each
-    tensor's magnitudes: with each tensor's whole range, a few extreme values coarsened its
-    steps and the val photos' recall fell from 0.81 to 0.77); `source` (the weights file) is
-    recorded in its metadata. One line for anything that fails."""
+    """Write `model` (a damage detector, or for `role` "fill" a learned fill) as 8-bit ONNX at
+    `side` (fixed, dynamic batch), its activations calibrated on `tiles` inputs from `pack`
+    (the 99.999th percentile of each tensor's magnitudes: with each tensor's whole range, a
+    few extreme values coarsened its steps and the detector's recall on the val photos fell
+    from 0.81 to 0.77); `source` (the weights file) is recorded in its metadata. A fill is
+    exported as its cache holds it (a blending fill's net and gate apart) and keeps its
+    metadata. One line for anything that fails."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -72,37 +100,43 @@ def quantize_detector(
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from photorecon.models.onnx import add_metadata, export_detector_onnx
+    from photorecon.models.onnx import add_metadata, export_detector_onnx, export_onnx
 
-    samples = calibration_tiles(pack, side, tiles)
+    fill = role == "fill"
+    samples = (calibration_windows if fill else calibration_tiles)(pack, side, tiles)
 
-    class Tiles(CalibrationDataReader):
+    class Inputs(CalibrationDataReader):
         def __init__(self) -> None:
             self._left = iter(samples)
 
         def get_next(self):
-            tile = next(self._left, None)
-            return None if tile is None else {"image": tile}
+            return next(self._left, None)
 
     out = Path(out)
     with tempfile.TemporaryDirectory() as work:
         plain, ready = Path(work) / "float.onnx", Path(work) / "ready.onnx"
-        export_detector_onnx(model, plain, side)
+        if fill:
+            export_onnx(model, plain, size=side, parts=True)
+        else:
+            export_detector_onnx(model, plain, side)
         try:
-            quant_pre_process(str(plain), str(ready))
+            # a fill's graph has no symbolic shapes to infer (its sides are fixed)
+            quant_pre_process(str(plain), str(ready), skip_symbolic_shape=fill)
             # the calibrator prints its progress: a command says only what it wrote
             with atomic_path(out) as tmp, contextlib.redirect_stdout(io.StringIO()):
                 quantize_static(
                     str(ready),
                     str(tmp),
-                    Tiles(),
+                    Inputs(),
                     quant_format=QuantFormat.QDQ,
                     per_channel=True,
                     activation_type=QuantType.QUInt8,
                     weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.Percentile,
+                    op_types_to_quantize=["Conv"] if fill else None,
                 )
-                entries = {"int8_calibration": f"{len(samples)} tiles of {side} px, {pack}"}
+                what = "windows" if fill else "tiles"
+                entries = {"int8_calibration": f"{len(samples)} {what} of {side} px, {pack}"}
                 if source is not None:
                     entries[INT8_SOURCE] = file_sha256(source)
                 add_metadata(tmp, entries)
