@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import synthetic_photo
+from conftest import ranks_failure, run_torchrun, synthetic_photo
 
 diffusers = pytest.importorskip("diffusers")
 transformers = pytest.importorskip("transformers")
@@ -327,8 +327,8 @@ def test_lora_training_under_torchrun(sd: Path, pack: Path, tmp_path: Path) -> N
         *(arg for s in sets for arg in ("--set", s)),
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_torchrun(cmd, env, timeout=240)
+    assert done.returncode == 0, ranks_failure(done)
     assert "all 2 ranks agree on the weights" in done.stdout
     assert "processes: 2" in (run / "result.yaml").read_text()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
+from conftest import ranks_failure
 from photorecon.checkpoint import read_meta
 
 TINY_RUN = [
@@ -97,14 +98,6 @@ CYCLEGAN = [
 
 # a wall-clock budget drives the LR schedule: the ranks must share one clock or drift apart
 TIMED = ["--set", "steps=1000000", "--set", "max_minutes=0.05"]
-
-
-def ranks_failure(result: subprocess.CompletedProcess) -> str:
-    """What a failed torchrun said: the ranks' own errors (their tracebacks' last lines, which
-    the launcher's long report pushes out of a plain tail), then the tail."""
-    lines = result.stderr.splitlines()
-    own = [ln for ln in lines if "Error" in ln or "error:" in ln or "Assertion" in ln][:20]
-    return "\n".join([*own, "...", *lines[-15:]])
 
 
 @pytest.mark.usefixtures("one_torchrun")
