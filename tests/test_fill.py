@@ -278,12 +278,11 @@ def test_small_holes_get_the_smallest_window_the_model_fills_them_in() -> None:
             assert win.scale == 1.0 and win.height == win.width
             for k in which:
                 sides[sizes].setdefault(k, set()).add(win.height)
-    at = {k: labels[b.row + b.height // 2, b.col + b.width // 2] for k, b in enumerate(boxes)}
-    crack = int(np.argmax([b.width for b in boxes])) + 1
+    crack = int(np.argmax([b.width for b in boxes])) + 1  # hole k + 1 is boxes[k]
     by_size = {20: 64, 40: 128, 80: 256}
     for k, box in enumerate(boxes):
         if k + 1 != crack:
-            assert sides[(32, 64, 128)][at[k]] == {by_size[box.height]}
+            assert sides[(32, 64, 128)][k + 1] == {by_size[box.height]}
     assert sides[(32, 64, 128)][crack] == {128}
     assert all(found == {256} for found in sides[()].values())
 

@@ -35,12 +35,18 @@ def _detector(path: Path, seed: int) -> Path:
     return path
 
 
-def test_the_shipped_detector_runs_its_8bit_copy_and_finds_what_the_network_finds() -> None:
-    weights = shipped_weights("damage")
+def _shipped_int8(name: str) -> Path:
+    """The shipped 8-bit copy of `name`, made from the weights shipped beside it (a retrained
+    network needs a new copy)."""
+    weights = shipped_weights(name)
     copy = int8_path(weights)
-    assert copy.is_file(), "weights/damage.int8.onnx: make it with export-onnx --int8"
-    # made from the weights shipped beside it (a retrained detector needs a new copy)
+    assert copy.is_file(), f"weights/{name}.int8.onnx: make it with export-onnx --int8"
     assert OrtRunner(copy).metadata(INT8_SOURCE) == file_sha256(weights)
+    return copy
+
+
+def test_the_shipped_detector_runs_its_8bit_copy_and_finds_what_the_network_finds() -> None:
+    copy = _shipped_int8("damage")
     clear_models()
     quick = load_detector("damage", "cpu")
     assert resolve("damage").int8 == copy
@@ -149,10 +155,7 @@ def _photo_with_holes(seed: int = 5):
 def test_the_shipped_ffc_fills_its_work_windows_with_its_8bit_copy_as_the_network_does() -> None:
     from photorecon.anysize import fill_any_size
 
-    weights = shipped_weights("ffc")
-    copy = int8_path(weights)
-    assert copy.is_file(), "weights/ffc.int8.onnx: make it with export-onnx --int8"
-    assert OrtRunner(copy).metadata(INT8_SOURCE) == file_sha256(weights)
+    _shipped_int8("ffc")
     clear_models()
     quick = load_model("ffc", "cpu", runtime="auto")
     assert _int8_session(quick) and quick.window_sides == (32, 64, 128)

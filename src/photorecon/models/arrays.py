@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from photorecon.imageio import to_uint8
-from photorecon.models.base import InpaintModel
+from photorecon.models.base import InpaintModel, window_sides_of
 from photorecon.models.registry import register_model
 
 
@@ -106,7 +106,7 @@ class ArrayFlipTTA(ArrayInpainter):
         self.model = model
         self.kind = model.kind  # a learned model's flips are still learned (windows, scale)
         self.work_size = model.work_size
-        self.window_sides = getattr(model, "window_sides", ())
+        self.window_sides = window_sides_of(model)
 
     def fill_arrays(self, masked: np.ndarray, masks: np.ndarray) -> np.ndarray:
         total = np.zeros(masked.shape, np.float32)
