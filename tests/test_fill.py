@@ -300,6 +300,12 @@ def test_a_model_s_window_sides_reach_the_fill_on_every_runtime(tmp_path: Path) 
     export_onnx(net, tmp_path / "ffc.onnx", 256)
     onnx = OnnxModel(tmp_path / "ffc.onnx")
     assert window_sides_of(onnx) == (32, 64, 128) == window_sides_of(with_flips(onnx))
+    # the flips keep the thin holes' harmonic fill too, on either runtime
+    blended = create_model("ffc", width=4, downs=2, blocks=1, max_width=8, blend="harmonic")
+    export_onnx(blended.eval(), tmp_path / "blended.onnx", 256)
+    thin = OnnxModel(tmp_path / "blended.onnx")
+    assert blended.thin_fill_px == thin.thin_fill_px > 0
+    assert with_flips(blended).thin_fill_px == with_flips(thin).thin_fill_px == thin.thin_fill_px
     assert window_sides_of(create_model("telea")) == ()
 
     seen = []
@@ -309,3 +315,37 @@ def test_a_model_s_window_sides_reach_the_fill_on_every_runtime(tmp_path: Path) 
     mask[300:320, 400:420] = 1
     out = fill_any_size(image, mask, net)
     assert seen == [(64, 64)] and outside_unchanged(out, image, mask)
+
+
+def test_flipped_fills_keep_the_work_size_of_what_they_wrap() -> None:
+    """A model trained at 512 px (as Stable Diffusion 2 is) keeps its 512-px windows when its
+    fills are averaged over flips (`--tta`), on tensors and on arrays."""
+    import torch
+
+    from photorecon.models.arrays import ArrayInpainter, with_flips
+    from photorecon.models.base import InpaintModel, work_size_of
+
+    class Wide(torch.nn.Module, InpaintModel):
+        kind = "diffusion"
+        work_size = 512
+
+        def forward(self, masked, mask):
+            return masked
+
+    class WideArrays(ArrayInpainter):
+        kind = "supervised"
+        work_size = 512
+
+        def fill_arrays(self, masked, masks):
+            return masked
+
+    for model in (Wide(), WideArrays()):
+        assert work_size_of(with_flips(model)) == 512
+    seen = []
+    flipped = with_flips(Wide())
+    flipped.model.register_forward_hook(lambda _m, args, _o: seen.append(args[0].shape[-1]))
+    image = synthetic_photo(np.random.default_rng(4), 700, 700)
+    mask = np.zeros((700, 700), np.uint8)
+    mask[300:400, 300:400] = 1
+    fill_any_size(image, mask, flipped)
+    assert seen and set(seen) == {512}

@@ -35,7 +35,7 @@ from photorecon.imageio import to_uint8
 from photorecon.inpaint import fill_batch
 from photorecon.masks import Box, boxes_to_mask
 from photorecon.models.arrays import harmonic_arrays
-from photorecon.models.base import kind_of, window_sides_of, work_size_of
+from photorecon.models.base import kind_of, thin_fill_px_of, window_sides_of, work_size_of
 from photorecon.models.onnxrt import mirror_out
 
 if TYPE_CHECKING:
@@ -238,7 +238,7 @@ def fill_any_size(
     if rescale is None:
         rescale = learned
     labels, boxes = labelled_holes(holes)
-    thin_px = float(getattr(model, "thin_fill_px", 0) or 0) if learned else 0.0
+    thin_px = float(thin_fill_px_of(model)) if learned else 0.0
     sides = window_sides_of(model) if learned else ()
     thickness = [hole_thickness(labels, k, b) for k, b in enumerate(boxes, start=1)]
     pastes, classical = plan_fill(

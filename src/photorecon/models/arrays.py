@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from photorecon.imageio import to_uint8
-from photorecon.models.base import InpaintModel, window_sides_of
+from photorecon.models.base import InpaintModel, thin_fill_px_of, window_sides_of
 from photorecon.models.registry import register_model
 
 
@@ -106,6 +106,7 @@ class ArrayFlipTTA(ArrayInpainter):
         self.model = model
         self.kind = model.kind  # a learned model's flips are still learned (windows, scale)
         self.work_size = model.work_size
+        self.thin_fill_px = thin_fill_px_of(model)  # a hole the model leaves to the harmonic fill
         self.window_sides = window_sides_of(model)
 
     def fill_arrays(self, masked: np.ndarray, masks: np.ndarray) -> np.ndarray:

@@ -108,6 +108,12 @@ def window_sides_of(model: Any) -> tuple[int, ...]:
     return tuple(sorted({int(s) for s in sides}))
 
 
+def thin_fill_px_of(model: Any) -> int:
+    """How thick a hole the harmonic fill takes from a model (InpaintModel.thin_fill_px; 0:
+    none, or a model that does not say)."""
+    return int(getattr(model, "thin_fill_px", 0) or 0)
+
+
 # what a caller loads a model for, and the kinds (KINDS) that do it
 ROLES = {
     "fill": ("classical", "supervised", "adversarial", "diffusion"),

@@ -10,7 +10,7 @@ from torch import nn
 
 from photorecon.errors import PhotoreconError, first_line
 from photorecon.fsutil import atomic_path
-from photorecon.models.base import window_sides_of
+from photorecon.models.base import thin_fill_px_of, window_sides_of
 from photorecon.models.blocks import FourierUnit
 from photorecon.models.files import Found, onnx_cache_path, prune_exports
 
@@ -107,7 +107,7 @@ def export_onnx(
     mask[..., size // 4 : size // 2, size // 4 : size // 2] = 1
     inputs = {"masked": torch.rand(1, 3, size, size), "mask": mask}
     metadata = {
-        "thin_fill_px": str(getattr(model, "thin_fill_px", 0) or 0),
+        "thin_fill_px": str(thin_fill_px_of(model)),
         "window_sides": ",".join(str(s) for s in window_sides_of(model)),
         "parameters": str(sum(p.numel() for p in model.parameters())),
     }

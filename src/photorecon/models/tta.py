@@ -5,7 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from photorecon.models.base import InpaintModel, kind_of, window_sides_of
+from photorecon.models.base import (
+    InpaintModel,
+    kind_of,
+    thin_fill_px_of,
+    window_sides_of,
+    work_size_of,
+)
 
 FLIPS: tuple[tuple[int, ...], ...] = ((), (3,), (2,), (2, 3))
 
@@ -16,7 +22,10 @@ class FlipTTA(nn.Module, InpaintModel):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
-        self.kind = kind_of(model)  # what it wraps: the fill path treats it the same way
+        # what it wraps: the fill path plans its windows and thin holes the same way
+        self.kind = kind_of(model)
+        self.work_size = work_size_of(model)  # type: ignore[misc]
+        self.thin_fill_px = thin_fill_px_of(model)
         self.window_sides = window_sides_of(model)
 
     def forward(self, masked: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
