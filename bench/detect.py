@@ -32,8 +32,8 @@ import torch
 
 from photorecon.anysize import fill_any_size
 from photorecon.damage import render_damage
-from photorecon.data.crops import random_crop, split_photos
-from photorecon.data.photos import read_manifest
+from photorecon.data.build import BuildConfig
+from photorecon.data.crops import pack_splits, random_crop
 from photorecon.detection import (
     WITHIN_VETO,
     TopHat,
@@ -49,9 +49,8 @@ from photorecon.train.evaluation import detection_counts, detection_scores
 
 
 def test_samples(photos_dir: str, crops: int, size: int, seed: int, split: str = "test", mix=None):
-    records = read_manifest(photos_dir)
-    paths = [str(Path(photos_dir) / r.path) for r in records]
-    chosen = split_photos(paths, 0, 0.1, 0.15)[split]
+    config = BuildConfig()  # the split every model holds out
+    chosen = pack_splits(photos_dir, config.seed, config.val_frac, config.test_frac)[split]
     samples = []
     for i, path in enumerate(chosen):
         photo = read_image(path)

@@ -37,8 +37,8 @@ import numpy as np
 
 from photorecon.damage.fading import fade
 from photorecon.damage.look import grey, restoration_pair
-from photorecon.data.crops import downscale, split_photos
-from photorecon.data.photos import read_manifest
+from photorecon.data.build import BuildConfig
+from photorecon.data.crops import downscale, pack_splits
 from photorecon.imageio import read_image
 
 SEPIA = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]])
@@ -133,9 +133,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.pictures:
         real_pictures(Path(args.real), args.model, Path(args.pictures))
-    records = read_manifest(args.photos)
-    paths = [str(Path(args.photos) / r.path) for r in records]
-    chosen = split_photos(paths, 0, 0.1, 0.15)[args.split]
+    config = BuildConfig()  # the split every model holds out
+    chosen = pack_splits(args.photos, config.seed, config.val_frac, config.test_frac)[args.split]
     photos = [downscale(read_image(p), args.side) for p in chosen]
     sets = {"project": [], "fading": [], "foreign": [], "untouched": []}
     for i, photo in enumerate(photos):
