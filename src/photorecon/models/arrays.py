@@ -168,6 +168,12 @@ def pushpull_arrays(image: np.ndarray, known: np.ndarray) -> np.ndarray:
 HARMONIC_ITERS = 100
 
 
+# holes whose box and ring fit in PACKED x PACKED px, away from the frame's edge, are swept
+# together: their regions side by side in one array (a speck's sweeps cost a call each, not
+# its few pixels), PACK_WIDTH px wide
+PACKED, PACK_WIDTH = 64, 256
+
+
 def harmonic_arrays(image: np.ndarray, hole: np.ndarray, iters: int = HARMONIC_ITERS) -> np.ndarray:
     """The harmonic fill on arrays (as `classical.harmonic_fill` on tensors): push-pull, then
     `iters` Jacobi sweeps inside the holes (each hole pixel the mean of its 3x3 neighbourhood,
@@ -176,7 +182,8 @@ def harmonic_arrays(image: np.ndarray, hole: np.ndarray, iters: int = HARMONIC_I
 
     The sweeps run on each hole's box and a one-pixel ring (a 3x3 box filter there): holes
     that do not touch never meet in a 3x3 neighbourhood, so this is the full-frame solve at
-    the cost of the holes' own area."""
+    the cost of the holes' own area. Small holes inside the frame are swept packed together
+    (`sweep_packed`), large ones and those on the frame's edge one by one."""
     x = pushpull_arrays(image, (~hole).astype(np.float32)).astype(np.float32)
     if iters <= 0 or not hole.any():
         return x
@@ -184,18 +191,58 @@ def harmonic_arrays(image: np.ndarray, hole: np.ndarray, iters: int = HARMONIC_I
         hole.astype(np.uint8), connectivity=8
     )
     height, width = hole.shape
+    packed = []
     for label in range(1, count):
         left, top, box_w, box_h = (int(v) for v in stats[label, :4])
         rows = slice(max(0, top - 1), min(height, top + box_h + 1))
         cols = slice(max(0, left - 1), min(width, left + box_w + 1))
+        inside_frame = top > 0 and left > 0 and top + box_h < height and left + box_w < width
+        if inside_frame and box_h + 2 <= PACKED and box_w + 2 <= PACKED:
+            packed.append((label, rows, cols))
+            continue
         region = np.ascontiguousarray(x[rows, cols])  # OpenCV writes in place into these
         inside = (labels[rows, cols] == label).astype(np.uint8)
-        smooth = np.empty_like(region)
-        for _ in range(iters):
-            cv2.blur(region, (3, 3), dst=smooth, borderType=cv2.BORDER_REPLICATE)
-            cv2.copyTo(smooth, inside, region)
+        sweep(region, inside, iters)
         x[rows, cols] = region
+    if packed:
+        sweep_packed(x, labels, packed, iters)
     return x
+
+
+def sweep(region: np.ndarray, inside: np.ndarray, iters: int) -> None:
+    """`iters` Jacobi sweeps, in place, of the `inside` (uint8) pixels of a float32 region."""
+    smooth = np.empty_like(region)
+    for _ in range(iters):
+        cv2.blur(region, (3, 3), dst=smooth, borderType=cv2.BORDER_REPLICATE)
+        cv2.copyTo(smooth, inside, region)
+
+
+def sweep_packed(
+    x: np.ndarray, labels: np.ndarray, holes: list[tuple[int, slice, slice]], iters: int
+) -> None:
+    """The sweeps of many small holes (label, rows, cols of its box and ring; none on the
+    frame's edge) at once, in place in `x`: their regions are laid side by side in rows of
+    one array (tallest first). A hole's pixels lie inside its ring, so each sees only its own
+    region's pixels, as it would alone."""
+    order = sorted(holes, key=lambda h: h[1].stop - h[1].start, reverse=True)
+    places, top, left, shelf = [], 0, 0, 0
+    for _label, rows, cols in order:
+        h, w = rows.stop - rows.start, cols.stop - cols.start
+        if left + w > PACK_WIDTH:
+            top, left, shelf = top + shelf, 0, 0
+        places.append((top, left))
+        left, shelf = left + w, max(shelf, h)
+    canvas = np.zeros((top + shelf, PACK_WIDTH, x.shape[2]), np.float32)
+    inside = np.zeros(canvas.shape[:2], np.uint8)
+    for (label, rows, cols), (r, c) in zip(order, places, strict=True):
+        h, w = rows.stop - rows.start, cols.stop - cols.start
+        canvas[r : r + h, c : c + w] = x[rows, cols]
+        inside[r : r + h, c : c + w] = labels[rows, cols] == label
+    sweep(canvas, inside, iters)
+    for (label, rows, cols), (r, c) in zip(order, places, strict=True):
+        h, w = rows.stop - rows.start, cols.stop - cols.start
+        own = labels[rows, cols] == label
+        x[rows, cols][own] = canvas[r : r + h, c : c + w][own]
 
 
 class TopHat:
