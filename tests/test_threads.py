@@ -157,6 +157,31 @@ def test_thin_holes_skip_the_network_of_a_blended_ffc() -> None:
     assert calls
 
 
+def test_specks_as_thin_as_a_line_skip_the_network_too() -> None:
+    """Dust: specks at most `thin_fill_px` thick are the harmonic fill's, as thin lines are
+    (bench/damage_fill.py val: pinholes 0.0292 -> 0.0288, the rest unchanged); a blot thicker
+    than that still goes to the network."""
+    from photorecon.anysize import fill_any_size, fill_thin, labelled_holes
+    from photorecon.models.registry import create_model
+
+    net = create_model("ffc", width=4, downs=2, blocks=1, max_width=8, blend="harmonic").eval()
+    calls = []
+    net.register_forward_hook(lambda *a: calls.append(1))
+    image = synthetic_photo(np.random.default_rng(5), 200, 240)
+    mask = np.zeros((200, 240), np.uint8)
+    mask[20:23, 30:33] = mask[100:108, 60:68] = mask[150:159, 200:205] = 1  # 3, 8 and 5-9 px
+    out = fill_any_size(image, mask, net)
+    assert not calls
+    labels, boxes = labelled_holes(mask)
+    for label, box in enumerate(boxes, start=1):
+        rows, cols, local = fill_thin(image, mask > 0, labels, label, box)
+        target = labels[rows, cols] == label
+        assert np.array_equal(out[rows, cols][target], local[target])
+    mask[60:80, 120:140] = 1  # a 20-px blot
+    fill_any_size(image, mask, net)
+    assert len(calls) == 1
+
+
 def test_onnx_runtime_needs_no_torch_once_exported(tmp_path: Path) -> None:
     """`fill` on the default runtime exports ffc once; later processes never import torch."""
     from PIL import Image

@@ -381,7 +381,7 @@ def plan_fill(
     """Which window fills which hole pixels: thin holes in tiles along their length, every
     other hole in a window around it that also takes the holes lying wholly inside it; a
     tiny hole (a speck) gets a small window when the model is learned. Holes at most
-    `thin_px` thick (and longer than that) are listed apart: the harmonic fill takes them.
+    `thin_px` thick (lines and specks) are listed apart: the harmonic fill takes them.
     `thickness`: each hole's hole_thickness, when the caller has them already. `sides`
     (increasing, under `work_size`): the smaller windows the model fills as well at full
     resolution; a hole, or a thin hole's tile, gets the smallest that holds it at HOLE_SHARE."""
@@ -395,11 +395,8 @@ def plan_fill(
         for t, b in zip(thickness, boxes, strict=True)
     ]
     thin = np.array([size < max(b.height, b.width) for size, b in zip(sizes, boxes, strict=True)])
-    classical = [
-        k + 1
-        for k, (t, b) in enumerate(zip(thickness, boxes, strict=True))
-        if thin[k] and t <= thin_px
-    ]
+    # a line or a speck: the model's own harmonic branch fills it as well, at a tenth of the cost
+    classical = [k + 1 for k, t in enumerate(thickness) if t <= thin_px]
     box = np.array([[b.row, b.col, b.row + b.height, b.col + b.width] for b in boxes])
     done = np.zeros(len(boxes), dtype=bool)
     done[[k - 1 for k in classical]] = True
