@@ -49,6 +49,7 @@ SMALL_SIDE = 32  # ... a window of this side, at full resolution (val specks: as
 BATCH = 8  # windows of one shape run together, at most this many at a time ...
 SMALL_BATCH_PIXELS = 8 * 64 * 64  # ... and at most this many pixels (a 256-px window: alone)
 THIN_MARGIN = 8  # px around a thin hole that its harmonic fill is solved on
+CELL = 256  # the holes the harmonic fill takes alone are solved together this many px at a time
 
 
 @dataclass(frozen=True)
@@ -115,14 +116,30 @@ def hole_size(labels: np.ndarray, label: int, hole: Box) -> float:
     return min(float(max(hole.height, hole.width)), THIN_CONTEXT * thickness)
 
 
-def fill_thin(image: np.ndarray, holes: np.ndarray, labels: np.ndarray, label: int, hole: Box):
-    """The harmonic fill of one thin hole, solved on its box and a margin: (rows, cols, uint8
-    fill of that region). Every hole pixel there counts as unknown; only this hole's are kept."""
-    top, left = max(0, hole.row - THIN_MARGIN), max(0, hole.col - THIN_MARGIN)
-    rows = slice(top, min(labels.shape[0], hole.row + hole.height + THIN_MARGIN))
-    cols = slice(left, min(labels.shape[1], hole.col + hole.width + THIN_MARGIN))
-    patch = image[rows, cols].astype(np.float32) * np.float32(1 / 255)
-    return rows, cols, to_uint8(harmonic_arrays(patch, holes[rows, cols]))
+def fill_thin(
+    image: np.ndarray, holes: np.ndarray, labels: np.ndarray, which: list[int], boxes: list[Box]
+):
+    """The harmonic fills of holes `which` (labels; `boxes[k - 1]` is hole k's), solved
+    together a cell (CELL px) of the photo at a time on their boxes and a margin: (rows, cols,
+    uint8 fill of that region, the region's pixels of those holes) for each cell. Every hole
+    pixel there counts as unknown; only those holes are swept and kept."""
+    cells: dict[tuple[int, int], list[int]] = {}
+    for label in which:
+        box = boxes[label - 1]
+        cells.setdefault((box.row // CELL, box.col // CELL), []).append(label)
+    for group in cells.values():
+        near = [boxes[k - 1] for k in group]
+        rows = slice(
+            max(0, min(b.row for b in near) - THIN_MARGIN),
+            min(labels.shape[0], max(b.row + b.height for b in near) + THIN_MARGIN),
+        )
+        cols = slice(
+            max(0, min(b.col for b in near) - THIN_MARGIN),
+            min(labels.shape[1], max(b.col + b.width for b in near) + THIN_MARGIN),
+        )
+        target = np.isin(labels[rows, cols], group)
+        patch = image[rows, cols].astype(np.float32) * np.float32(1 / 255)
+        yield rows, cols, to_uint8(harmonic_arrays(patch, holes[rows, cols], only=target)), target
 
 
 def _window_input(image, holes, win: Window, learned: bool):
@@ -248,9 +265,9 @@ def fill_any_size(
     detailed = detail_windows(pastes, thickness) if options is not None else {}
     steps = Steps(len(windows) + len(detailed), progress)
     fills = run_windows(model, image, holes, windows, device, learned, check, steps.advance)
-    for label in classical:  # thin enough for the model's own harmonic branch alone
-        rows, cols, local = fill_thin(image, holes, labels, label, boxes[label - 1])
-        paste(out, rows, cols, local, labels[rows, cols] == label)
+    # thin enough for the model's own harmonic branch alone
+    for rows, cols, local, target in fill_thin(image, holes, labels, classical, boxes):
+        paste(out, rows, cols, local, target)
     for win, rows, cols, which in pastes:
         region = labels[rows, cols]
         target = region == which[0] if len(which) == 1 else np.isin(region, which)

@@ -174,7 +174,12 @@ HARMONIC_ITERS = 100
 PACKED, PACK_WIDTH = 64, 256
 
 
-def harmonic_arrays(image: np.ndarray, hole: np.ndarray, iters: int = HARMONIC_ITERS) -> np.ndarray:
+def harmonic_arrays(
+    image: np.ndarray,
+    hole: np.ndarray,
+    iters: int = HARMONIC_ITERS,
+    only: np.ndarray | None = None,
+) -> np.ndarray:
     """The harmonic fill on arrays (as `classical.harmonic_fill` on tensors): push-pull, then
     `iters` Jacobi sweeps inside the holes (each hole pixel the mean of its 3x3 neighbourhood,
     replicated at the edge; known pixels fixed). `image` float32 (H, W, C), `hole` (H, W) bool;
@@ -183,7 +188,9 @@ def harmonic_arrays(image: np.ndarray, hole: np.ndarray, iters: int = HARMONIC_I
     The sweeps run on each hole's box and a one-pixel ring (a 3x3 box filter there): holes
     that do not touch never meet in a 3x3 neighbourhood, so this is the full-frame solve at
     the cost of the holes' own area. Small holes inside the frame are swept packed together
-    (`sweep_packed`), large ones and those on the frame's edge one by one."""
+    (`sweep_packed`), large ones and those on the frame's edge one by one. With `only` (H, W)
+    bool, the holes with no pixel in it are not swept (their pixels keep push-pull's values):
+    they cannot change the others'."""
     x = pushpull_arrays(image, (~hole).astype(np.float32)).astype(np.float32)
     if iters <= 0 or not hole.any():
         return x
@@ -191,8 +198,11 @@ def harmonic_arrays(image: np.ndarray, hole: np.ndarray, iters: int = HARMONIC_I
         hole.astype(np.uint8), connectivity=8
     )
     height, width = hole.shape
+    wanted = None if only is None else np.bincount(labels[only], minlength=count) > 0
     packed = []
     for label in range(1, count):
+        if wanted is not None and not wanted[label]:
+            continue
         left, top, box_w, box_h = (int(v) for v in stats[label, :4])
         rows = slice(max(0, top - 1), min(height, top + box_h + 1))
         cols = slice(max(0, left - 1), min(width, left + box_w + 1))
